@@ -1,0 +1,127 @@
+"""Every error this package raises, each saying what happened and what to do next.
+
+* GeminiEmbedError
+  x ConfigurationError (also ValueError): a setting is wrong; fix the arguments.
+    - MissingAPIKeyError
+  x GeminiAPIError: the API refused or failed a request, after our retries.
+    - InvalidAPIKeyError
+    - UnknownModelError
+    - QuotaExhaustedError
+      · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
+    - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
+  x InputError (also ValueError): a text or document cannot be embedded as given.
+    - EmptyTextError
+    - TextTooLongError
+  x StoreError: the vector store refused an operation.
+    - FingerprintMismatchError: the collection was built with another embedding setup.
+    - StoreLockedError: another process is writing to this local store.
+    - StoreUnavailableError: the Chroma server cannot be reached.
+
+Messages never include the API key: build them from :func:`redact` when in doubt.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DailyQuotaExceededError",
+    "EmptyTextError",
+    "FingerprintMismatchError",
+    "GeminiAPIError",
+    "GeminiEmbedError",
+    "InputError",
+    "InvalidAPIKeyError",
+    "MissingAPIKeyError",
+    "QuotaExhaustedError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "TextTooLongError",
+    "TransientAPIError",
+    "UnknownModelError",
+    "redact",
+]
+
+
+class GeminiEmbedError(Exception):
+    """Base class of every error raised by llama-index-gemini-embed."""
+
+
+class ConfigurationError(GeminiEmbedError, ValueError):
+    """A constructor argument or option is invalid."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was given and none is in the environment."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "No Gemini API key: pass api_key=... or set GEMINI_API_KEY "
+            "(or GOOGLE_API_KEY); for Vertex AI pass vertexai=True with project= and location="
+        )
+
+
+class GeminiAPIError(GeminiEmbedError):
+    """The Gemini API answered with an error we do not retry, or retries ran out."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class InvalidAPIKeyError(GeminiAPIError):
+    """The API rejected the key."""
+
+
+class UnknownModelError(GeminiAPIError):
+    """The API does not know the model (404)."""
+
+
+class QuotaExhaustedError(GeminiAPIError):
+    """A quota was exhausted and waiting did not help."""
+
+
+class DailyQuotaExceededError(QuotaExhaustedError):
+    """The per-day quota is spent: nothing will succeed until it resets."""
+
+
+class TransientAPIError(GeminiAPIError):
+    """A retryable failure persisted after every retry."""
+
+
+class InputError(GeminiEmbedError, ValueError):
+    """A text or document cannot be embedded as given."""
+
+
+class EmptyTextError(InputError):
+    """An empty or whitespace-only text was passed for embedding."""
+
+
+class TextTooLongError(InputError):
+    """A text exceeds the model's input limit and the policy is to raise."""
+
+
+class StoreError(GeminiEmbedError):
+    """The vector store refused an operation."""
+
+
+class FingerprintMismatchError(StoreError, ValueError):
+    """The collection's embedding fingerprint differs from the embed model's."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the write lock of a local Chroma store."""
+
+
+class StoreUnavailableError(StoreError):
+    """The Chroma server cannot be reached."""
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace every occurrence of each non-empty secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,103 @@
+"""What we know about each Gemini embedding model and backend: limits, dimensions, prices.
+
+Pure data and lookups; no I/O. Source: shared/docs/gemini-api.md §1 and §5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "BACKEND_LIMITS",
+    "DEFAULT_MODEL",
+    "KNOWN_MODELS",
+    "BackendLimits",
+    "ModelSpec",
+    "model_spec",
+]
+
+Backend = Literal["gemini", "vertex"]
+
+DEFAULT_MODEL = "gemini-embedding-001"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Facts about one embedding model."""
+
+    name: str
+    max_input_tokens: int
+    default_dimension: int
+    min_dimension: int
+    max_dimension: int
+    normalised_below_default: bool
+    """gemini-embedding-001 returns an un-normalised prefix below 3072; -2 normalises."""
+    uses_task_prefixes: bool
+    """gemini-embedding-2 ignores ``taskType``: intent goes into the text as a prefix."""
+    price_per_million_tokens: float
+    batch_price_per_million_tokens: float
+
+
+_GE001 = ModelSpec(
+    name="gemini-embedding-001",
+    max_input_tokens=2048,
+    default_dimension=3072,
+    min_dimension=128,
+    max_dimension=3072,
+    normalised_below_default=False,
+    uses_task_prefixes=False,
+    price_per_million_tokens=0.15,
+    batch_price_per_million_tokens=0.075,
+)
+_GE2 = ModelSpec(
+    name="gemini-embedding-2",
+    max_input_tokens=8192,
+    default_dimension=3072,
+    min_dimension=128,
+    max_dimension=3072,
+    normalised_below_default=True,
+    uses_task_prefixes=True,
+    price_per_million_tokens=0.20,
+    batch_price_per_million_tokens=0.10,
+)
+
+KNOWN_MODELS: dict[str, ModelSpec] = {
+    "gemini-embedding-001": _GE001,
+    "gemini-embedding-2": _GE2,
+    "gemini-embedding-2-preview": ModelSpec(**{**_GE2.__dict__, "name": "gemini-embedding-2-preview"}),
+}
+
+
+def _bare(model: str) -> str:
+    return model.split("/", 1)[1] if model.startswith("models/") else model
+
+
+def model_spec(model: str) -> ModelSpec:
+    """Spec for ``model`` (``models/`` prefix allowed).
+
+    Unknown names that look like a gemini-embedding-2 variant get the -2 spec; any other
+    unknown name gets the -001 spec, so a new model still gets safe limits. Whether the
+    model exists is the API's call (a 404 becomes :class:`UnknownModelError`).
+    """
+    bare = _bare(model)
+    if bare in KNOWN_MODELS:
+        return KNOWN_MODELS[bare]
+    base = _GE2 if "gemini-embedding-2" in bare else _GE001
+    return ModelSpec(**{**base.__dict__, "name": bare})
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """Per-request limits of one backend's embedding endpoint."""
+
+    max_items_per_request: int
+    max_tokens_per_request: int | None
+
+
+BACKEND_LIMITS: dict[str, BackendLimits] = {
+    # batchEmbedContents: at most 100 requests per call; no documented token cap.
+    "gemini": BackendLimits(max_items_per_request=100, max_tokens_per_request=None),
+    # Vertex :predict: 250 instances and 20,000 tokens per request.
+    "vertex": BackendLimits(max_items_per_request=250, max_tokens_per_request=20_000),
+}
