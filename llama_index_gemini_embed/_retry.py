@@ -1,0 +1,154 @@
+"""Retry decisions for Gemini API failures (pure: no I/O, no clock).
+
+    >>> policy = RetryPolicy(max_retries=3)
+    >>> decide(Failure(code=503), attempt=0, policy=policy, rand=0.5).action
+    <Action.RETRY: 'retry'>
+
+The one place that decides whether a failure is retried and for how long we wait:
+408/429/5xx, timeouts and dropped connections are retried with capped exponential
+backoff and jitter; a 429 carrying Gemini's ``RetryInfo.retryDelay`` waits at least that
+long; a per-day quota 429 (``quotaId`` containing ``PerDay``) is never retried.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "RETRYABLE_STATUS",
+    "Action",
+    "Decision",
+    "Failure",
+    "RetryPolicy",
+    "decide",
+    "is_daily_quota",
+    "parse_retry_delay",
+]
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class Action(Enum):
+    RETRY = "retry"
+    FAIL = "fail"
+    FAIL_DAILY_QUOTA = "fail_daily_quota"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with one request, reduced to the facts the decision needs."""
+
+    code: int | None = None
+    status: str | None = None
+    details: Mapping[str, Any] | None = None
+    message: str = ""
+    transport: bool = False
+    """A timeout or connection error: no HTTP status was received."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff settings; ``max_retries`` counts retries after the first attempt."""
+
+    max_retries: int = 8
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    exp_base: float = 2.0
+    max_server_delay: float = 15 * 60.0
+    """A server-requested wait longer than this is not honoured: we give up instead."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    delay: float = 0.0
+    rate_limited: bool = False
+    """True for 429s: the caller should lower its concurrency."""
+    reason: str = ""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+_RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?)\s*s", re.IGNORECASE)
+
+
+def _error_body(details: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if not details:
+        return {}
+    inner = details.get("error", details)
+    return inner if isinstance(inner, Mapping) else {}
+
+
+def _detail_entries(details: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    entries = _error_body(details).get("details", [])
+    if not isinstance(entries, list):
+        return []
+    return [entry for entry in entries if isinstance(entry, Mapping)]
+
+
+def parse_retry_delay(details: Mapping[str, Any] | None, message: str = "") -> float | None:
+    """Seconds from ``RetryInfo.retryDelay`` ("38s", "1.5s"), else "Please retry in 38.9s"."""
+    for entry in _detail_entries(details):
+        if str(entry.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            raw = entry.get("retryDelay")
+            if isinstance(raw, str):
+                match = _DURATION.match(raw)
+                if match:
+                    return float(match.group(1))
+            elif isinstance(raw, Mapping):  # proto form {"seconds": 38, "nanos": ...}
+                seconds = float(raw.get("seconds", 0)) + float(raw.get("nanos", 0)) / 1e9
+                return seconds
+    text = message or str(_error_body(details).get("message", ""))
+    match = _RETRY_IN.search(text)
+    return float(match.group(1)) if match else None
+
+
+def is_daily_quota(details: Mapping[str, Any] | None) -> bool:
+    """True when a 429's ``QuotaFailure`` names a per-day quota."""
+    for entry in _detail_entries(details):
+        if str(entry.get("@type", "")).endswith("google.rpc.QuotaFailure"):
+            for violation in entry.get("violations", []) or []:
+                if isinstance(violation, Mapping) and "PerDay" in str(violation.get("quotaId", "")):
+                    return True
+    return False
+
+
+def backoff(attempt: int, policy: RetryPolicy, rand: float) -> float:
+    """Capped exponential backoff with "equal jitter": half fixed, half random."""
+    exponent = min(attempt, 64)
+    ceiling = min(policy.max_delay, policy.initial_delay * math.pow(policy.exp_base, exponent))
+    return ceiling / 2 + rand * ceiling / 2
+
+
+def decide(failure: Failure, *, attempt: int, policy: RetryPolicy, rand: float) -> Decision:
+    """Decide what to do after ``failure`` on attempt number ``attempt`` (0 = first).
+
+    ``rand`` is a uniform number in [0, 1) supplied by the caller, so this stays pure.
+    """
+    if failure.code == 429 and is_daily_quota(failure.details):
+        return Decision(Action.FAIL_DAILY_QUOTA, rate_limited=True, reason="per-day quota")
+    retryable = failure.transport or failure.code in RETRYABLE_STATUS
+    if not retryable:
+        return Decision(Action.FAIL, reason=f"status {failure.code} is not retryable")
+    if attempt >= policy.max_retries:
+        return Decision(
+            Action.FAIL, rate_limited=failure.code == 429, reason="retries exhausted"
+        )
+    delay = backoff(attempt, policy, rand)
+    if failure.code == 429:
+        server_delay = parse_retry_delay(failure.details, failure.message)
+        if server_delay is not None and math.isfinite(server_delay):
+            if server_delay > policy.max_server_delay:
+                return Decision(
+                    Action.FAIL,
+                    rate_limited=True,
+                    reason=f"server asked to wait {server_delay:.0f}s, over the cap",
+                )
+            # Wait what the server asked, plus a little jitter so callers do not stampede.
+            delay = server_delay + rand * min(1.0, 0.1 * server_delay + 0.05)
+        return Decision(Action.RETRY, delay=delay, rate_limited=True, reason="rate limited")
+    return Decision(Action.RETRY, delay=delay, reason="transient failure")
