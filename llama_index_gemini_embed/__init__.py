@@ -1,0 +1,58 @@
+"""Gemini embeddings, reranking and Chroma storage for LlamaIndex.
+
+    from llama_index_gemini_embed import GeminiEmbedding
+    embed = GeminiEmbedding(output_dimensionality=768)
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._embedding import GeminiEmbedding, GeminiUsageEvent
+from ._errors import (
+    ConfigurationError,
+    DailyQuotaExceededError,
+    EmptyTextError,
+    FingerprintMismatchError,
+    GeminiAPIError,
+    GeminiEmbedError,
+    InputError,
+    InvalidAPIKeyError,
+    MissingAPIKeyError,
+    QuotaExhaustedError,
+    StoreError,
+    StoreLockedError,
+    StoreUnavailableError,
+    TextTooLongError,
+    TransientAPIError,
+    UnknownModelError,
+)
+from ._usage import UsageSnapshot
+
+try:
+    __version__ = version("llama-index-gemini-embed")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ConfigurationError",
+    "DailyQuotaExceededError",
+    "EmptyTextError",
+    "FingerprintMismatchError",
+    "GeminiAPIError",
+    "GeminiEmbedError",
+    "GeminiEmbedding",
+    "GeminiUsageEvent",
+    "InputError",
+    "InvalidAPIKeyError",
+    "MissingAPIKeyError",
+    "QuotaExhaustedError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreUnavailableError",
+    "TextTooLongError",
+    "TransientAPIError",
+    "UnknownModelError",
+    "UsageSnapshot",
+    "__version__",
+]

@@ -1,0 +1,209 @@
+"""Build a ``google.genai.Client`` from our settings, and translate its failures.
+
+The SDK is our only HTTP layer. Its own retries are switched off here
+(``HttpRetryOptions(attempts=1)`` also disables the hidden aiohttp reconnect-and-sleep),
+because retries live in exactly one place: :mod:`._retry`, driven by :mod:`._engine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from ._errors import (
+    ConfigurationError,
+    DailyQuotaExceededError,
+    GeminiAPIError,
+    InvalidAPIKeyError,
+    MissingAPIKeyError,
+    QuotaExhaustedError,
+    TransientAPIError,
+    UnknownModelError,
+    redact,
+)
+from ._retry import Failure
+
+__all__ = ["ClientSettings", "build_client", "describe_failure", "failure_from_exception", "resolve_api_key"]
+
+_KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's precedence
+
+
+def resolve_api_key(explicit: str | None) -> str | None:
+    """The explicit key, else ``GOOGLE_API_KEY``, else ``GEMINI_API_KEY`` (as the SDK does)."""
+    if explicit and explicit.strip():
+        return explicit.strip()
+    for name in _KEY_ENV_VARS:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes"}
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    api_key: str | None = None
+    vertexai: bool | None = None
+    project: str | None = None
+    location: str | None = None
+    base_url: str | None = None
+    api_version: str | None = None
+    timeout_seconds: float | None = 60.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def use_vertex(self) -> bool:
+        if self.vertexai is not None:
+            return self.vertexai
+        return _env_flag("GOOGLE_GENAI_USE_VERTEXAI") or _env_flag("GOOGLE_GENAI_USE_ENTERPRISE")
+
+
+def build_client(settings: ClientSettings) -> genai.Client:
+    """A client with our timeout applied and the SDK's retries off.
+
+    Raises:
+        MissingAPIKeyError: no key given or in the environment (Gemini Developer API).
+    """
+    options: dict[str, Any] = {"retry_options": types.HttpRetryOptions(attempts=1)}
+    if settings.timeout_seconds is not None:
+        options["timeout"] = max(1, round(settings.timeout_seconds * 1000))
+    if settings.base_url:
+        options["base_url"] = settings.base_url
+    if settings.api_version:
+        options["api_version"] = settings.api_version
+    if settings.headers:
+        options["headers"] = dict(settings.headers)
+    http_options = types.HttpOptions(**options)
+    api_key = resolve_api_key(settings.api_key)
+    if settings.use_vertex:
+        project = settings.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        location = settings.location or os.environ.get("GOOGLE_CLOUD_LOCATION")
+        if api_key and not (project or location):
+            return genai.Client(vertexai=True, api_key=api_key, http_options=http_options)
+        if not project:
+            raise ConfigurationError(
+                "Vertex AI needs a project: pass project=... (and location=...) or set "
+                "GOOGLE_CLOUD_PROJECT, or pass api_key=... for Vertex express mode"
+            )
+        return genai.Client(
+            vertexai=True, project=project, location=location or "global", http_options=http_options
+        )
+    if settings.project or settings.location:
+        raise ConfigurationError(
+            "project= and location= are Vertex AI settings: pass vertexai=True to use Vertex, "
+            "or drop them to use the Gemini Developer API with an API key"
+        )
+    if not api_key:
+        raise MissingAPIKeyError()
+    return genai.Client(api_key=api_key, http_options=http_options)
+
+
+def _transport_error_types() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [asyncio.TimeoutError, TimeoutError, ConnectionError]
+    for module_name, names in (
+        ("httpx", ("TimeoutException", "TransportError")),
+        ("httpx2", ("TimeoutException", "TransportError")),
+        ("aiohttp", ("ClientError",)),
+    ):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        for name in names:
+            error_type = getattr(module, name, None)
+            if isinstance(error_type, type) and issubclass(error_type, BaseException):
+                found.append(error_type)
+    return tuple(found)
+
+
+_TRANSPORT_ERRORS = _transport_error_types()
+
+
+def failure_from_exception(exc: BaseException) -> Failure | None:
+    """Reduce an SDK/transport exception to a :class:`Failure`; None if it is not one."""
+    if isinstance(exc, genai_errors.APIError):
+        details = exc.details if isinstance(exc.details, dict) else None
+        return Failure(
+            code=exc.code, status=exc.status, details=details, message=str(exc.message or "")
+        )
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return Failure(transport=True, message=type(exc).__name__)
+    return None
+
+
+def _reason(details: Any) -> str:
+    try:
+        for entry in details["error"].get("details", []):
+            if isinstance(entry, dict) and entry.get("reason"):
+                return str(entry["reason"])
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return ""
+
+
+def describe_failure(
+    failure: Failure, *, model: str, exhausted: bool, secret: str | None, what: str = "embedding"
+) -> GeminiAPIError:
+    """The typed, actionable error for a failure we will not (or no longer) retry."""
+    code, status = failure.code, failure.status
+    message = redact(failure.message, secret)
+    if failure.transport:
+        return TransientAPIError(
+            f"Gemini {what} request failed after retries: {message or 'connection error'} "
+            "(timeouts or dropped connections). Check the network or base_url, raise timeout=, "
+            "or run again: completed work is kept.",
+        )
+    if code == 429:
+        from ._retry import is_daily_quota
+
+        if is_daily_quota(failure.details):
+            return DailyQuotaExceededError(
+                f"Gemini's per-day quota for {model} is exhausted (429 RESOURCE_EXHAUSTED, "
+                "per-day quotaId). It resets at midnight Pacific time: run again after the "
+                "reset (ingestion resumes where it stopped), or use a billed project/tier.",
+                code=code,
+                status=status,
+            )
+        return QuotaExhaustedError(
+            f"Gemini kept answering 429 (rate limited) for {model} after every retry. "
+            "Set requests_per_minute= / tokens_per_minute= to your tier's limits so the "
+            "client paces itself, or lower max_concurrency.",
+            code=code,
+            status=status,
+        )
+    if code in (401, 403) or (code == 400 and ("API_KEY" in _reason(failure.details) or "API key" in message)):
+        return InvalidAPIKeyError(
+            f"The Gemini API rejected the API key ({code} {status}). Check GEMINI_API_KEY or "
+            "api_key=... (create one at https://aistudio.google.com/apikey).",
+            code=code,
+            status=status,
+        )
+    if code == 404:
+        return UnknownModelError(
+            f"Model {model!r} is not available for {what} on this API (404 NOT_FOUND). Use a "
+            "current model such as 'gemini-embedding-001' or 'gemini-embedding-2', or list "
+            "them with client.models.list().",
+            code=code,
+            status=status,
+        )
+    if exhausted:
+        return TransientAPIError(
+            f"Gemini {what} request failed after retries ({code} {status}): {message}. Run "
+            "again later: completed work is kept.",
+            code=code,
+            status=status,
+        )
+    return GeminiAPIError(
+        f"The Gemini API rejected the {what} request ({code} {status}): {message}",
+        code=code,
+        status=status,
+    )
