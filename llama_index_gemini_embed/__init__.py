@@ -1,7 +1,7 @@
 """Gemini embeddings, reranking and Chroma storage for LlamaIndex.
 
-    from llama_index_gemini_embed import GeminiEmbedding
-    embed = GeminiEmbedding(output_dimensionality=768)
+from llama_index_gemini_embed import GeminiEmbedding
+embed = GeminiEmbedding(output_dimensionality=768)
 """
 
 from __future__ import annotations

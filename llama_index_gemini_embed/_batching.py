@@ -72,10 +72,13 @@ def pack_batches(
     for item in items:
         key = (item.task_type, item.title)
         current = groups.get(key)
-        if current is not None and max_tokens is not None:
-            if group_tokens[key] + item.tokens > max_tokens:
-                yield flush(key)
-                current = None
+        if (
+            current is not None
+            and max_tokens is not None
+            and group_tokens[key] + item.tokens > max_tokens
+        ):
+            yield flush(key)
+            current = None
         if current is None:
             current = groups[key] = []
             group_tokens[key] = 0

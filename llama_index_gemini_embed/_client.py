@@ -29,7 +29,13 @@ from ._errors import (
 )
 from ._retry import Failure
 
-__all__ = ["ClientSettings", "build_client", "describe_failure", "failure_from_exception", "resolve_api_key"]
+__all__ = [
+    "ClientSettings",
+    "build_client",
+    "describe_failure",
+    "failure_from_exception",
+    "resolve_api_key",
+]
 
 _KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's precedence
 
@@ -180,7 +186,9 @@ def describe_failure(
             code=code,
             status=status,
         )
-    if code in (401, 403) or (code == 400 and ("API_KEY" in _reason(failure.details) or "API key" in message)):
+    if code in (401, 403) or (
+        code == 400 and ("API_KEY" in _reason(failure.details) or "API key" in message)
+    ):
         return InvalidAPIKeyError(
             f"The Gemini API rejected the API key ({code} {status}). Check GEMINI_API_KEY or "
             "api_key=... (create one at https://aistudio.google.com/apikey).",

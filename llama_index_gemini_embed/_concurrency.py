@@ -1,11 +1,11 @@
 """Adaptive concurrency: additive increase, multiplicative decrease on 429 (pure state).
 
-    >>> limit = AdaptiveLimit(maximum=8)
-    >>> limit.on_throttle(now=0.0); limit.current
-    4
-    >>> for _ in range(40): limit.on_success()
-    >>> limit.current
-    8
+>>> limit = AdaptiveLimit(maximum=8)
+>>> limit.on_throttle(now=0.0); limit.current
+4
+>>> for _ in range(40): limit.on_success()
+>>> limit.current
+8
 """
 
 from __future__ import annotations

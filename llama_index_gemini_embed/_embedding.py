@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from google import genai
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index.core.instrumentation import get_dispatcher
+from llama_index_instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
@@ -166,9 +166,9 @@ class GeminiEmbedding(BaseEmbedding):
         if sleep is not None:
             self._sleep = sleep
         self._rng = rng
-        if client is None and not self._client_settings().use_vertex:
-            if resolve_api_key(self._secret()) is None:
-                raise MissingAPIKeyError()
+        needs_key = client is None and not self._client_settings().use_vertex
+        if needs_key and resolve_api_key(self._secret()) is None:
+            raise MissingAPIKeyError()
 
     # -- validation -------------------------------------------------------------------
 
@@ -248,12 +248,23 @@ class GeminiEmbedding(BaseEmbedding):
                 safety_seconds=min(0.5, self.quota_window_seconds / 100),
             )
 
-        if self.requests_per_minute is None and self.tokens_per_minute is None and self.requests_per_day is None:
+        if (
+            self.requests_per_minute is None
+            and self.tokens_per_minute is None
+            and self.requests_per_day is None
+        ):
             return factory()
         key_id = hashlib.sha256((resolve_api_key(self._secret()) or "").encode()).hexdigest()[:16]
         return _shared_limiter(
-            (key_id, self.base_url, self.model_name, self.requests_per_minute,
-             self.tokens_per_minute, self.requests_per_day, self.quota_window_seconds),
+            (
+                key_id,
+                self.base_url,
+                self.model_name,
+                self.requests_per_minute,
+                self.tokens_per_minute,
+                self.requests_per_day,
+                self.quota_window_seconds,
+            ),
             factory,
         )
 
@@ -320,7 +331,9 @@ class GeminiEmbedding(BaseEmbedding):
             used = [key for key in self.title_metadata_keys if key in node.metadata]
             excluded = list(dict.fromkeys([*node.excluded_embed_metadata_keys, *used]))
             node = node.model_copy(update={"excluded_embed_metadata_keys": excluded})
-        return TextSpec(node.get_content(metadata_mode=MetadataMode.EMBED), self.document_task_type, title)
+        return TextSpec(
+            node.get_content(metadata_mode=MetadataMode.EMBED), self.document_task_type, title
+        )
 
     # -- pickling: drop clients and engines, keep settings (and the key) ---------------
 
@@ -376,14 +389,14 @@ class GeminiEmbedding(BaseEmbedding):
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await self._aembed(self._doc_specs(texts))
 
-    @dispatcher.span  # type: ignore[misc]
+    @dispatcher.span
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         """Embed documents: one engine run (API-sized requests, bounded concurrency)."""
         return run_sync(self._aembed_with_events(self._doc_specs(texts)))
 
-    @dispatcher.span  # type: ignore[misc]
+    @dispatcher.span
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,7 +26,7 @@ from google import genai
 from google.genai import types
 
 from ._batching import Batch, Item, pack_batches
-from ._client import describe_failure, failure_from_exception
+from ._calls import Clock, RetryingCaller, Sleep
 from ._concurrency import AdaptiveLimit
 from ._errors import (
     DailyQuotaExceededError,
@@ -39,7 +39,7 @@ from ._errors import (
 )
 from ._models import ModelSpec
 from ._quota import QuotaLimiter
-from ._retry import Action, RetryPolicy, decide
+from ._retry import RetryPolicy
 from ._tasks import wire_text
 from ._tokens import estimate_tokens
 from ._usage import Usage
@@ -47,9 +47,6 @@ from ._usage import Usage
 __all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "TextSpec"]
 
 logger = logging.getLogger("llama_index_gemini_embed")
-
-Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 # Errors after which no other request can succeed either: stop the whole run.
 FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
@@ -110,10 +107,17 @@ class EmbedEngine:
         self.limiter = limiter or QuotaLimiter()
         self.usage = usage or Usage(price_per_million_tokens=config.spec.price_per_million_tokens)
         self.concurrency = AdaptiveLimit(config.max_concurrency)
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._secret = secret
+        self.caller = RetryingCaller(
+            model=config.model,
+            policy=config.retry,
+            limiter=self.limiter,
+            usage=self.usage,
+            concurrency=self.concurrency,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+            secret=secret,
+        )
         self._warned_overlength = False
 
     # -- preparing items ---------------------------------------------------------------
@@ -127,7 +131,10 @@ class EmbedEngine:
                     "Drop empty texts/nodes before embedding (ingest() skips and reports them)."
                 )
             text = wire_text(
-                text_spec.text, text_spec.task_type, text_spec.title, prefixes=spec.uses_task_prefixes
+                text_spec.text,
+                text_spec.task_type,
+                text_spec.title,
+                prefixes=spec.uses_task_prefixes,
             )
             tokens = estimate_tokens(text)
             if tokens > spec.max_input_tokens:
@@ -153,7 +160,10 @@ class EmbedEngine:
             logger.warning(
                 "Text #%d is about %d tokens, over %s's input limit of %d: Gemini truncates "
                 "such texts (counted in usage.truncated; this warning is shown once).",
-                index, tokens, self.config.model, limit,
+                index,
+                tokens,
+                self.config.model,
+                limit,
             )
 
     def _batches(self, specs: Iterable[TextSpec]) -> Iterable[Batch]:
@@ -228,13 +238,6 @@ class EmbedEngine:
 
     # -- one request ------------------------------------------------------------------
 
-    async def _acquire_quota(self, items: int, tokens: int) -> None:
-        while True:
-            wait = self.limiter.reserve(items, tokens, self._clock())
-            if wait <= 0:
-                return
-            await self._sleep(wait)
-
     async def _run_batch(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
         try:
@@ -245,36 +248,11 @@ class EmbedEngine:
         return BatchOutcome(indices, vectors, None, batch.tokens)
 
     async def _send_with_retries(self, batch: Batch) -> list[list[float]]:
-        attempt = 0
-        while True:
-            await self._acquire_quota(len(batch.items), batch.tokens)
-            try:
-                vectors = await self._send(batch)
-            except Exception as exc:  # translated below; anything unknown propagates
-                failure = failure_from_exception(exc)
-                if failure is None:
-                    raise
-                decision = decide(failure, attempt=attempt, policy=self.config.retry, rand=self._rng.random())
-                if decision.rate_limited:
-                    self.concurrency.on_throttle(self._clock())
-                if decision.action is not Action.RETRY:
-                    raise describe_failure(
-                        failure,
-                        model=self.config.model,
-                        exhausted=attempt >= self.config.retry.max_retries,
-                        secret=self._secret(),
-                    ) from None
-                self.usage.record_retry(throttled=decision.rate_limited)
-                logger.debug(
-                    "Retrying a %d-item request in %.2fs (%s, attempt %d)",
-                    len(batch.items), decision.delay, decision.reason, attempt + 1,
-                )
-                attempt += 1
-                await self._sleep(decision.delay)
-                continue
-            self.concurrency.on_success()
-            self.usage.record_request(items=len(batch.items), tokens=batch.tokens)
-            return vectors
+        vectors = await self.caller.call(
+            lambda: self._send(batch), items=len(batch.items), tokens=batch.tokens
+        )
+        self.usage.record_request(items=len(batch.items), tokens=batch.tokens)
+        return vectors
 
     async def _send(self, batch: Batch) -> list[list[float]]:
         config = types.EmbedContentConfig(

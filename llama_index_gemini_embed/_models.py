@@ -65,7 +65,9 @@ _GE2 = ModelSpec(
 KNOWN_MODELS: dict[str, ModelSpec] = {
     "gemini-embedding-001": _GE001,
     "gemini-embedding-2": _GE2,
-    "gemini-embedding-2-preview": ModelSpec(**{**_GE2.__dict__, "name": "gemini-embedding-2-preview"}),
+    "gemini-embedding-2-preview": ModelSpec(
+        **{**_GE2.__dict__, "name": "gemini-embedding-2-preview"}
+    ),
 }
 
 

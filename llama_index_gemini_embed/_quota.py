@@ -26,6 +26,14 @@ __all__ = ["QuotaLimiter", "QuotaSettings"]
 _Amount = Callable[[tuple[float, int, int]], int]
 
 
+def _items_of(entry: tuple[float, int, int]) -> int:
+    return entry[1]
+
+
+def _tokens_of(entry: tuple[float, int, int]) -> int:
+    return entry[2]
+
+
 @dataclass(frozen=True)
 class QuotaSettings:
     items_per_minute: int | None = None
@@ -57,7 +65,11 @@ class QuotaLimiter:
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or None for no limit), got {value}")
         self.settings = QuotaSettings(
-            items_per_minute, tokens_per_minute, items_per_day, window_seconds, day_seconds,
+            items_per_minute,
+            tokens_per_minute,
+            items_per_day,
+            window_seconds,
+            day_seconds,
             safety_seconds,
         )
         self._minute: deque[tuple[float, int, int]] = deque()
@@ -70,7 +82,9 @@ class QuotaLimiter:
     @property
     def enabled(self) -> bool:
         s = self.settings
-        return any(v is not None for v in (s.items_per_minute, s.tokens_per_minute, s.items_per_day))
+        return any(
+            v is not None for v in (s.items_per_minute, s.tokens_per_minute, s.items_per_day)
+        )
 
     def _expire(self, now: float) -> None:
         horizon = now - (self.settings.window_seconds + self.settings.safety_seconds)
@@ -93,7 +107,9 @@ class QuotaLimiter:
         if s.items_per_minute is not None and items > s.items_per_minute:
             raise ValueError(f"a request of {items} items exceeds {s.items_per_minute} items/min")
         if s.tokens_per_minute is not None and tokens > s.tokens_per_minute:
-            raise ValueError(f"a request of {tokens} tokens exceeds {s.tokens_per_minute} tokens/min")
+            raise ValueError(
+                f"a request of {tokens} tokens exceeds {s.tokens_per_minute} tokens/min"
+            )
         with self._lock:
             self._expire(now)
             if s.items_per_day is not None and self._day_items + items > s.items_per_day:
@@ -108,14 +124,28 @@ class QuotaLimiter:
             wait = 0.0
             span = s.window_seconds + s.safety_seconds
             if s.items_per_minute is not None and self._minute_items + items > s.items_per_minute:
-                wait = max(wait, self._wait_until_free(
-                    now, span, lambda entry: entry[1], self._minute_items + items - s.items_per_minute
-                ))
-            if s.tokens_per_minute is not None and self._minute_tokens + tokens > s.tokens_per_minute:
-                wait = max(wait, self._wait_until_free(
-                    now, span, lambda entry: entry[2],
-                    self._minute_tokens + tokens - s.tokens_per_minute,
-                ))
+                wait = max(
+                    wait,
+                    self._wait_until_free(
+                        now,
+                        span,
+                        lambda entry: entry[1],
+                        self._minute_items + items - s.items_per_minute,
+                    ),
+                )
+            if (
+                s.tokens_per_minute is not None
+                and self._minute_tokens + tokens > s.tokens_per_minute
+            ):
+                wait = max(
+                    wait,
+                    self._wait_until_free(
+                        now,
+                        span,
+                        lambda entry: entry[2],
+                        self._minute_tokens + tokens - s.tokens_per_minute,
+                    ),
+                )
             if wait > 0:
                 return wait
             self._minute.append((now, items, tokens))
@@ -145,4 +175,3 @@ class QuotaLimiter:
         with self._lock:
             self._expire(now)
             return self._minute_items, self._minute_tokens, self._day_items
-

@@ -135,9 +135,7 @@ def decide(failure: Failure, *, attempt: int, policy: RetryPolicy, rand: float) 
     if not retryable:
         return Decision(Action.FAIL, reason=f"status {failure.code} is not retryable")
     if attempt >= policy.max_retries:
-        return Decision(
-            Action.FAIL, rate_limited=failure.code == 429, reason="retries exhausted"
-        )
+        return Decision(Action.FAIL, rate_limited=failure.code == 429, reason="retries exhausted")
     delay = backoff(attempt, policy, rand)
     if failure.code == 429:
         server_delay = parse_retry_delay(failure.details, failure.message)

@@ -1,9 +1,9 @@
 """Usage accounting: items, requests, tokens, retries, truncations and estimated cost.
 
-    >>> usage = Usage(price_per_million_tokens=0.15)
-    >>> usage.record_request(items=100, tokens=20_000)
-    >>> round(usage.snapshot().cost_usd, 4)
-    0.003
+>>> usage = Usage(price_per_million_tokens=0.15)
+>>> usage.record_request(items=100, tokens=20_000)
+>>> round(usage.snapshot().cost_usd, 4)
+0.003
 """
 
 from __future__ import annotations
@@ -70,8 +70,7 @@ class Usage:
         tokens = counts.get("tokens", 0)
         output = counts.get("output_tokens", 0)
         cost = (
-            tokens * self.price_per_million_tokens
-            + output * self.price_per_million_output_tokens
+            tokens * self.price_per_million_tokens + output * self.price_per_million_output_tokens
         ) / 1_000_000
         return UsageSnapshot(
             items=counts.get("items", 0),

@@ -40,6 +40,7 @@ DAY = "EmbedContentRequestsPerDayPerProjectPerModel-FreeTier"
 
 # -- batching -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("n", "tokens", "max_items", "max_tokens", "sizes"),
     [
@@ -120,7 +121,15 @@ def test_decide_table(failure, attempt, action, rate_limited):
 
 @pytest.mark.parametrize(
     ("attempt", "rand", "expected"),
-    [(0, 0.0, 0.5), (0, 1.0, 1.0), (1, 0.0, 1.0), (2, 0.5, 3.0), (10, 0.0, 4.0), (10, 1.0, 8.0), (5000, 1.0, 8.0)],
+    [
+        (0, 0.0, 0.5),
+        (0, 1.0, 1.0),
+        (1, 0.0, 1.0),
+        (2, 0.5, 3.0),
+        (10, 0.0, 4.0),
+        (10, 1.0, 8.0),
+        (5000, 1.0, 8.0),
+    ],
 )
 def test_backoff_is_capped_exponential_with_jitter(attempt, rand, expected):
     assert backoff(attempt, POLICY, rand) == pytest.approx(expected)
@@ -141,7 +150,20 @@ def test_retry_info_delay_is_honoured_with_small_jitter():
         (_quota_body(MINUTE, "1.5s"), "", 1.5),
         (_quota_body(MINUTE, None), "Please retry in 38.9s.", 38.9),
         (_quota_body(MINUTE, None), "", None),
-        ({"error": {"details": [{"@type": "x.google.rpc.RetryInfo", "retryDelay": {"seconds": 2, "nanos": 500000000}}]}}, "", 2.5),
+        (
+            {
+                "error": {
+                    "details": [
+                        {
+                            "@type": "x.google.rpc.RetryInfo",
+                            "retryDelay": {"seconds": 2, "nanos": 500000000},
+                        }
+                    ]
+                }
+            },
+            "",
+            2.5,
+        ),
         (None, "", None),
         ({"error": {"details": "junk"}}, "", None),
     ],
@@ -157,6 +179,7 @@ def test_is_daily_quota_only_for_per_day_ids():
 
 
 # -- quota accounting ----------------------------------------------------------------------
+
 
 def test_quota_items_per_minute_waits_for_window():
     q = QuotaLimiter(items_per_minute=100, window_seconds=60, safety_seconds=0.5)
@@ -202,6 +225,7 @@ def test_quota_rejects_nonpositive_limits(bad):
 
 # -- adaptive concurrency -----------------------------------------------------------------
 
+
 def test_adaptive_limit_halves_once_per_burst_and_recovers():
     limit = AdaptiveLimit(16, cooldown_seconds=1.0)
     limit.on_throttle(now=0.0)
@@ -222,6 +246,7 @@ def test_adaptive_limit_never_below_one():
 
 
 # -- tasks and tokens ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("task", "title", "expected"),
@@ -252,7 +277,10 @@ def test_normalise_task_type(value, expected):
 
 
 def test_unknown_task_type_message_lists_valid_names():
-    with pytest.raises(ConfigurationError, match=r"Unknown task type 'RETRIEVAL' for query_task_type: use one of RETRIEVAL_QUERY"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"Unknown task type 'RETRIEVAL' for query_task_type: use one of RETRIEVAL_QUERY",
+    ):
         normalise_task_type("RETRIEVAL", "query_task_type")
 
 

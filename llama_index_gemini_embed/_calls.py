@@ -1,0 +1,108 @@
+"""One API call with quota pacing and retries: the single retry layer, shared by the
+embedding engine and the reranker.
+
+    caller = RetryingCaller(policy=RetryPolicy(), limiter=limiter, usage=usage, model="m")
+    result = await caller.call(lambda: client.aio.models.embed_content(...), items=100, tokens=9000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from ._client import describe_failure, failure_from_exception
+from ._concurrency import AdaptiveLimit
+from ._quota import QuotaLimiter
+from ._retry import Action, RetryPolicy, decide
+from ._usage import Usage
+
+__all__ = ["Clock", "RetryingCaller", "Sleep"]
+
+logger = logging.getLogger("llama_index_gemini_embed")
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RetryingCaller:
+    """Runs API calls: reserve quota, send, classify failures, back off, report usage."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        policy: RetryPolicy,
+        limiter: QuotaLimiter,
+        usage: Usage,
+        concurrency: AdaptiveLimit | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        secret: Callable[[], str | None] = lambda: None,
+        what: str = "embedding",
+    ) -> None:
+        self.model = model
+        self.policy = policy
+        self.limiter = limiter
+        self.usage = usage
+        self.concurrency = concurrency
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.secret = secret
+        self.what = what
+
+    async def acquire_quota(self, items: int, tokens: int) -> None:
+        while True:
+            wait = self.limiter.reserve(items, tokens, self.clock())
+            if wait <= 0:
+                return
+            await self.sleep(wait)
+
+    async def call(self, send: Callable[[], Awaitable[T]], *, items: int, tokens: int) -> T:
+        """Run ``send`` until it succeeds or a typed :class:`GeminiAPIError` is raised.
+
+        Only SDK/transport failures are retried; any other exception propagates unchanged.
+        Usage is recorded by the caller on success (it knows what was billed).
+        """
+        attempt = 0
+        while True:
+            await self.acquire_quota(items, tokens)
+            try:
+                result = await send()
+            except Exception as exc:
+                failure = failure_from_exception(exc)
+                if failure is None:
+                    raise
+                decision = decide(
+                    failure, attempt=attempt, policy=self.policy, rand=self.rng.random()
+                )
+                if decision.rate_limited and self.concurrency is not None:
+                    self.concurrency.on_throttle(self.clock())
+                if decision.action is not Action.RETRY:
+                    raise describe_failure(
+                        failure,
+                        model=self.model,
+                        exhausted=attempt >= self.policy.max_retries,
+                        secret=self.secret(),
+                        what=self.what,
+                    ) from None
+                self.usage.record_retry(throttled=decision.rate_limited)
+                logger.debug(
+                    "Retrying a %s request in %.2fs (%s, attempt %d)",
+                    self.what,
+                    decision.delay,
+                    decision.reason,
+                    attempt + 1,
+                )
+                attempt += 1
+                await self.sleep(decision.delay)
+                continue
+            if self.concurrency is not None:
+                self.concurrency.on_success()
+            return result
