@@ -1,0 +1,530 @@
+"""Wire-format helpers: Google error envelopes, model catalogue, request-item parsing.
+
+    >>> raise ApiError(400, "bad")          # the server turns it into {"error": {...}}
+
+Pure functions, shared by the online handlers and the batch processor so both produce
+identical vectors and errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from llama_index_gemini_embed._models import KNOWN_MODELS, model_spec
+
+from ._state import QuotaViolation, format_duration
+from ._vectors import (
+    TASK_TYPES,
+    VERTEX_LEGACY_MODELS,
+    EmbedItem,
+    Encoder,
+    EncodeRequest,
+    FloatArray,
+    count_tokens,
+    effective_title,
+    finish_vector,
+    is_multimodal_model,
+    item_vector,
+    max_dimension,
+    truncate_parts,
+)
+
+__all__ = [
+    "GENERATION_MODELS",
+    "ApiError",
+    "ParsedItem",
+    "compute_vectors",
+    "embedding_model_exists",
+    "fault_error",
+    "generation_model_exists",
+    "model_resource",
+    "parse_embed_item",
+    "quota_error",
+]
+
+STATUS_NAMES: dict[int, str] = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+DEFAULT_MESSAGES: dict[int, str] = {
+    429: "Resource has been exhausted (e.g. check quota).",
+    500: "An internal error has occurred. Please retry or report in "
+    "https://developers.generativeai.google/guide/troubleshooting",
+    502: "Bad gateway.",
+    503: "The model is overloaded. Please try again later.",
+    504: "Deadline expired before operation could complete.",
+}
+
+RATE_LIMIT_DOCS = "https://ai.google.dev/gemini-api/docs/rate-limits"
+
+
+class ApiError(Exception):
+    """An error answer in Google's envelope: ``{"error": {code, message, status, details?}}``."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        status: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or STATUS_NAMES.get(code, "UNKNOWN")
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        err: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
+        if self.details:
+            err["details"] = self.details
+        return {"error": err}
+
+
+def bad_request(message: str, field: str | None = None) -> ApiError:
+    """400 INVALID_ARGUMENT, with a BadRequest field violation when ``field`` is given."""
+    details = None
+    if field is not None:
+        details = [
+            {
+                "@type": "type.googleapis.com/google.rpc.BadRequest",
+                "fieldViolations": [{"field": field, "description": message}],
+            }
+        ]
+    return ApiError(400, message, details=details)
+
+
+# ---------------------------------------------------------------- model catalogue
+GENERATION_MODELS: dict[str, dict[str, Any]] = {
+    "gemini-2.5-flash": {"displayName": "Gemini 2.5 Flash", "version": "001"},
+    "gemini-2.5-flash-lite": {"displayName": "Gemini 2.5 Flash-Lite", "version": "001"},
+    "gemini-2.5-pro": {"displayName": "Gemini 2.5 Pro", "version": "2.5"},
+}
+_GENERATION_NAME_RE = re.compile(r"^gemini-[0-9][\w.\-]*$")
+
+
+def bare_model(model: str) -> str:
+    """``models/x`` or ``publishers/google/models/x`` → ``x``."""
+    return model.rsplit("/", 1)[-1]
+
+
+def embedding_model_exists(model: str, *, vertex: bool = False) -> bool:
+    """Embedding models the emulator serves (plus Vertex's legacy text models on Vertex)."""
+    bare = bare_model(model)
+    return bare in KNOWN_MODELS or (vertex and bare in VERTEX_LEGACY_MODELS)
+
+
+def generation_model_exists(model: str) -> bool:
+    """Any ``gemini-<digit>…`` name that is not an embedding model can generate."""
+    bare = bare_model(model)
+    return bare in GENERATION_MODELS or (
+        _GENERATION_NAME_RE.match(bare) is not None and "embedding" not in bare
+    )
+
+
+def model_resource(model: str) -> dict[str, Any]:
+    """The ``GET /models/{m}`` body for a known model, as the real API shapes it."""
+    bare = bare_model(model)
+    if bare in KNOWN_MODELS:
+        spec = KNOWN_MODELS[bare]
+        is2 = spec.uses_task_prefixes
+        return {
+            "name": f"models/{bare}",
+            "version": "2" if is2 else "001",
+            "displayName": "Gemini Embedding 2" if is2 else "Gemini Embedding 001",
+            "description": "Obtain a distributed representation of a text.",
+            "inputTokenLimit": spec.max_input_tokens,
+            "outputTokenLimit": 1,
+            "supportedGenerationMethods": [
+                "embedContent",
+                "countTextTokens",
+                "countTokens",
+                "asyncBatchEmbedContent",
+            ],
+        }
+    info = GENERATION_MODELS.get(bare, {"displayName": bare, "version": "001"})
+    return {
+        "name": f"models/{bare}",
+        "version": info["version"],
+        "displayName": info["displayName"],
+        "description": f"Emulated {info['displayName']}.",
+        "inputTokenLimit": 1_048_576,
+        "outputTokenLimit": 65_536,
+        "supportedGenerationMethods": [
+            "generateContent",
+            "countTokens",
+            "createCachedContent",
+            "batchGenerateContent",
+        ],
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": True,
+    }
+
+
+def not_found(model: str, api_version: str, method: str) -> ApiError:
+    """The real 404 for an unknown model or a model without ``method``."""
+    return ApiError(
+        404,
+        f"models/{bare_model(model)} is not found for API version {api_version}, or is not "
+        f"supported for {method}. Call ListModels to see the list of available models and "
+        "their supported methods.",
+    )
+
+
+def vertex_not_found(path_model: str) -> ApiError:
+    """Vertex AI's 404 for an unknown publisher model."""
+    return ApiError(
+        404,
+        f"Publisher Model `{path_model}` was not found or your project does not have access "
+        "to it. Please ensure you are using a valid model version.",
+    )
+
+
+# ---------------------------------------------------------------- quota / fault errors
+_QUOTA_IDS: dict[str, tuple[str, str]] = {
+    "minute_items": (
+        "generativelanguage.googleapis.com/embed_content_free_tier_requests",
+        "EmbedContentRequestsPerMinutePerUserPerProjectPerModel-FreeTier",
+    ),
+    "minute_tokens": (
+        "generativelanguage.googleapis.com/embed_content_free_tier_input_token_count",
+        "EmbedContentInputTokensPerModelPerMinute-FreeTier",
+    ),
+    "day": (
+        "generativelanguage.googleapis.com/embed_content_free_tier_requests",
+        "EmbedContentRequestsPerDayPerProjectPerModel-FreeTier",
+    ),
+    "generate_minute": (
+        "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+    ),
+    "generate_day": (
+        "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+    ),
+}
+
+
+def _rate_limit_error(
+    kind: str, limit: int | None, model: str, retry_delay: float | None, message: str | None
+) -> ApiError:
+    metric, quota_id = _QUOTA_IDS[kind]
+    bare = bare_model(model)
+    violation: dict[str, Any] = {
+        "quotaMetric": metric,
+        "quotaId": quota_id,
+        "quotaDimensions": {"location": "global", "model": bare},
+    }
+    if limit is not None:
+        violation["quotaValue"] = str(limit)
+    if message is None:
+        message = (
+            "You exceeded your current quota, please check your plan and billing details. "
+            f"For more information on this error, head to: {RATE_LIMIT_DOCS}.\n"
+            f"* Quota exceeded for metric: {metric}, limit: {limit if limit is not None else 0}, "
+            f"model: {bare}"
+        )
+        if retry_delay is not None:
+            message += f"\nPlease retry in {format_duration(retry_delay)}."
+    details: list[dict[str, Any]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
+        {
+            "@type": "type.googleapis.com/google.rpc.Help",
+            "links": [
+                {"description": "Learn more about Gemini API quotas", "url": RATE_LIMIT_DOCS}
+            ],
+        },
+    ]
+    if retry_delay is not None:
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format_duration(retry_delay),
+            }
+        )
+    return ApiError(429, message, details=details)
+
+
+def quota_error(v: QuotaViolation) -> ApiError:
+    """The real 429 body for a quota refusal, with RetryInfo = time until it would fit."""
+    return _rate_limit_error(v.kind, v.limit, v.model, v.retry_delay, None)
+
+
+def fault_error(
+    code: int,
+    *,
+    model: str,
+    generate: bool,
+    retry_delay: float | None,
+    daily: bool,
+    message: str | None,
+) -> ApiError:
+    """An injected error: 429s look like real quota errors (per-minute unless ``daily``)."""
+    if code == 429:
+        if daily:
+            kind = "generate_day" if generate else "day"
+        else:
+            kind = "generate_minute" if generate else "minute_items"
+            retry_delay = 1.0 if retry_delay is None else retry_delay
+        return _rate_limit_error(kind, None, model, retry_delay, message)
+    return ApiError(code, message or DEFAULT_MESSAGES.get(code, "Injected fault."))
+
+
+# ---------------------------------------------------------------- request items
+def pick(obj: Mapping[str, Any], camel: str, default: Any = None) -> Any:
+    """``obj[camel]`` or its snake_case spelling (proto JSON accepts both)."""
+    if camel in obj:
+        return obj[camel]
+    snake = re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+    return obj.get(snake, default)
+
+
+_DEV_ITEM_FIELDS = frozenset(
+    {"model", "content", "taskType", "title", "outputDimensionality"}
+) | frozenset({"task_type", "output_dimensionality"})
+
+
+@dataclass(frozen=True)
+class ParsedItem:
+    """A validated request item: what to embed and how many tokens it was."""
+
+    item: EmbedItem
+    tokens: int
+    truncated: bool
+
+
+def _parse_parts(content: Any, where: str, multimodal: bool) -> tuple[str, ...]:
+    if not isinstance(content, Mapping):
+        raise bad_request(f"* {where}.content: content is required.\n", f"{where}.content")
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise bad_request(
+            f"* {where}.content.parts: contents.parts must not be empty.\n",
+            f"{where}.content.parts",
+        )
+    texts: list[str] = []
+    for i, part in enumerate(parts):
+        if not isinstance(part, Mapping):
+            raise bad_request(f"* {where}.content.parts[{i}]: part must be an object.\n")
+        text = part.get("text")
+        if isinstance(text, str):
+            if not text:
+                raise bad_request(
+                    f"* {where}.content.parts[{i}].text: text must not be empty.\n",
+                    f"{where}.content.parts[{i}].text",
+                )
+            texts.append(text)
+            continue
+        media = pick(part, "inlineData") or pick(part, "fileData")
+        if multimodal and isinstance(media, Mapping):
+            # Media gets a stable pseudo-token from its bytes/URI and mime type.
+            blob = media.get("data") or pick(media, "fileUri") or ""
+            mime = pick(media, "mimeType") or "application/octet-stream"
+            texts.append(f"<media {mime} {hash_blob(str(blob))}>")
+            continue
+        raise bad_request(
+            f"* {where}.content.parts[{i}]: only text parts are supported by this model.\n",
+            f"{where}.content.parts[{i}]",
+        )
+    return tuple(texts)
+
+
+def hash_blob(blob: str) -> str:
+    """Short stable digest of a media payload."""
+    return hashlib.blake2b(blob.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def _parse_dimension(value: Any, where_field: str, model: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        dim = int(value)
+        if isinstance(value, float) and value != dim:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise bad_request(
+            f"Invalid value at '{where_field}' (TYPE_INT32), {value!r}", where_field
+        ) from None
+    top = max_dimension(model)
+    low = min(128, top)
+    if not low <= dim <= top:
+        raise bad_request(
+            f"* {where_field}: output_dimensionality must be between {low} and {top}, got {dim}.\n",
+            where_field,
+        )
+    return dim
+
+
+def parse_embed_item(
+    obj: Any,
+    *,
+    where: str,
+    field_path: str,
+    url_model: str,
+    api_version: str,
+    vertex: bool,
+    strict_length: bool,
+    check_model: bool = True,
+) -> ParsedItem:
+    """Validate one EmbedContentRequest-like object (camelCase or snake_case).
+
+    ``where`` is the proto path for ``*``-style messages
+    (``BatchEmbedContentsRequest.requests[0]``), ``field_path`` the JSON path for
+    ``Invalid value at`` messages (``requests[0]``). On Vertex,
+    options may also sit in ``embedContentConfig`` and ``title`` without RETRIEVAL_DOCUMENT is
+    refused. Over-long texts are truncated, or refused when ``strict_length`` (Dev API) or
+    ``autoTruncate: false`` (Vertex).
+    """
+    if not isinstance(obj, Mapping):
+        raise bad_request(f"* {where}: request must be an object.\n", field_path or None)
+    multimodal = is_multimodal_model(url_model)
+    if vertex:
+        cfg = pick(obj, "embedContentConfig") or {}
+        if not isinstance(cfg, Mapping):
+            raise bad_request(f"Invalid value at '{field_path}.embed_content_config'")
+
+        def opt(name: str) -> Any:
+            value = pick(cfg, name)
+            return pick(obj, name) if value is None else value
+
+    else:
+        unknown = [k for k in obj if k not in _DEV_ITEM_FIELDS]
+        if unknown:
+            at = f" at '{field_path}'" if field_path else ""
+            raise bad_request(
+                f'Invalid JSON payload received. Unknown name "{unknown[0]}"{at}: '
+                "Cannot find field.",
+                field_path or None,
+            )
+
+        def opt(name: str) -> Any:
+            return pick(obj, name)
+
+    item_model = obj.get("model")
+    if (
+        check_model
+        and item_model is not None
+        and not vertex
+        and (not isinstance(item_model, str) or bare_model(item_model) != bare_model(url_model))
+    ):
+        raise bad_request(
+            f"* {where}.model: model in the request ({item_model}) must match the model "
+            f"in the URL (models/{bare_model(url_model)}).\n",
+            f"{field_path}.model" if field_path else "model",
+        )
+    prefix = f"{field_path}." if field_path else ""
+    task = opt("taskType")
+    if task is not None and (not isinstance(task, str) or task not in TASK_TYPES):
+        msg = (
+            f"Invalid value at '{prefix}task_type' "
+            f"(type.googleapis.com/google.ai.generativelanguage.{api_version}.TaskType), "
+            f'"{task}"'
+        )
+        raise bad_request(msg, f"{prefix}task_type")
+    title = opt("title")
+    if title is not None and not isinstance(title, str):
+        raise bad_request(f"Invalid value at '{prefix}title' (TYPE_STRING), {title!r}")
+    if vertex and title and task != "RETRIEVAL_DOCUMENT":
+        raise bad_request(
+            "Unable to submit request because the model does not support the title parameter "
+            "unless the task_type is RETRIEVAL_DOCUMENT. Learn more: "
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/embeddings/get-text-embeddings"
+        )
+    dim = _parse_dimension(opt("outputDimensionality"), f"{prefix}output_dimensionality", url_model)
+    auto_truncate = opt("autoTruncate") if vertex else None
+    parts = _parse_parts(obj.get("content"), where, multimodal)
+    return finish_item(
+        parts,
+        task=task,
+        title=title,
+        dim=dim,
+        model=url_model,
+        refuse_long=strict_length if auto_truncate is None else not bool(auto_truncate),
+        vertex=vertex,
+    )
+
+
+def finish_item(
+    parts: Sequence[str],
+    *,
+    task: str | None,
+    title: str | None,
+    dim: int | None,
+    model: str,
+    refuse_long: bool,
+    vertex: bool,
+) -> ParsedItem:
+    """Count tokens, truncate (or refuse) and apply the model's field rules."""
+    tokens = sum(count_tokens(p) for p in parts)
+    limit = model_spec(model).max_input_tokens
+    if tokens > limit and refuse_long:
+        if vertex:
+            raise bad_request(
+                f"Unable to submit request because the input token count is {tokens} but the "
+                f"model supports up to {limit}. Reduce the input token count and try again."
+            )
+        raise bad_request(
+            f"The input token count ({tokens}) exceeds the maximum number of tokens allowed "
+            f"({limit})."
+        )
+    cut, truncated = truncate_parts(parts, limit) if tokens > limit else (tuple(parts), False)
+    if is_multimodal_model(model):
+        task, title = None, None  # gemini-embedding-2 ignores taskType/title
+    item = EmbedItem(parts=cut, task_type=task, title=title, dimension=dim)
+    return ParsedItem(item=item, tokens=tokens, truncated=truncated)
+
+
+# ---------------------------------------------------------------- vectors
+def compute_vectors(
+    items: Sequence[EmbedItem], model: str, encoder: Encoder | None
+) -> list[FloatArray]:
+    """Output vectors for ``items`` (built-in hashing vectors or the custom encoder's)."""
+    if encoder is None:
+        return [finish_vector(item_vector(it, model), model, it.dimension) for it in items]
+    out: list[FloatArray | None] = [None] * len(items)
+    multimodal = is_multimodal_model(model)
+    groups: dict[str | None, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(None if multimodal else it.task_type, []).append(i)
+    for task, idx in groups.items():
+        texts = ["\n".join(items[i].parts) for i in idx]
+        titles = [
+            None if multimodal else effective_title(items[i].task_type, items[i].title) for i in idx
+        ]
+        dims = {items[i].dimension for i in idx}
+        req = EncodeRequest(
+            texts=texts,
+            model=bare_model(model),
+            task_type=task,
+            titles=titles,
+            dimension=dims.pop() if len(dims) == 1 else None,
+        )
+        vectors = list(encoder(req))
+        if len(vectors) != len(idx):
+            raise ApiError(500, f"encoder returned {len(vectors)} vectors for {len(idx)} texts")
+        for i, vec in zip(idx, vectors, strict=True):
+            out[i] = finish_vector(np.asarray(vec, dtype=np.float64), model, items[i].dimension)
+    return [v for v in out if v is not None]

@@ -1,0 +1,919 @@
+"""The emulator's aiohttp server and its thread runner.
+
+    with Emulator(quota=QuotaConfig(items_per_minute=100)) as emu:
+        client = genai.Client(api_key=emu.api_key,
+                              http_options=types.HttpOptions(base_url=emu.base_url))
+        client.models.embed_content(model="gemini-embedding-001", contents=["hi"])
+        assert emu.counters.embed_items == 1
+
+The server runs on its own event loop in a daemon thread, so synchronous tests, async tests
+and the ``google-genai`` SDK (sync httpx2 and async aiohttp transports) can all talk to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import FrameType, TracebackType
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ._judge import Judge
+from ._protocol import (
+    ApiError,
+    ParsedItem,
+    bad_request,
+    bare_model,
+    compute_vectors,
+    embedding_model_exists,
+    fault_error,
+    generation_model_exists,
+    model_resource,
+    not_found,
+    parse_embed_item,
+    pick,
+    quota_error,
+    vertex_not_found,
+)
+from ._state import (
+    BatchBehaviour,
+    Counters,
+    EmulatorState,
+    Fault,
+    FaultConfig,
+    QuotaConfig,
+    RequestRecord,
+)
+from ._vectors import Encoder, FloatArray, count_tokens
+
+__all__ = ["DEFAULT_API_KEY", "Emulator", "serve_forever"]
+
+DEFAULT_API_KEY = "emulator-key"
+
+log = logging.getLogger("llama_index_gemini_embed.emulator")
+
+MAX_BATCH_MESSAGE = (
+    "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n"
+)
+VERTEX_MAX_INSTANCES = 250
+VERTEX_MAX_TOKENS = 20_000
+
+_DEV = r"(?P<ver>v1|v1beta|v1alpha)"
+_VERTEX = (
+    r"(?P<ver>v1|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
+    r"publishers/google/models/(?P<model>[^/:]+):(?P<method>\w+)"
+)
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+class _Dropped(Exception):
+    """The handler closed the connection without a response."""
+
+
+@dataclass
+class _Ctx:
+    body: Any = None
+    model: str | None = None
+    items: int = 0
+    tokens: int = 0
+
+
+def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(obj, option=_NUMPY),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class _Settings:
+    api_keys: tuple[str, ...]
+    latency: float
+    jitter: float
+    strict_length: bool
+    missing_key_status: int
+    encoder: Encoder | None = None
+    judge: Judge | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Service:
+    """Request handlers; all state lives in ``EmulatorState`` and ``_Settings``."""
+
+    def __init__(self, state: EmulatorState, settings: _Settings) -> None:
+        self.state = state
+        self.settings = settings
+        self.stopping: asyncio.Event | None = None
+        self.routes: list[tuple[str, re.Pattern[str], Handler, str]] = []
+        self._add("POST", rf"/{_DEV}/models/(?P<model>[^/:]+):(?P<method>\w+)", self.dev_model_post)
+        self._add("GET", rf"/{_DEV}/models", self.list_models)
+        self._add("GET", rf"/{_DEV}/models/(?P<model>[^/:]+)", self.get_model)
+        self._add("POST", rf"/{_VERTEX}", self.vertex_post, auth="vertex")
+
+    def _add(self, method: str, pattern: str, handler: Handler, auth: str = "dev") -> None:
+        self.routes.append((method, re.compile(pattern + r"\Z"), handler, auth))
+
+    # ------------------------------------------------------------ plumbing
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[self._middleware])
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        ctx = _Ctx()
+        request["ctx"] = ctx
+        status = 500
+        try:
+            try:
+                resp = await handler(request)
+            except ApiError as err:
+                resp = _json(err.body(), status=err.code)
+            except _Dropped:
+                # The transport is already aborted; aiohttp discards whatever we return.
+                status = 0
+                await asyncio.sleep(0)
+                return web.Response(status=499)
+            except web.HTTPException:
+                raise
+            except Exception as exc:  # a bug or a failing user hook: answer like Google would
+                log.exception("emulator handler failed")
+                resp = _json(ApiError(500, f"Internal error: {exc}").body(), status=500)
+            status = resp.status
+            return resp
+        finally:
+            self.state.record(
+                RequestRecord(
+                    method=request.method,
+                    path=request.path,
+                    status=status,
+                    body=ctx.body,
+                    model=ctx.model,
+                    items=ctx.items,
+                    tokens=ctx.tokens,
+                )
+            )
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        allowed = False
+        for method, pattern, handler, auth in self.routes:
+            m = pattern.match(path)
+            if m is None:
+                continue
+            allowed = True
+            if method != request.method:
+                continue
+            if auth == "dev":
+                self._check_dev_key(request)
+            elif auth == "vertex":
+                self._check_vertex_auth(request)
+            return await handler(request, {k: v for k, v in m.groupdict().items() if v is not None})
+        if allowed:
+            raise ApiError(405, f"Method {request.method} not allowed for {path}.")
+        raise ApiError(404, f"The requested URL {path} was not found on this server.")
+
+    def _check_dev_key(self, request: web.Request) -> None:
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not key:
+            code = self.settings.missing_key_status
+            raise ApiError(
+                code,
+                "Method doesn't allow unregistered callers (callers without established "
+                "identity). Please use API Key or other form of API consumer identity to call "
+                "this API.",
+            )
+        if key.strip() not in self.settings.api_keys:
+            raise ApiError(
+                400,
+                "API key not valid. Please pass a valid API key.",
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    },
+                    {
+                        "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                        "locale": "en-US",
+                        "message": "API key not valid. Please pass a valid API key.",
+                    },
+                ],
+            )
+
+    def _check_vertex_auth(self, request: web.Request) -> None:
+        auth = request.headers.get("Authorization", "")
+        if auth.lower().startswith("bearer ") and auth[7:].strip():
+            return
+        if request.headers.get("x-goog-api-key") or request.query.get("key"):
+            self._check_dev_key(request)
+            return
+        raise ApiError(
+            401,
+            "Request is missing required authentication credential. Expected OAuth 2 access "
+            "token, login cookie or other valid authentication credential.",
+        )
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        ctx: _Ctx = request["ctx"]
+        if not raw:
+            ctx.body = {}
+            return {}
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise bad_request(f"Invalid JSON payload received. {exc}") from None
+        ctx.body = body
+        if not isinstance(body, dict):
+            raise bad_request("Invalid JSON payload received. Expected an object.")
+        return body
+
+    # ------------------------------------------------------------ faults / latency / quota
+    async def _hold(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        stopping = self.stopping
+        if stopping is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), seconds)
+
+    async def _before_work(self, request: web.Request, model: str, *, generate: bool) -> None:
+        """Latency, then a scripted or random fault (raises/holds/drops as configured)."""
+        s = self.settings
+        if s.latency > 0 or s.jitter > 0:
+            await self._hold(self.state.jitter(s.latency, s.jitter))
+        fault = self.state.next_fault()
+        if fault is None:
+            return
+        await self._apply_fault(request, fault, model, generate=generate)
+
+    async def _apply_fault(
+        self, request: web.Request, fault: Fault, model: str, *, generate: bool
+    ) -> None:
+        if fault.kind == "status":
+            self.state.count_fault(str(fault.code))
+            raise fault_error(
+                fault.code,
+                model=model,
+                generate=generate,
+                retry_delay=fault.retry_delay_seconds,
+                daily=fault.daily,
+                message=fault.message,
+            )
+        if fault.kind == "slow":
+            await self._hold(fault.seconds or 0.0)
+            return
+        if fault.kind == "timeout":
+            self.state.count_fault("timeout")
+            seconds = fault.seconds
+            await self._hold(
+                self.state.fault_config.timeout_seconds if seconds is None else seconds
+            )
+            raise ApiError(504, "Deadline expired before operation could complete.")
+        if fault.kind == "drop":
+            self.state.count_fault("drop")
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            raise _Dropped()
+
+    async def _vectors(self, items: Sequence[ParsedItem], model: str) -> list[FloatArray]:
+        encoder = self.settings.encoder
+        plain = [p.item for p in items]
+        if encoder is None:
+            return compute_vectors(plain, model, None)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, compute_vectors, plain, model, encoder)
+
+    async def _embed(
+        self,
+        request: web.Request,
+        model: str,
+        parsed: Sequence[ParsedItem],
+        render: Callable[[list[FloatArray]], Any],
+    ) -> web.Response:
+        await self._before_work(request, model, generate=False)
+        tokens = sum(p.tokens for p in parsed)
+        violation = self.state.check_quota(bare_model(model), items=len(parsed), tokens=tokens)
+        if violation is not None:
+            raise quota_error(violation)
+        vectors = await self._vectors(parsed, model)
+        ctx: _Ctx = request["ctx"]
+        ctx.items = len(parsed)
+        ctx.tokens = tokens
+        self.state.count("embed_items", len(parsed))
+        self.state.count("tokens", tokens)
+        truncated = sum(1 for p in parsed if p.truncated)
+        if truncated:
+            self.state.count("truncated_items", truncated)
+        return _json(render(vectors))
+
+    # ------------------------------------------------------------ Developer API
+    async def dev_model_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
+        method = m["method"]
+        model = m["model"]
+        ctx: _Ctx = request["ctx"]
+        ctx.model = model
+        handler = {
+            "batchEmbedContents": self.batch_embed_contents,
+            "embedContent": self.embed_content,
+            "countTokens": self.count_tokens,
+            "generateContent": self.generate_content,
+        }.get(method)
+        if handler is None:
+            raise ApiError(404, f"Method models.{method} is not supported by the emulator.")
+        return await handler(request, m)
+
+    def _dev_embed_model(self, model: str, ver: str) -> None:
+        if not embedding_model_exists(model):
+            raise not_found(model, ver, "embedContent")
+
+    async def batch_embed_contents(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        self.state.count("embed_requests")
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        self._dev_embed_model(model, ver)
+        reqs = pick(body, "requests")
+        if not isinstance(reqs, list) or not 1 <= len(reqs) <= 100:
+            raise bad_request(MAX_BATCH_MESSAGE, "requests")
+        parsed = [
+            parse_embed_item(
+                r,
+                where=f"BatchEmbedContentsRequest.requests[{i}]",
+                field_path=f"requests[{i}]",
+                url_model=model,
+                api_version=ver,
+                vertex=False,
+                strict_length=self.settings.strict_length,
+            )
+            for i, r in enumerate(reqs)
+        ]
+        return await self._embed(
+            request, model, parsed, lambda vs: {"embeddings": [{"values": v} for v in vs]}
+        )
+
+    async def embed_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        self.state.count("embed_requests")
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        self._dev_embed_model(model, ver)
+        parsed = parse_embed_item(
+            body,
+            where="EmbedContentRequest",
+            field_path="",
+            url_model=model,
+            api_version=ver,
+            vertex=False,
+            strict_length=self.settings.strict_length,
+        )
+        return await self._embed(
+            request, model, [parsed], lambda vs: {"embedding": {"values": vs[0]}}
+        )
+
+    @staticmethod
+    def _content_texts(contents: Any) -> list[str]:
+        if isinstance(contents, Mapping):
+            contents = [contents]
+        if isinstance(contents, str):
+            return [contents]
+        texts: list[str] = []
+        if not isinstance(contents, list):
+            return texts
+        for content in contents:
+            if isinstance(content, str):
+                texts.append(content)
+                continue
+            parts = content.get("parts") if isinstance(content, Mapping) else None
+            for part in parts or []:
+                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
+                    texts.append(part["text"])
+        return texts
+
+    async def count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        self.state.count("count_tokens_requests")
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        if not (embedding_model_exists(model) or generation_model_exists(model)):
+            raise not_found(model, ver, "countTokens")
+        contents = pick(body, "contents")
+        if contents is None:
+            inner = pick(body, "generateContentRequest") or {}
+            contents = pick(inner, "contents") if isinstance(inner, Mapping) else None
+        texts = self._content_texts(contents)
+        total = sum(count_tokens(t) for t in texts) if texts else 0
+        return _json(
+            {
+                "totalTokens": total,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}],
+            }
+        )
+
+    async def generate_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        raise ApiError(404, not_found(m["model"], m["ver"], "generateContent").message)
+
+    async def list_models(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        from llama_index_gemini_embed._models import KNOWN_MODELS
+
+        from ._protocol import GENERATION_MODELS
+
+        names = [*KNOWN_MODELS, *GENERATION_MODELS]
+        try:
+            size = max(1, min(1000, int(request.query.get("pageSize", "50"))))
+            start = int(request.query.get("pageToken", "0") or "0")
+        except ValueError:
+            raise bad_request("Invalid pageSize or pageToken.") from None
+        page = names[start : start + size]
+        out: dict[str, Any] = {"models": [model_resource(n) for n in page]}
+        if start + size < len(names):
+            out["nextPageToken"] = str(start + size)
+        return _json(out)
+
+    async def get_model(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        model = m["model"]
+        if not (embedding_model_exists(model) or generation_model_exists(model)):
+            raise not_found(model, m["ver"], "get")
+        return _json(model_resource(model))
+
+    # ------------------------------------------------------------ Vertex AI
+    async def vertex_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
+        method, model = m["method"], m["model"]
+        request["ctx"].model = model
+        handler = {
+            "predict": self.vertex_predict,
+            "embedContent": self.vertex_embed_content,
+            "batchEmbedContents": self.vertex_batch_embed_contents,
+            "countTokens": self.vertex_count_tokens,
+            "generateContent": self.generate_content,
+        }.get(method)
+        if handler is None:
+            raise ApiError(404, f"Method {method} is not supported by the emulator.")
+        if method != "generateContent" and method != "countTokens":
+            self.state.count("embed_requests")
+            if not embedding_model_exists(model, vertex=True):
+                raise vertex_not_found(self._vertex_model_path(m))
+        return await handler(request, m)
+
+    @staticmethod
+    def _vertex_model_path(m: Mapping[str, str]) -> str:
+        prefix = f"projects/{m['project']}/locations/{m['location']}/" if m.get("project") else ""
+        return f"{prefix}publishers/google/models/{m['model']}"
+
+    @staticmethod
+    def _vertex_count(n: int) -> None:
+        if n > VERTEX_MAX_INSTANCES:
+            raise bad_request(
+                "Unable to submit request because it included too many instances. "
+                f"The maximum number of instances is {VERTEX_MAX_INSTANCES}."
+            )
+
+    @staticmethod
+    def _vertex_tokens(parsed: Sequence[ParsedItem]) -> None:
+        total = sum(p.tokens for p in parsed)
+        if total > VERTEX_MAX_TOKENS:
+            raise bad_request(
+                f"Unable to submit request because the input token count is {total} but the "
+                f"model supports up to {VERTEX_MAX_TOKENS}. Reduce the input token count and "
+                "try again."
+            )
+
+    def _vertex_item(self, obj: Any, where: str, path: str, model: str, ver: str) -> ParsedItem:
+        return parse_embed_item(
+            obj,
+            where=where,
+            field_path=path,
+            url_model=model,
+            api_version=ver,
+            vertex=True,
+            strict_length=self.settings.strict_length,
+        )
+
+    @staticmethod
+    def _stats(p: ParsedItem) -> dict[str, Any]:
+        used = sum(count_tokens(t) for t in p.item.parts)
+        return {"truncated": p.truncated, "token_count": used}
+
+    async def vertex_predict(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise bad_request("Unable to submit request because instances is empty.")
+        self._vertex_count(len(instances))
+        params = body.get("parameters") or {}
+        if not isinstance(params, Mapping):
+            raise bad_request("Invalid value at 'parameters'.")
+        cfg = {
+            "outputDimensionality": pick(params, "outputDimensionality"),
+            "autoTruncate": pick(params, "autoTruncate"),
+        }
+        parsed: list[ParsedItem] = []
+        chars = 0
+        for i, inst in enumerate(instances):
+            if not isinstance(inst, Mapping) or not isinstance(inst.get("content"), str):
+                raise bad_request(f"Invalid value at 'instances[{i}].content'.")
+            text = inst["content"]
+            chars += sum(1 for ch in text if not ch.isspace())
+            item = {
+                "content": {"parts": [{"text": text}]},
+                "taskType": pick(inst, "taskType"),
+                "title": inst.get("title"),
+                "embedContentConfig": {k: v for k, v in cfg.items() if v is not None},
+            }
+            parsed.append(self._vertex_item(item, f"instances[{i}]", f"instances[{i}]", model, ver))
+        self._vertex_tokens(parsed)
+
+        def render(vs: list[FloatArray]) -> dict[str, Any]:
+            return {
+                "predictions": [
+                    {"embeddings": {"values": v, "statistics": self._stats(p)}}
+                    for v, p in zip(vs, parsed, strict=True)
+                ],
+                "metadata": {"billableCharacterCount": chars},
+            }
+
+        return await self._embed(request, model, parsed, render)
+
+    async def vertex_embed_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        p = self._vertex_item(body, "EmbedContentRequest", "", model, ver)
+
+        def render(vs: list[FloatArray]) -> dict[str, Any]:
+            used = self._stats(p)["token_count"]
+            return {
+                "embedding": {"values": vs[0]},
+                "usageMetadata": {
+                    "promptTokenCount": used,
+                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": used}],
+                },
+                "truncated": p.truncated,
+            }
+
+        return await self._embed(request, model, [p], render)
+
+    async def vertex_batch_embed_contents(
+        self, request: web.Request, m: dict[str, str]
+    ) -> web.Response:
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        reqs = pick(body, "requests")
+        if not isinstance(reqs, list) or not reqs:
+            raise bad_request("Unable to submit request because requests is empty.")
+        self._vertex_count(len(reqs))
+        parsed = [
+            self._vertex_item(r, f"requests[{i}]", f"requests[{i}]", model, ver)
+            for i, r in enumerate(reqs)
+        ]
+        self._vertex_tokens(parsed)
+
+        def render(vs: list[FloatArray]) -> dict[str, Any]:
+            return {
+                "embeddings": [
+                    {"values": v, "statistics": self._stats(p)}
+                    for v, p in zip(vs, parsed, strict=True)
+                ]
+            }
+
+        return await self._embed(request, model, parsed, render)
+
+    async def vertex_count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        self.state.count("count_tokens_requests")
+        body = await self._body(request)
+        model = m["model"]
+        if not (embedding_model_exists(model, vertex=True) or generation_model_exists(model)):
+            raise vertex_not_found(self._vertex_model_path(m))
+        texts = self._content_texts(pick(body, "contents") or pick(body, "instances"))
+        total = sum(count_tokens(t) for t in texts) if texts else 0
+        chars = sum(1 for t in texts for ch in t if not ch.isspace())
+        return _json({"totalTokens": total, "totalBillableCharacters": chars})
+
+
+class Emulator:
+    """An in-process Gemini API emulator: ``with Emulator() as emu: ... emu.base_url``.
+
+    Serves the Developer API (``/v1``, ``/v1beta``, ``/v1alpha``) and the Vertex AI
+    embedding routes on ``host:port`` (port 0 picks a free one) from a daemon thread.
+    """
+
+    def __init__(
+        self,
+        api_keys: Sequence[str] = (DEFAULT_API_KEY,),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quota: QuotaConfig | None = None,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        seed: int = 0,
+        encoder: Encoder | None = None,
+        strict_length: bool = False,
+        missing_key_status: int = 403,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        judge: Judge | None = None,
+        request_log_limit: int = 2000,
+    ) -> None:
+        if not api_keys:
+            raise ValueError("api_keys must name at least one key")
+        self._host = host
+        self._port = port
+        self._state = EmulatorState(
+            quota=quota, seed=seed, clock=clock, request_log_limit=request_log_limit
+        )
+        self._settings = _Settings(
+            api_keys=tuple(api_keys),
+            latency=latency,
+            jitter=jitter,
+            strict_length=strict_length,
+            missing_key_status=missing_key_status,
+            encoder=encoder,
+            judge=judge,
+        )
+        self._service = _Service(self._state, self._settings)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._bound_port: int | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> Emulator:
+        """Start serving (returns once the port is bound)."""
+        if self._thread is not None:
+            raise RuntimeError("emulator already started")
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._astart())
+            except BaseException as exc:
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="gemini-emulator", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if errors:
+            self._thread.join()
+            self._thread = None
+            self._loop = None
+            raise errors[0]
+        return self
+
+    async def _astart(self) -> None:
+        self._service.stopping = asyncio.Event()
+        runner = web.AppRunner(self._service.app(), access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        sock = socket.socket(socket.AF_INET6 if ":" in self._host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self._host, self._port))
+        sock.listen(1024)
+        sock.setblocking(False)
+        site = web.SockSite(runner, sock)
+        await site.start()
+        self._runner = runner
+        self._bound_port = sock.getsockname()[1]
+
+    async def _astop(self) -> None:
+        if self._service.stopping is not None:
+            self._service.stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def stop(self) -> None:
+        """Stop serving and join the thread (idempotent)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self._astop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._thread = None
+        self._loop = None
+        self._runner = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Emulator:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # ------------------------------------------------------------ facts
+    @property
+    def port(self) -> int:
+        """The bound TCP port (after ``start()``)."""
+        if self._bound_port is None:
+            raise RuntimeError("emulator not started")
+        return self._bound_port
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` without a version suffix (pass as ``HttpOptions.base_url``)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        """The first accepted API key."""
+        return self._settings.api_keys[0]
+
+    @property
+    def counters(self) -> Counters:
+        """A snapshot (copy) of the counters."""
+        return self._state.snapshot()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """The request log (most recent ``request_log_limit`` requests, oldest first)."""
+        return self._state.request_log()
+
+    @property
+    def state(self) -> EmulatorState:
+        """The underlying state object (advanced use)."""
+        return self._state
+
+    # ------------------------------------------------------------ controls
+    def reset_counters(self) -> None:
+        """Zero all counters and clear the request log."""
+        self._state.reset_counters()
+
+    def set_quota(self, quota: QuotaConfig) -> None:
+        """Replace the quota limits (usage so far is kept)."""
+        self._state.set_quota(quota)
+
+    def reset_daily_quota(self) -> None:
+        """Emulate the daily reset: per-day usage starts again from zero."""
+        self._state.reset_daily_quota()
+
+    def reset_quota_usage(self) -> None:
+        """Forget all per-minute and per-day usage."""
+        self._state.reset_quota_usage()
+
+    def set_faults(
+        self,
+        rate_429: float = 0.0,
+        rate_500: float = 0.0,
+        rate_503: float = 0.0,
+        rate_timeout: float = 0.0,
+        rate_drop: float = 0.0,
+        retry_delay_seconds: float = 1.0,
+        timeout_seconds: float = 30.0,
+        seed: int | None = None,
+    ) -> None:
+        """Random faults for embedding/generate requests, drawn from an RNG seeded with ``seed``
+        (default: the emulator's seed). Calling it again restarts the RNG."""
+        total = rate_429 + rate_500 + rate_503 + rate_timeout + rate_drop
+        if total > 1.0 + 1e-9 or min(rate_429, rate_500, rate_503, rate_timeout, rate_drop) < 0:
+            raise ValueError("fault rates must be >= 0 and add up to at most 1")
+        self._state.set_faults(
+            FaultConfig(
+                rate_429=rate_429,
+                rate_500=rate_500,
+                rate_503=rate_503,
+                rate_timeout=rate_timeout,
+                rate_drop=rate_drop,
+                retry_delay_seconds=retry_delay_seconds,
+                timeout_seconds=timeout_seconds,
+            ),
+            seed,
+        )
+
+    def script_faults(self, faults: Sequence[Fault]) -> None:
+        """Queue faults consumed one per embedding/generate request, before random ones."""
+        self._state.script_faults(faults)
+
+    def clear_faults(self) -> None:
+        """Drop scripted faults and switch random faults off."""
+        self._state.clear_script()
+        self._state.set_faults(FaultConfig(), None)
+
+    def set_encoder(self, encoder: Encoder | None) -> None:
+        """Use ``encoder`` for vectors (None: the built-in hashing vectors)."""
+        self._settings.encoder = encoder
+
+    def set_judge(self, judge: Judge | None) -> None:
+        """Use ``judge`` to answer generateContent (None: the default overlap judge)."""
+        self._settings.judge = judge
+
+    def set_latency(self, latency: float = 0.0, jitter: float = 0.0) -> None:
+        """Per-request latency (+ uniform jitter) for embedding/generate requests."""
+        self._settings.latency = latency
+        self._settings.jitter = jitter
+
+    def set_batch_behaviour(
+        self,
+        polls_until_running: int = 1,
+        polls_until_done: int = 2,
+        final_state: str = "SUCCEEDED",
+        item_error_rate: float = 0.0,
+        item_error_keys: set[str] | frozenset[str] = frozenset(),
+        seed: int | None = None,
+    ) -> None:
+        """How batch jobs created from now on progress (see ``BatchBehaviour``)."""
+        if final_state not in ("SUCCEEDED", "FAILED", "EXPIRED"):
+            raise ValueError("final_state must be SUCCEEDED, FAILED or EXPIRED")
+        self._state.set_batch_behaviour(
+            BatchBehaviour(
+                polls_until_running=polls_until_running,
+                polls_until_done=polls_until_done,
+                final_state=final_state,  # type: ignore[arg-type]
+                item_error_rate=item_error_rate,
+                item_error_keys=frozenset(item_error_keys),
+                seed=seed,
+            )
+        )
+
+
+def serve_forever(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    api_keys: Sequence[str] = (DEFAULT_API_KEY,),
+    quota: QuotaConfig | None = None,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    seed: int = 0,
+    *,
+    on_ready: Callable[[Emulator], None] | None = None,
+    stop_event: threading.Event | None = None,
+    **kwargs: Any,
+) -> None:
+    """Run an emulator until SIGINT/SIGTERM (or ``stop_event``); ``on_ready(emu)`` once bound.
+
+    Signal handlers are installed only when called from the main thread.
+    """
+    stop = stop_event or threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+
+        def handle(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handle)
+    emu = Emulator(
+        api_keys=api_keys,
+        host=host,
+        port=port,
+        quota=quota,
+        latency=latency,
+        jitter=jitter,
+        seed=seed,
+        **kwargs,
+    )
+    try:
+        emu.start()
+        if on_ready is not None:
+            on_ready(emu)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emu.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
