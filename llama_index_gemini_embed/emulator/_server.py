@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import re
 import signal
@@ -88,6 +89,9 @@ class _Ctx:
     tokens: int = 0
 
 
+_CTX: contextvars.ContextVar[_Ctx] = contextvars.ContextVar("emulator_request_ctx")
+
+
 def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     return web.Response(
         body=orjson.dumps(obj, option=_NUMPY),
@@ -139,7 +143,7 @@ class _Service:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         ctx = _Ctx()
-        request["ctx"] = ctx
+        _CTX.set(ctx)
         status = 500
         try:
             try:
@@ -234,7 +238,7 @@ class _Service:
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
-        ctx: _Ctx = request["ctx"]
+        ctx = _CTX.get()
         if not raw:
             ctx.body = {}
             return {}
@@ -319,7 +323,7 @@ class _Service:
         if violation is not None:
             raise quota_error(violation)
         vectors = await self._vectors(parsed, model)
-        ctx: _Ctx = request["ctx"]
+        ctx = _CTX.get()
         ctx.items = len(parsed)
         ctx.tokens = tokens
         self.state.count("embed_items", len(parsed))
@@ -333,7 +337,7 @@ class _Service:
     async def dev_model_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
         method = m["method"]
         model = m["model"]
-        ctx: _Ctx = request["ctx"]
+        ctx = _CTX.get()
         ctx.model = model
         handler = {
             "batchEmbedContents": self.batch_embed_contents,
@@ -458,7 +462,7 @@ class _Service:
     # ------------------------------------------------------------ Vertex AI
     async def vertex_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
         method, model = m["method"], m["model"]
-        request["ctx"].model = model
+        _CTX.get().model = model
         handler = {
             "predict": self.vertex_predict,
             "embedContent": self.vertex_embed_content,

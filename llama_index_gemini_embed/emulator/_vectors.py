@@ -7,9 +7,10 @@
 Algorithm (stable across processes and platforms):
 
 * lower-case the text and split it into word tokens (each CJK character is its own token);
-* feature-hash every word and every word bigram into 3072 signed buckets with blake2b
-  (salted per model family, so gemini-embedding-001 and -2 live in different spaces);
-  stopwords weigh 0.25, bigrams 0.5;
+* feature-hash every word and every word bigram with blake2b (salted per model family, so
+  gemini-embedding-001 and -2 live in different spaces) into one signed bucket in each of the
+  nested bands [0,128) [128,256) [256,512) [512,768) [768,1536) [1536,3072), so every
+  Matryoshka prefix of ≥ 128 dims keeps every word; stopwords weigh 0.25, bigrams 0.5;
 * add the title's words (when a title applies) at weight 0.35 of the text;
 * add a fixed pseudo-random direction per task type at weight 0.25, so the same text under
   two task types stays close (cosine ≈ 0.94) but not equal;
@@ -192,6 +193,10 @@ count_tokens: Callable[[str], int] = _fast_estimate if _self_check() else estima
 
 
 # ---------------------------------------------------------------- hashing
+_BANDS = ((0, 128), (128, 256), (256, 512), (512, 768), (768, 1536), (1536, FULL_DIMENSION))
+_BAND_SALTS = tuple(
+    np.uint64((0x9E3779B97F4A7C15 * (i + 1)) & 0xFFFFFFFFFFFFFFFF) for i in range(6)
+)
 _hash_caches: dict[str, dict[str, int]] = {}
 _HASH_CACHE_LIMIT = 1 << 18
 
@@ -227,10 +232,20 @@ def _features(text: str, family: str) -> npt.NDArray[np.float64]:
             mixed = (mixed ^ (mixed >> np.uint64(29))) * np.uint64(0x94D049BB133111EB)
         hashes = np.concatenate([hashes, mixed])
         weights = np.concatenate([weights, np.full(len(words) - 1, _BIGRAM_WEIGHT)])
-    index = (hashes % np.uint64(FULL_DIMENSION)).astype(np.intp)
-    sign = np.where((hashes >> np.uint64(40)) & np.uint64(1), -1.0, 1.0)
+    # Matryoshka-like layout: every feature lands once in each nested band, so any prefix of
+    # 128 or more dimensions still carries every word (and similarity survives truncation).
+    index_parts: list[npt.NDArray[np.intp]] = []
+    value_parts: list[npt.NDArray[np.float64]] = []
+    with np.errstate(over="ignore"):
+        for salt, (lo, hi) in zip(_BAND_SALTS, _BANDS, strict=True):
+            m = hashes ^ salt
+            m = (m ^ (m >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+            m = (m ^ (m >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            m = m ^ (m >> np.uint64(33))
+            index_parts.append(lo + (m % np.uint64(hi - lo)).astype(np.intp))
+            value_parts.append(np.where(m >> np.uint64(63), -weights, weights))
     out: npt.NDArray[np.float64] = np.bincount(
-        index, weights=weights * sign, minlength=FULL_DIMENSION
+        np.concatenate(index_parts), weights=np.concatenate(value_parts), minlength=FULL_DIMENSION
     ).astype(np.float64, copy=False)
     return out
 
