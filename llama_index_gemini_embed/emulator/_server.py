@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ._judge import Judge
+from ._judge import Judge, JudgeRequest, default_judge
 from ._protocol import (
     ApiError,
     ParsedItem,
@@ -55,7 +55,7 @@ from ._state import (
     QuotaConfig,
     RequestRecord,
 )
-from ._vectors import Encoder, FloatArray, count_tokens
+from ._vectors import Encoder, FloatArray, count_tokens, truncate_to_tokens
 
 __all__ = ["DEFAULT_API_KEY", "Emulator", "serve_forever"]
 
@@ -434,7 +434,76 @@ class _Service:
         )
 
     async def generate_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        raise ApiError(404, not_found(m["model"], m["ver"], "generateContent").message)
+        """``:generateContent`` for generation models, answered by the judge (see ``_judge``)."""
+        self.state.count("generate_requests")
+        body = await self._body(request)
+        model = m["model"]
+        vertex = "/publishers/google/models/" in request.path
+        if not generation_model_exists(model):
+            if vertex:
+                raise vertex_not_found(self._vertex_model_path(m))
+            raise not_found(model, m["ver"], "generateContent")
+        contents = pick(body, "contents")
+        if not contents or not isinstance(contents, list | dict | str):
+            raise bad_request(
+                "* GenerateContentRequest.contents: contents is not specified\n", "contents"
+            )
+        prompt_texts = self._content_texts(contents)
+        system_texts = self._content_texts(pick(body, "systemInstruction"))
+        gen = pick(body, "generationConfig") or {}
+        if not isinstance(gen, Mapping):
+            raise bad_request("Invalid value at 'generation_config'.")
+        max_out = pick(gen, "maxOutputTokens")
+        if max_out is not None and (not isinstance(max_out, int) or max_out < 1):
+            raise bad_request(
+                f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {max_out!r}"
+            )
+        schema = pick(gen, "responseSchema")
+        json_schema = pick(gen, "responseJsonSchema")
+        await self._before_work(request, model, generate=True)
+        violation = self.state.check_generate_quota(bare_model(model))
+        if violation is not None:
+            raise quota_error(violation)
+        judge = self.settings.judge or default_judge
+        answer = judge(
+            JudgeRequest(
+                model=bare_model(model),
+                system_instruction="\n".join(system_texts) if system_texts else None,
+                prompt_text="\n".join(prompt_texts),
+                response_schema=schema if isinstance(schema, dict) else None,
+                response_json_schema=json_schema if isinstance(json_schema, dict) else None,
+                response_mime_type=pick(gen, "responseMimeType"),
+            )
+        )
+        text = answer if isinstance(answer, str) else orjson.dumps(answer).decode()
+        finish = "STOP"
+        if isinstance(max_out, int) and count_tokens(text) > max_out:
+            text = truncate_to_tokens(text, max_out)
+            finish = "MAX_TOKENS"
+        prompt_tokens = sum(count_tokens(t) for t in [*system_texts, *prompt_texts])
+        out_tokens = count_tokens(text) if text else 0
+        ctx = _CTX.get()
+        ctx.items = 1
+        ctx.tokens = prompt_tokens
+        return _json(
+            {
+                "candidates": [
+                    {
+                        "content": {"parts": [{"text": text}], "role": "model"},
+                        "finishReason": finish,
+                        "index": 0,
+                    }
+                ],
+                "usageMetadata": {
+                    "promptTokenCount": prompt_tokens,
+                    "candidatesTokenCount": out_tokens,
+                    "totalTokenCount": prompt_tokens + out_tokens,
+                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+                },
+                "modelVersion": bare_model(model),
+                "responseId": self.state.next_id("resp"),
+            }
+        )
 
     async def list_models(self, request: web.Request, m: dict[str, str]) -> web.Response:
         from llama_index_gemini_embed._models import KNOWN_MODELS
