@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import logging
 import re
+import secrets
 import signal
 import socket
 import threading
@@ -24,11 +25,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
+from . import _batches
 from ._judge import Judge, JudgeRequest, default_judge
 from ._protocol import (
     ApiError,
@@ -48,12 +50,15 @@ from ._protocol import (
 )
 from ._state import (
     BatchBehaviour,
+    BatchJob,
     Counters,
     EmulatorState,
     Fault,
     FaultConfig,
+    FileRecord,
     QuotaConfig,
     RequestRecord,
+    rfc3339_now,
 )
 from ._vectors import Encoder, FloatArray, count_tokens, truncate_to_tokens
 
@@ -75,6 +80,7 @@ _VERTEX = (
     r"publishers/google/models/(?P<model>[^/:]+):(?P<method>\w+)"
 )
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_T = TypeVar("_T")
 
 
 class _Dropped(Exception):
@@ -128,6 +134,15 @@ class _Service:
         self._add("GET", rf"/{_DEV}/models", self.list_models)
         self._add("GET", rf"/{_DEV}/models/(?P<model>[^/:]+)", self.get_model)
         self._add("POST", rf"/{_VERTEX}", self.vertex_post, auth="vertex")
+        self._add("GET", rf"/{_DEV}/batches", self.list_batches)
+        self._add("GET", rf"/{_DEV}/batches/(?P<id>[^/:]+)", self.get_batch)
+        self._add("DELETE", rf"/{_DEV}/batches/(?P<id>[^/:]+)", self.delete_batch)
+        self._add("POST", rf"/{_DEV}/batches/(?P<id>[^/:]+):cancel", self.cancel_batch)
+        self._add("POST", rf"/upload/{_DEV}/files", self.upload_file, auth="upload")
+        self._add("GET", rf"/{_DEV}/files", self.list_files)
+        self._add("GET", rf"/{_DEV}/files/(?P<id>[^/:]+)", self.get_file)
+        self._add("DELETE", rf"/{_DEV}/files/(?P<id>[^/:]+)", self.delete_file)
+        self._add("GET", rf"/(?:download/)?{_DEV}/files/(?P<id>[^/:]+):download", self.download)
 
     def _add(self, method: str, pattern: str, handler: Handler, auth: str = "dev") -> None:
         self.routes.append((method, re.compile(pattern + r"\Z"), handler, auth))
@@ -189,6 +204,8 @@ class _Service:
                 self._check_dev_key(request)
             elif auth == "vertex":
                 self._check_vertex_auth(request)
+            elif auth == "upload" and "upload_id" not in request.query:
+                self._check_dev_key(request)
             return await handler(request, {k: v for k, v in m.groupdict().items() if v is not None})
         if allowed:
             raise ApiError(405, f"Method {request.method} not allowed for {path}.")
@@ -344,6 +361,7 @@ class _Service:
             "embedContent": self.embed_content,
             "countTokens": self.count_tokens,
             "generateContent": self.generate_content,
+            "asyncBatchEmbedContent": self.create_batch,
         }.get(method)
         if handler is None:
             raise ApiError(404, f"Method models.{method} is not supported by the emulator.")
@@ -527,6 +545,171 @@ class _Service:
         if not (embedding_model_exists(model) or generation_model_exists(model)):
             raise not_found(model, m["ver"], "get")
         return _json(model_resource(model))
+
+    # ------------------------------------------------------------ Batch API
+    @staticmethod
+    def _base(request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}"
+
+    async def create_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        body = await self._body(request)
+        model, ver = m["model"], m["ver"]
+        if not embedding_model_exists(model):
+            raise not_found(model, ver, "asyncBatchEmbedContent")
+        job = _batches.create_job(self.state, model=bare_model(model), body=body, api_version=ver)
+        _CTX.get().items = len(job.inputs)
+        return _json(_batches.operation_json(job))
+
+    def _job(self, job_id: str) -> BatchJob:
+        with self.state.lock:
+            job = self.state.batches.get(job_id)
+        if job is None:
+            raise ApiError(404, "Requested entity was not found.")
+        return job
+
+    async def get_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        job = self._job(m["id"])
+        _CTX.get().model = job.model
+        encoder = self.settings.encoder
+        kwargs: dict[str, Any] = {
+            "encoder": encoder,
+            "strict_length": self.settings.strict_length,
+            "api_version": m["ver"],
+        }
+        if encoder is None:
+            _batches.poll(self.state, job, **kwargs)
+        else:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, lambda: _batches.poll(self.state, job, **kwargs))
+        return _json(_batches.operation_json(job))
+
+    async def list_batches(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        with self.state.lock:
+            jobs = list(self.state.batches.values())
+        page, token = self._page(request, jobs)
+        out: dict[str, Any] = {"operations": [_batches.operation_json(j) for j in page]}
+        if token:
+            out["nextPageToken"] = token
+        return _json(out)
+
+    async def cancel_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        _batches.cancel(self._job(m["id"]))
+        return _json({})
+
+    async def delete_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        self._job(m["id"])
+        with self.state.lock:
+            self.state.batches.pop(m["id"], None)
+        return _json({})
+
+    @staticmethod
+    def _page(request: web.Request, items: list[_T]) -> tuple[list[_T], str | None]:
+        try:
+            size = max(1, min(1000, int(request.query.get("pageSize", "50"))))
+            start = int(request.query.get("pageToken", "0") or "0")
+        except ValueError:
+            raise bad_request("Invalid pageSize or pageToken.") from None
+        nxt = str(start + size) if start + size < len(items) else None
+        return items[start : start + size], nxt
+
+    # ------------------------------------------------------------ Files API
+    def _file(self, file_id: str) -> FileRecord:
+        with self.state.lock:
+            f = self.state.files.get(file_id)
+        if f is None:
+            raise ApiError(
+                403, f"You do not have permission to access the File {file_id} or it may not exist."
+            )
+        return f
+
+    def _file_json(self, request: web.Request, f: FileRecord, ver: str) -> dict[str, Any]:
+        generated = f.id in self.state.generated_files
+        return _batches.file_json(f, self._base(request), ver, generated=generated)
+
+    async def upload_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        ver = m["ver"]
+        command = request.headers.get("X-Goog-Upload-Command", "").lower()
+        upload_id = request.query.get("upload_id")
+        if upload_id is None:
+            if "start" not in command:
+                raise bad_request("Only resumable uploads (X-Goog-Upload-Command: start) work.")
+            body = await self._body(request)
+            meta = pick(body, "file") or {}
+            size_header = request.headers.get("X-Goog-Upload-Header-Content-Length")
+            size = pick(meta, "sizeBytes") if size_header is None else size_header
+            mime = request.headers.get("X-Goog-Upload-Header-Content-Type") or pick(
+                meta, "mimeType", "application/octet-stream"
+            )
+            name = pick(meta, "name")
+            file_id = name.removeprefix("files/") if isinstance(name, str) else None
+            f = FileRecord(
+                id=file_id or self.state.next_id("f"),
+                display_name=pick(meta, "displayName"),
+                mime_type=mime,
+                data=bytearray(),
+                expected_size=int(size) if size is not None else None,
+                create_time=rfc3339_now(),
+            )
+            uid = self.state.next_id("up") + secrets.token_hex(8)
+            with self.state.lock:
+                if f.id in self.state.files:
+                    raise ApiError(409, f"File files/{f.id} already exists.")
+                self.state.files[f.id] = f
+                self.state.uploads[uid] = f.id
+            query = f"upload_id={uid}&upload_protocol=resumable"
+            url = f"{self._base(request)}/upload/{ver}/files?{query}"
+            return _json({}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"})
+        with self.state.lock:
+            file_id = self.state.uploads.get(upload_id)
+        if file_id is None:
+            raise ApiError(404, "Upload session not found.")
+        f = self._file(file_id)
+        if command == "query":
+            return web.Response(
+                headers={
+                    "X-Goog-Upload-Status": "final" if f.complete else "active",
+                    "X-Goog-Upload-Size-Received": str(len(f.data)),
+                }
+            )
+        if "upload" not in command:
+            raise bad_request(f"Unsupported X-Goog-Upload-Command: {command!r}.")
+        offset = int(request.headers.get("X-Goog-Upload-Offset", "0"))
+        if offset != len(f.data):
+            raise bad_request(
+                f"Upload offset {offset} does not match {len(f.data)} bytes received."
+            )
+        f.data.extend(await request.read())
+        if "finalize" not in command:
+            return web.Response(headers={"X-Goog-Upload-Status": "active"})
+        f.complete = True
+        with self.state.lock:
+            self.state.uploads.pop(upload_id, None)
+        return _json(
+            {"file": self._file_json(request, f, ver)}, headers={"X-Goog-Upload-Status": "final"}
+        )
+
+    async def get_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        return _json(self._file_json(request, self._file(m["id"]), m["ver"]))
+
+    async def list_files(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        with self.state.lock:
+            files = list(self.state.files.values())
+        page, token = self._page(request, files)
+        out: dict[str, Any] = {"files": [self._file_json(request, f, m["ver"]) for f in page]}
+        if token:
+            out["nextPageToken"] = token
+        return _json(out)
+
+    async def delete_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        self._file(m["id"])
+        with self.state.lock:
+            self.state.files.pop(m["id"], None)
+            self.state.generated_files.discard(m["id"])
+        return _json({})
+
+    async def download(self, request: web.Request, m: dict[str, str]) -> web.Response:
+        f = self._file(m["id"])
+        return web.Response(body=bytes(f.data), content_type="application/octet-stream")
 
     # ------------------------------------------------------------ Vertex AI
     async def vertex_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:

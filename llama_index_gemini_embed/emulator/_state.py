@@ -300,6 +300,7 @@ class EmulatorState:
         self.batches: dict[str, BatchJob] = {}
         self.files: dict[str, FileRecord] = {}
         self.uploads: dict[str, str] = {}  # upload id -> file id
+        self.generated_files: set[str] = set()
         self._ids = 0
 
     # ------------------------------------------------------------ ids
