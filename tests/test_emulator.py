@@ -105,7 +105,7 @@ def raw(
     hdrs = {"Content-Type": "application/json", **(headers or {})}
     if key is not None:
         hdrs["x-goog-api-key"] = key
-    data = None if body is None else json.dumps(body).encode()
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(emu.base_url + path, data=data, method=method, headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -933,3 +933,85 @@ def test_cli_prints_a_url_and_serves_the_sdk(tmp_path: Any) -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+# ---------------------------------------------------------------- route matrix
+@pytest.mark.parametrize("ver", ["v1", "v1beta", "v1alpha"])
+def test_every_developer_route_on_every_version(emulator: Emulator, ver: str) -> None:
+    one = {"content": {"parts": [{"text": "route check"}]}}
+    status, body = raw(
+        emulator, "POST", f"/{ver}/models/{E1}:batchEmbedContents", {"requests": [one]}
+    )
+    assert status == 200 and body["embeddings"][0]["values"] == embed_text("route check")
+    status, body = raw(emulator, "POST", f"/{ver}/models/{E2}:embedContent", one)
+    assert status == 200 and body["embedding"]["values"] == embed_text("route check", model=E2)
+    status, body = raw(
+        emulator, "POST", f"/{ver}/models/{E1}:countTokens", {"contents": [one["content"]]}
+    )
+    assert status == 200 and body["totalTokens"] == estimate_tokens("route check")
+    status, body = raw(emulator, "GET", f"/{ver}/models/{E2}")
+    assert status == 200 and body["name"] == f"models/{E2}"
+    status, body = raw(emulator, "GET", f"/{ver}/models?pageSize=2")
+    assert status == 200 and len(body["models"]) == 2 and body["nextPageToken"] == "2"
+    status, body = raw(emulator, "GET", f"/{ver}/models?pageSize=2&pageToken=2")
+    assert status == 200 and body["models"][0]["name"] == "models/gemini-embedding-2-preview"
+    status, body = raw(
+        emulator,
+        "POST",
+        f"/{ver}/models/gemini-2.5-flash:generateContent",
+        {"contents": [one["content"]]},
+    )
+    assert status == 200 and body["candidates"][0]["finishReason"] == "STOP"
+    status, body = raw(emulator, "POST", f"/{ver}/models/{E1}:notAMethod", {})
+    assert status == 404 and body["error"]["status"] == "NOT_FOUND"
+    status, body = raw(emulator, "POST", f"/{ver}/models/{E1}:batchEmbedContents", b"{not json")
+    assert status == 400
+
+
+@pytest.mark.parametrize("ver", ["v1", "v1beta1"])
+def test_vertex_routes_on_both_versions(emulator: Emulator, ver: str) -> None:
+    bearer = {"Authorization": "Bearer any-token"}
+    base = f"/{ver}/projects/p/locations/europe-west4/publishers/google/models"
+    one = {"content": {"parts": [{"text": "vertex route"}]}}
+    for prefix, headers, key in (
+        (base, bearer, None),
+        (f"/{ver}/publishers/google/models", None, DEFAULT_API_KEY),
+    ):
+        status, body = raw(
+            emulator,
+            "POST",
+            f"{prefix}/{E1}:predict",
+            {"instances": [{"content": "vertex route"}]},
+            key=key,
+            headers=headers,
+        )
+        assert status == 200 and body["predictions"][0]["embeddings"]["values"] == embed_text(
+            "vertex route"
+        )
+        status, body = raw(
+            emulator, "POST", f"{prefix}/{E1}:embedContent", one, key=key, headers=headers
+        )
+        assert status == 200 and body["truncated"] is False
+        status, body = raw(
+            emulator,
+            "POST",
+            f"{prefix}/{E2}:batchEmbedContents",
+            {"requests": [one, one]},
+            key=key,
+            headers=headers,
+        )
+        assert status == 200 and len(body["embeddings"]) == 2
+        status, body = raw(
+            emulator,
+            "POST",
+            f"{prefix}/{E1}:countTokens",
+            {"contents": [one["content"]]},
+            key=key,
+            headers=headers,
+        )
+        assert status == 200 and body["totalTokens"] == estimate_tokens("vertex route")
+    # A wrong API key is refused on Vertex too.
+    status, body = raw(
+        emulator, "POST", f"/{ver}/publishers/google/models/{E1}:embedContent", one, key="bad"
+    )
+    assert status == 400 and body["error"]["message"].startswith("API key not valid")
