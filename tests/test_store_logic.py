@@ -14,6 +14,7 @@ from llama_index_gemini_embed._errors import ConfigurationError, StoreError
 from llama_index_gemini_embed._store_logic import (
     DEFAULT_PAYLOAD_CAP,
     DimensionMismatchError,
+    Fingerprint,
     check_dimensions,
     distance_to_score,
     embedding_wire_bytes,
@@ -83,7 +84,12 @@ def test_parse_server_url_rejects(url: str) -> None:
 
 # ----------------------------------------------------------------------------- fingerprints
 
-FP = {"model": "gemini-embedding-001", "dimension": 768, "scheme": "task_type", "normalised": True}
+FP: Fingerprint = {
+    "model": "gemini-embedding-001",
+    "dimension": 768,
+    "scheme": "task_type",
+    "normalised": True,
+}
 
 
 def test_fingerprint_metadata_round_trip() -> None:
@@ -138,7 +144,7 @@ def test_normalise_fingerprint_converts_numpy() -> None:
 
 
 def test_fingerprint_mismatch_message_names_both_sides_and_the_fix() -> None:
-    new = {**FP, "dimension": 3072}
+    new: Fingerprint = {**FP, "dimension": 3072}
     assert fingerprint_mismatch_message("docs", FP, new) == (
         "Chroma collection 'docs' holds vectors made with [dimension=768, "
         "model='gemini-embedding-001', normalised=True, scheme='task_type'], but this store "
