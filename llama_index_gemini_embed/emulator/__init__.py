@@ -11,6 +11,22 @@
         assert resp.embeddings[0].values == embed_text("hi")
 
 Also a CLI: ``python -m llama_index_gemini_embed.emulator --port 8765 --api-key KEY``.
+
+What it serves (see shared/docs/gemini-api.md §6):
+
+* Developer API under ``/v1``, ``/v1beta``, ``/v1alpha``: ``models/{m}:batchEmbedContents``,
+  ``:embedContent``, ``:countTokens``, ``:generateContent``, ``:asyncBatchEmbedContent``,
+  ``GET models[/{m}]``, ``batches[/{id}[:cancel]]``, ``files[/{id}[:download]]`` and the
+  resumable ``POST /upload/{ver}/files``.
+* Vertex AI under ``/v1`` and ``/v1beta1``, with or without ``projects/{p}/locations/{l}/``:
+  ``publishers/google/models/{m}:predict|embedContent|batchEmbedContents|countTokens|
+  generateContent`` (``x-goog-api-key`` or any ``Authorization: Bearer`` token).
+* Vectors: :func:`embed_text` gives exactly what the server returns for one item.
+* Quotas count items and tokens (``_tokens.estimate_tokens``) per model; a refused request
+  gets the real 429 body with QuotaFailure and RetryInfo, and counts nothing.
+* Faults (``set_faults``/``script_faults``) and latency apply to embedding and generate calls.
+* ``generateContent`` is answered by a judge: the default scores ``<passage id="…">`` blocks
+  against ``<query>…</query>`` by word overlap (0–10), see :mod:`._judge`.
 """
 
 from __future__ import annotations

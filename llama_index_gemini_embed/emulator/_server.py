@@ -30,9 +30,12 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
+from llama_index_gemini_embed._models import KNOWN_MODELS
+
 from . import _batches
 from ._judge import Judge, JudgeRequest, default_judge
 from ._protocol import (
+    GENERATION_MODELS,
     ApiError,
     ParsedItem,
     bad_request,
@@ -524,20 +527,10 @@ class _Service:
         )
 
     async def list_models(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        from llama_index_gemini_embed._models import KNOWN_MODELS
-
-        from ._protocol import GENERATION_MODELS
-
-        names = [*KNOWN_MODELS, *GENERATION_MODELS]
-        try:
-            size = max(1, min(1000, int(request.query.get("pageSize", "50"))))
-            start = int(request.query.get("pageToken", "0") or "0")
-        except ValueError:
-            raise bad_request("Invalid pageSize or pageToken.") from None
-        page = names[start : start + size]
+        page, token = self._page(request, [*KNOWN_MODELS, *GENERATION_MODELS])
         out: dict[str, Any] = {"models": [model_resource(n) for n in page]}
-        if start + size < len(names):
-            out["nextPageToken"] = str(start + size)
+        if token:
+            out["nextPageToken"] = token
         return _json(out)
 
     async def get_model(self, request: web.Request, m: dict[str, str]) -> web.Response:
