@@ -1015,3 +1015,20 @@ def test_vertex_routes_on_both_versions(emulator: Emulator, ver: str) -> None:
         emulator, "POST", f"/{ver}/publishers/google/models/{E1}:embedContent", one, key="bad"
     )
     assert status == 400 and body["error"]["message"].startswith("API key not valid")
+
+
+async def test_in_flight_counters_track_concurrency() -> None:
+    async with Emulator(latency=0.1) as emu:
+        c = client_for(emu)
+        await asyncio.gather(
+            *(c.aio.models.embed_content(model=E1, contents=f"x{i}") for i in range(8))
+        )
+        counters = emu.counters
+        assert counters.in_flight == 0 and 4 <= counters.max_in_flight <= 8
+        await c.aio.models.embed_content(model=E1, contents="alone")
+        emu.reset_counters()
+        assert emu.counters.max_in_flight == 0
+        await c.aio.models.embed_content(model=E1, contents="alone")
+        assert emu.counters.max_in_flight == 1
+        await c.aio.aclose()
+        c.close()

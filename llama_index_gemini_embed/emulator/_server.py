@@ -84,6 +84,7 @@ _VERTEX = (
 )
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _T = TypeVar("_T")
+_WORK_METHODS = frozenset({"batchEmbedContents", "embedContent", "predict", "generateContent"})
 
 
 class _Dropped(Exception):
@@ -368,7 +369,18 @@ class _Service:
         }.get(method)
         if handler is None:
             raise ApiError(404, f"Method models.{method} is not supported by the emulator.")
-        return await handler(request, m)
+        return await self._tracked(handler, request, m, method)
+
+    async def _tracked(
+        self, handler: Handler, request: web.Request, m: dict[str, str], method: str
+    ) -> web.StreamResponse:
+        if method not in _WORK_METHODS:
+            return await handler(request, m)
+        self.state.enter()
+        try:
+            return await handler(request, m)
+        finally:
+            self.state.leave()
 
     def _dev_embed_model(self, model: str, ver: str) -> None:
         if not embedding_model_exists(model):
@@ -721,7 +733,7 @@ class _Service:
             self.state.count("embed_requests")
             if not embedding_model_exists(model, vertex=True):
                 raise vertex_not_found(self._vertex_model_path(m))
-        return await handler(request, m)
+        return await self._tracked(handler, request, m, method)
 
     @staticmethod
     def _vertex_model_path(m: Mapping[str, str]) -> str:

@@ -161,7 +161,11 @@ class BatchBehaviour:
 # ---------------------------------------------------------------- observations
 @dataclass(frozen=True)
 class Counters:
-    """A snapshot of what the emulator has seen (``emu.counters``)."""
+    """A snapshot of what the emulator has seen (``emu.counters``).
+
+    ``in_flight``/``max_in_flight``: embedding and generate requests being handled at once
+    (now / at most since the last reset), to check a client's concurrency bound.
+    """
 
     requests: int = 0
     embed_requests: int = 0
@@ -172,6 +176,8 @@ class Counters:
     count_tokens_requests: int = 0
     batch_jobs_created: int = 0
     batch_items: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
     status: dict[int, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     quota: dict[str, int] = field(default_factory=dict)
@@ -302,6 +308,8 @@ class EmulatorState:
         self.uploads: dict[str, str] = {}  # upload id -> file id
         self.generated_files: set[str] = set()
         self._ids = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
 
     # ------------------------------------------------------------ ids
     def next_id(self, prefix: str) -> str:
@@ -315,6 +323,17 @@ class EmulatorState:
     def count(self, name: str, n: int = 1) -> None:
         with self.lock:
             self._counts[name] = self._counts.get(name, 0) + n
+
+    def enter(self) -> None:
+        """An embedding/generate request started."""
+        with self.lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def leave(self) -> None:
+        """An embedding/generate request finished."""
+        with self.lock:
+            self._in_flight -= 1
 
     def count_fault(self, kind: str) -> None:
         with self.lock:
@@ -340,6 +359,8 @@ class EmulatorState:
                 count_tokens_requests=c.get("count_tokens_requests", 0),
                 batch_jobs_created=c.get("batch_jobs_created", 0),
                 batch_items=c.get("batch_items", 0),
+                in_flight=self._in_flight,
+                max_in_flight=self._max_in_flight,
                 status=dict(self._status),
                 faults=dict(self._faults),
                 quota=dict(self._quota_hits),
@@ -356,6 +377,7 @@ class EmulatorState:
             self._faults.clear()
             self._quota_hits.clear()
             self._log.clear()
+            self._max_in_flight = self._in_flight
 
     # ------------------------------------------------------------ quotas
     def set_quota(self, quota: QuotaConfig) -> None:
