@@ -27,6 +27,7 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
+from ._rerank import GeminiReranker, RerankAnswerError, RerankReport
 from ._usage import UsageSnapshot
 
 try:
@@ -42,11 +43,14 @@ __all__ = [
     "GeminiAPIError",
     "GeminiEmbedError",
     "GeminiEmbedding",
+    "GeminiReranker",
     "GeminiUsageEvent",
     "InputError",
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
     "QuotaExhaustedError",
+    "RerankAnswerError",
+    "RerankReport",
     "StoreError",
     "StoreLockedError",
     "StoreUnavailableError",

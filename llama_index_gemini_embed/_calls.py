@@ -57,11 +57,12 @@ class RetryingCaller:
         self.secret = secret
         self.what = what
 
-    async def acquire_quota(self, items: int, tokens: int) -> None:
+    async def acquire_quota(self, items: int, tokens: int) -> int:
+        """Wait until the quota grants this request; returns the ticket to complete."""
         while True:
-            wait = self.limiter.reserve(items, tokens, self.clock())
+            wait, ticket = self.limiter.reserve(items, tokens, self.clock())
             if wait <= 0:
-                return
+                return ticket
             await self.sleep(wait)
 
     async def call(self, send: Callable[[], Awaitable[T]], *, items: int, tokens: int) -> T:
@@ -72,10 +73,11 @@ class RetryingCaller:
         """
         attempt = 0
         while True:
-            await self.acquire_quota(items, tokens)
+            ticket = await self.acquire_quota(items, tokens)
             try:
                 result = await send()
             except Exception as exc:
+                self.limiter.complete(ticket, self.clock())
                 failure = failure_from_exception(exc)
                 if failure is None:
                     raise
@@ -103,6 +105,7 @@ class RetryingCaller:
                 attempt += 1
                 await self.sleep(decision.delay)
                 continue
+            self.limiter.complete(ticket, self.clock())
             if self.concurrency is not None:
                 self.concurrency.on_success()
             return result

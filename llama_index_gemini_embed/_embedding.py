@@ -22,15 +22,15 @@ from typing import Any, Literal
 
 from google import genai
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
-from llama_index_instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
     EmbeddingStartEvent,
 )
 from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index_instrumentation import get_dispatcher
 from pydantic import BaseModel as PydanticBaseModel
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr
 
 from ._client import ClientSettings, build_client, resolve_api_key
 from ._engine import EmbedEngine, EngineConfig, TextSpec
@@ -76,6 +76,35 @@ def _shared_limiter(key: tuple[object, ...], factory: Callable[[], QuotaLimiter]
         if limiter is None:
             limiter = _shared_limiters[key] = factory()
         return limiter
+
+
+def _check_settings(data: dict[str, Any]) -> None:
+    """Validate settings before pydantic, so users see our message and not a wrapper."""
+    for key in ("query_task_type", "document_task_type"):
+        if isinstance(data.get(key), str):
+            data[key] = normalise_task_type(data[key], key)
+    model = data.get("model_name") or DEFAULT_MODEL
+    spec = model_spec(model)
+    dim = data.get("output_dimensionality")
+    if dim is not None and not (
+        isinstance(dim, int) and spec.min_dimension <= dim <= spec.max_dimension
+    ):
+        raise ConfigurationError(
+            f"output_dimensionality={dim} is out of range for {model}: use "
+            f"{spec.min_dimension}-{spec.max_dimension} (recommended 768, 1536 or 3072), "
+            "or None for the default"
+        )
+    if data.get("embeddings_cache") is not None:
+        raise ConfigurationError(
+            "embeddings_cache is not supported: llama-index-core keys it on the text alone, "
+            "so a query would get a document's vector and another model's vectors would "
+            "leak in. Use ingest() (it skips unchanged chunks) or IngestionPipeline(cache=...)."
+        )
+    if data.get("rate_limiter") is not None:
+        raise ConfigurationError(
+            "rate_limiter counts HTTP calls, but Gemini charges quota per embedded item and "
+            "token: set requests_per_minute=, tokens_per_minute= and requests_per_day= instead"
+        )
 
 
 class GeminiEmbedding(BaseEmbedding):
@@ -142,8 +171,8 @@ class GeminiEmbedding(BaseEmbedding):
     _client: genai.Client | None = PrivateAttr(default=None)
     _engine: EmbedEngine | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
-    _clock: Callable[[], float] = PrivateAttr(default=time.monotonic)
-    _sleep: Callable[[float], Awaitable[None]] = PrivateAttr(default=asyncio.sleep)
+    _clock: Callable[[], float] | None = PrivateAttr(default=None)
+    _sleep: Callable[[float], Awaitable[None]] | None = PrivateAttr(default=None)
     _rng: random.Random | None = PrivateAttr(default=None)
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -156,49 +185,18 @@ class GeminiEmbedding(BaseEmbedding):
         rng: random.Random | None = None,
         **data: Any,
     ) -> None:
+        _check_settings(data)
         super().__init__(**data)
         self._client = client
         self._usage = Usage(
             price_per_million_tokens=model_spec(self.model_name).price_per_million_tokens
         )
-        if clock is not None:
-            self._clock = clock
-        if sleep is not None:
-            self._sleep = sleep
+        self._clock = clock
+        self._sleep = sleep
         self._rng = rng
         needs_key = client is None and not self._client_settings().use_vertex
         if needs_key and resolve_api_key(self._secret()) is None:
             raise MissingAPIKeyError()
-
-    # -- validation -------------------------------------------------------------------
-
-    @field_validator("query_task_type", "document_task_type")
-    @classmethod
-    def _check_task_type(cls, value: str, info: Any) -> str:
-        return normalise_task_type(value, info.field_name)
-
-    @model_validator(mode="after")
-    def _check_settings(self) -> GeminiEmbedding:
-        spec = model_spec(self.model_name)
-        dim = self.output_dimensionality
-        if dim is not None and not spec.min_dimension <= dim <= spec.max_dimension:
-            raise ConfigurationError(
-                f"output_dimensionality={dim} is out of range for {self.model_name}: use "
-                f"{spec.min_dimension}-{spec.max_dimension} (recommended 768, 1536 or 3072), "
-                "or None for the default"
-            )
-        if self.embeddings_cache is not None:
-            raise ConfigurationError(
-                "embeddings_cache is not supported: llama-index-core keys it on the text alone, "
-                "so a query would get a document's vector and another model's vectors would "
-                "leak in. Use ingest() (it skips unchanged chunks) or IngestionPipeline(cache=...)."
-            )
-        if self.rate_limiter is not None:
-            raise ConfigurationError(
-                "rate_limiter counts HTTP calls, but Gemini charges quota per embedded item and "
-                "token: set requests_per_minute=, tokens_per_minute= and requests_per_day= instead"
-            )
-        return self
 
     @classmethod
     def class_name(cls) -> str:
@@ -229,13 +227,17 @@ class GeminiEmbedding(BaseEmbedding):
         return self._client
 
     def _backend_limits(self) -> tuple[int, int | None]:
+        """(items, tokens) per request for the backend and SDK in use."""
         spec = model_spec(self.model_name)
-        if self._client_settings().use_vertex:
-            if spec.uses_task_prefixes:
-                return (100 if _SDK_MAJOR >= 3 else 1), None
-            limits = BACKEND_LIMITS["vertex"]
-        else:
+        if not self._client_settings().use_vertex:
             limits = BACKEND_LIMITS["gemini"]
+        elif _SDK_MAJOR >= 3:
+            # SDK 3.x sends Vertex gemini models to :batchEmbedContents.
+            limits = BACKEND_LIMITS["vertex_batch"]
+        elif spec.uses_task_prefixes:
+            return 1, None  # SDK 2.x: single-content :embedContent
+        else:
+            limits = BACKEND_LIMITS["vertex"]  # SDK 2.x: :predict
         return limits.max_items_per_request, limits.max_tokens_per_request
 
     def _limiter(self) -> QuotaLimiter:
@@ -245,7 +247,6 @@ class GeminiEmbedding(BaseEmbedding):
                 self.tokens_per_minute,
                 self.requests_per_day,
                 window_seconds=self.quota_window_seconds,
-                safety_seconds=min(0.5, self.quota_window_seconds / 100),
             )
 
         if (
@@ -288,8 +289,8 @@ class GeminiEmbedding(BaseEmbedding):
                     client_provider=lambda: self.client,
                     limiter=self._limiter(),
                     usage=self._usage,
-                    clock=self._clock,
-                    sleep=self._sleep,
+                    clock=self._clock or time.monotonic,
+                    sleep=self._sleep or asyncio.sleep,
                     rng=self._rng,
                     secret=self._secret,
                 )

@@ -102,4 +102,7 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
     "gemini": BackendLimits(max_items_per_request=100, max_tokens_per_request=None),
     # Vertex :predict: 250 instances and 20,000 tokens per request.
     "vertex": BackendLimits(max_items_per_request=250, max_tokens_per_request=20_000),
+    # Vertex :batchEmbedContents (SDK 3.x): keep the Developer API's item cap and the
+    # Vertex token budget, the stricter of what each documents.
+    "vertex_batch": BackendLimits(max_items_per_request=100, max_tokens_per_request=20_000),
 }

@@ -1,37 +1,33 @@
 """Client-side quota accounting (pure: the caller passes ``now`` and does the waiting).
 
     >>> q = QuotaLimiter(items_per_minute=100)
-    >>> q.reserve(items=100, tokens=500, now=0.0)
+    >>> wait, ticket = q.reserve(items=100, tokens=500, now=0.0)
+    >>> wait
     0.0
-    >>> q.reserve(items=1, tokens=5, now=1.0) > 0   # must wait for the window to free up
+    >>> q.complete(ticket, now=0.2)                    # the response came back
+    >>> q.reserve(items=1, tokens=5, now=1.0)[0] > 0   # must wait for the window to free up
     True
 
 Gemini charges per-minute and per-day quotas per embedded ITEM, not per HTTP call, and a
-per-minute token budget. This keeps all three over a sliding window (with a small
-safety margin, because the server stamps a request later than we do), so a correctly
+per-minute token budget. This keeps all three over a sliding window, so a correctly
 configured run sees no 429 at all.
+
+The server stamps a request when it arrives, which is after we reserve it and before its
+response is back. So a reservation stays in the window while in flight and, once
+complete, is re-stamped with its completion time: our window then never frees budget
+before the server's does, whatever the latency, without a guessed safety margin.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._errors import DailyQuotaExceededError
 
 __all__ = ["QuotaLimiter", "QuotaSettings"]
-
-_Amount = Callable[[tuple[float, int, int]], int]
-
-
-def _items_of(entry: tuple[float, int, int]) -> int:
-    return entry[1]
-
-
-def _tokens_of(entry: tuple[float, int, int]) -> int:
-    return entry[2]
 
 
 @dataclass(frozen=True)
@@ -41,7 +37,14 @@ class QuotaSettings:
     items_per_day: int | None = None
     window_seconds: float = 60.0
     day_seconds: float = 86_400.0
-    safety_seconds: float = 0.5
+
+
+@dataclass
+class _Entry:
+    stamp: float
+    items: int
+    tokens: int
+    in_flight: bool = True
 
 
 class QuotaLimiter:
@@ -55,7 +58,6 @@ class QuotaLimiter:
         *,
         window_seconds: float = 60.0,
         day_seconds: float = 86_400.0,
-        safety_seconds: float = 0.5,
     ) -> None:
         for name, value in (
             ("requests_per_minute", items_per_minute),
@@ -65,39 +67,42 @@ class QuotaLimiter:
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be at least 1 (or None for no limit), got {value}")
         self.settings = QuotaSettings(
-            items_per_minute,
-            tokens_per_minute,
-            items_per_day,
-            window_seconds,
-            day_seconds,
-            safety_seconds,
+            items_per_minute, tokens_per_minute, items_per_day, window_seconds, day_seconds
         )
-        self._minute: deque[tuple[float, int, int]] = deque()
-        self._day: deque[tuple[float, int]] = deque()
-        self._minute_items = 0
-        self._minute_tokens = 0
+        self._minute: dict[int, _Entry] = {}
+        self._day: list[tuple[float, int]] = []
         self._day_items = 0
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
         s = self.settings
-        return any(
-            v is not None for v in (s.items_per_minute, s.tokens_per_minute, s.items_per_day)
-        )
+        limits = (s.items_per_minute, s.tokens_per_minute, s.items_per_day)
+        return any(v is not None for v in limits)
 
     def _expire(self, now: float) -> None:
-        horizon = now - (self.settings.window_seconds + self.settings.safety_seconds)
-        while self._minute and self._minute[0][0] <= horizon:
-            _, items, tokens = self._minute.popleft()
-            self._minute_items -= items
-            self._minute_tokens -= tokens
+        horizon = now - self.settings.window_seconds
+        expired = [
+            key
+            for key, entry in self._minute.items()
+            if not entry.in_flight and entry.stamp <= horizon
+        ]
+        for key in expired:
+            del self._minute[key]
         day_horizon = now - self.settings.day_seconds
         while self._day and self._day[0][0] <= day_horizon:
-            self._day_items -= self._day.popleft()[1]
+            self._day_items -= self._day.pop(0)[1]
 
-    def reserve(self, items: int, tokens: int, now: float) -> float:
-        """Reserve budget for one request: 0.0 if granted, else seconds to wait and retry.
+    def _used(self) -> tuple[int, int]:
+        entries = self._minute.values()
+        return sum(e.items for e in entries), sum(e.tokens for e in entries)
+
+    def reserve(self, items: int, tokens: int, now: float) -> tuple[float, int]:
+        """Reserve budget for one request.
+
+        Returns ``(0.0, ticket)`` when granted (pass the ticket to :meth:`complete` when the
+        response is back), else ``(seconds to wait before trying again, 0)``.
 
         Raises:
             DailyQuotaExceededError: the request would exceed ``items_per_day``.
@@ -121,57 +126,45 @@ class QuotaLimiter:
                     code=429,
                     status="RESOURCE_EXHAUSTED",
                 )
+            used_items, used_tokens = self._used()
             wait = 0.0
-            span = s.window_seconds + s.safety_seconds
-            if s.items_per_minute is not None and self._minute_items + items > s.items_per_minute:
-                wait = max(
-                    wait,
-                    self._wait_until_free(
-                        now,
-                        span,
-                        lambda entry: entry[1],
-                        self._minute_items + items - s.items_per_minute,
-                    ),
-                )
-            if (
-                s.tokens_per_minute is not None
-                and self._minute_tokens + tokens > s.tokens_per_minute
-            ):
-                wait = max(
-                    wait,
-                    self._wait_until_free(
-                        now,
-                        span,
-                        lambda entry: entry[2],
-                        self._minute_tokens + tokens - s.tokens_per_minute,
-                    ),
-                )
+            if s.items_per_minute is not None and used_items + items > s.items_per_minute:
+                excess = used_items + items - s.items_per_minute
+                wait = max(wait, self._wait_until_free(now, lambda e: e.items, excess))
+            if s.tokens_per_minute is not None and used_tokens + tokens > s.tokens_per_minute:
+                excess = used_tokens + tokens - s.tokens_per_minute
+                wait = max(wait, self._wait_until_free(now, lambda e: e.tokens, excess))
             if wait > 0:
-                return wait
-            self._minute.append((now, items, tokens))
-            self._minute_items += items
-            self._minute_tokens += tokens
+                return wait, 0
+            ticket = next(self._ids)
+            self._minute[ticket] = _Entry(now, items, tokens)
             if s.items_per_day is not None:
                 self._day.append((now, items))
                 self._day_items += items
-            return 0.0
+            return 0.0, ticket
 
-    def _wait_until_free(
-        self,
-        now: float,
-        span: float,
-        amount: _Amount,
-        excess: int,
-    ) -> float:
+    def complete(self, ticket: int, now: float) -> None:
+        """Mark a granted request as answered at ``now``: its window starts then."""
+        with self._lock:
+            entry = self._minute.get(ticket)
+            if entry is not None:
+                entry.stamp = max(entry.stamp, now)
+                entry.in_flight = False
+
+    def _wait_until_free(self, now: float, amount: Callable[[_Entry], int], excess: int) -> float:
+        # Requests still in flight will be stamped no earlier than now.
+        window = self.settings.window_seconds
+        stamps = sorted((now if e.in_flight else e.stamp, amount(e)) for e in self._minute.values())
         freed = 0
-        for entry in self._minute:
-            freed += amount(entry)
+        for stamp, value in stamps:
+            freed += value
             if freed >= excess:
-                return max(entry[0] + span - now, 1e-3)
-        return span
+                return max(stamp + window - now, 1e-3)
+        return window
 
     def usage(self, now: float) -> tuple[int, int, int]:
         """(items this window, tokens this window, items today) as of ``now``."""
         with self._lock:
             self._expire(now)
-            return self._minute_items, self._minute_tokens, self._day_items
+            items, tokens = self._used()
+            return items, tokens, self._day_items

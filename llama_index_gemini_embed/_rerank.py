@@ -292,7 +292,6 @@ class GeminiReranker(BaseNodePostprocessor):
                 self.tokens_per_minute,
                 self.requests_per_day,
                 window_seconds=self.quota_window_seconds,
-                safety_seconds=min(0.5, self.quota_window_seconds / 100),
             )
 
         limits = (self.requests_per_minute, self.tokens_per_minute, self.requests_per_day)

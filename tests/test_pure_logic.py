@@ -182,24 +182,40 @@ def test_is_daily_quota_only_for_per_day_ids():
 
 
 def test_quota_items_per_minute_waits_for_window():
-    q = QuotaLimiter(items_per_minute=100, window_seconds=60, safety_seconds=0.5)
-    assert q.reserve(60, 10, now=0.0) == 0.0
-    assert q.reserve(40, 10, now=10.0) == 0.0
-    wait = q.reserve(1, 1, now=20.0)
-    assert wait == pytest.approx(40.5)  # the first 60 items leave the window at 60.5
-    assert q.reserve(1, 1, now=20.0 + wait) == 0.0
+    q = QuotaLimiter(items_per_minute=100, window_seconds=60)
+    wait, first = q.reserve(60, 10, now=0.0)
+    assert wait == 0.0
+    q.complete(first, now=0.5)  # answered at 0.5: leaves the window at 60.5
+    wait, second = q.reserve(40, 10, now=10.0)
+    assert wait == 0.0
+    q.complete(second, now=10.0)
+    wait, _ = q.reserve(1, 1, now=20.0)
+    assert wait == pytest.approx(40.5)
+    assert q.reserve(1, 1, now=20.0 + wait)[0] == 0.0
+
+
+def test_quota_in_flight_requests_never_expire():
+    q = QuotaLimiter(items_per_minute=10, window_seconds=1.0)
+    _, ticket = q.reserve(10, 1, now=0.0)
+    # still in flight long after the window: the server may stamp it only now
+    wait, _ = q.reserve(1, 1, now=100.0)
+    assert wait == pytest.approx(1.0)
+    q.complete(ticket, now=100.0)
+    assert q.reserve(1, 1, now=100.5)[0] == pytest.approx(0.5)
+    assert q.reserve(1, 1, now=101.0)[0] == 0.0
 
 
 def test_quota_tokens_per_minute():
-    q = QuotaLimiter(tokens_per_minute=1000, window_seconds=10, safety_seconds=0.0)
-    assert q.reserve(1, 600, now=0.0) == 0.0
-    assert q.reserve(1, 500, now=1.0) == pytest.approx(9.0)
-    assert q.reserve(1, 400, now=1.0) == 0.0
+    q = QuotaLimiter(tokens_per_minute=1000, window_seconds=10)
+    _, ticket = q.reserve(1, 600, now=0.0)
+    q.complete(ticket, now=0.0)
+    assert q.reserve(1, 500, now=1.0)[0] == pytest.approx(9.0)
+    assert q.reserve(1, 400, now=1.0)[0] == 0.0
 
 
 def test_quota_per_day_raises_typed_error_and_grants_nothing():
     q = QuotaLimiter(items_per_day=150)
-    assert q.reserve(100, 1, now=0.0) == 0.0
+    assert q.reserve(100, 1, now=0.0)[0] == 0.0
     with pytest.raises(DailyQuotaExceededError, match="requests_per_day=150"):
         q.reserve(100, 1, now=1000.0)
     assert q.usage(now=1000.0)[2] == 100
@@ -214,7 +230,7 @@ def test_quota_rejects_single_request_over_budget():
 def test_quota_disabled_grants_everything():
     q = QuotaLimiter()
     assert not q.enabled
-    assert all(q.reserve(100, 10**6, now=float(i)) == 0.0 for i in range(100))
+    assert all(q.reserve(100, 10**6, now=float(i))[0] == 0.0 for i in range(100))
 
 
 @pytest.mark.parametrize("bad", [0, -1])
