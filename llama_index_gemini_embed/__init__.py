@@ -4,9 +4,7 @@ from llama_index_gemini_embed import GeminiEmbedding
 embed = GeminiEmbedding(output_dimensionality=768)
 """
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+from importlib import metadata as _metadata
 
 from ._embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
@@ -31,8 +29,8 @@ from ._rerank import GeminiReranker, RerankAnswerError, RerankReport
 from ._usage import UsageSnapshot
 
 try:
-    __version__ = version("llama-index-gemini-embed")
-except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = _metadata.version("llama-index-gemini-embed")
+except _metadata.PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
 __all__ = [
