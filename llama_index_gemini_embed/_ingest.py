@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import mimetypes
@@ -119,10 +120,11 @@ FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
 )
 #: At most this many failed chunks are listed one by one (``failed`` counts all).
 MAX_LISTED_FAILURES = 10_000
-#: Metadata of files read from disk that is stored but not embedded (LlamaIndex's choice,
-#: plus the absolute path: moving a folder must not change what is embedded).
+#: Metadata of files read from disk that is stored but neither embedded nor shown to LLMs
+#: (LlamaIndex's choice, plus the absolute path: moving a folder must not change what is
+#: embedded; the relative ``source`` path is kept instead).
 _FILE_EMBED_EXCLUDED = ["file_path", "file_name", "file_type", "file_size", "last_modified_date"]
-_FILE_LLM_EXCLUDED = ["file_type", "file_size", "last_modified_date"]
+_FILE_LLM_EXCLUDED = ["file_path", "file_name", "file_type", "file_size", "last_modified_date"]
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -271,11 +273,16 @@ class IngestReport:
             f"~${self.cost_usd:.4f}, {self.wall_seconds:.1f}s"
             + (f" ({self.items_per_second:.0f} chunks/s)" if self.embedded else ""),
         ]
-        if self.failures:
-            shown = self.failures[:5]
-            lines += [f"failed {f.node_id}: {f.error_type}: {f.message}" for f in shown]
-            if self.failed > len(shown):
-                lines.append(f"... and {self.failed - len(shown)} more failed chunks")
+        groups: dict[tuple[str, str], list[str]] = {}
+        for failure in self.failures:
+            groups.setdefault((failure.error_type, failure.message), []).append(failure.node_id)
+        for (error_type, message), ids in list(groups.items())[:5]:
+            more = f" and {len(ids) - 3} more" if len(ids) > 3 else ""
+            lines.append(f"failed {', '.join(ids[:3])}{more}: {error_type}: {message}")
+        if len(groups) > 5:
+            lines.append(f"... and {len(groups) - 5} more kinds of failure")
+        if self.failed > len(self.failures):
+            lines.append(f"({self.failed - len(self.failures)} more failed chunks not listed)")
         if self.fatal_error is not None:
             lines.append(
                 f"stopped: {self.fatal_error_type}: {self.fatal_error} "
@@ -383,39 +390,61 @@ def _looks_binary(path: Path) -> bool:
         return b"\0" in handle.read(8192)
 
 
-def _read_file(path: Path, doc_id: str) -> list[Document]:
-    """One file -> its documents (via SimpleDirectoryReader's readers), ids and metadata set."""
+@functools.cache
+def _reader_suffixes() -> frozenset[str]:
+    """Suffixes LlamaIndex has a dedicated reader for (PDF, DOCX... when installed)."""
     from llama_index.core import SimpleDirectoryReader
 
-    extractors = SimpleDirectoryReader.supported_suffix_fn()
-    if path.suffix.lower() not in extractors and _looks_binary(path):
+    readers_log = logging.getLogger("llama_index.core.readers.file.base")
+    level = readers_log.level
+    readers_log.setLevel(logging.ERROR)  # "llama-index-readers-file not found" is not news
+    try:
+        return frozenset(SimpleDirectoryReader.supported_suffix_fn())
+    finally:
+        readers_log.setLevel(level)
+
+
+def _read_file(path: Path, doc_id: str) -> list[Document]:
+    """One file -> its documents, with stable ids and metadata.
+
+    Files with a dedicated LlamaIndex reader go through ``SimpleDirectoryReader``; other
+    files are read as UTF-8 text (as SimpleDirectoryReader does), binary ones skipped.
+    """
+    metadata = _file_metadata(path, doc_id)
+    if path.suffix.lower() in _reader_suffixes():
+        from llama_index.core import SimpleDirectoryReader
+
+        docs = SimpleDirectoryReader.load_file(
+            input_file=path,
+            file_metadata=lambda _: dict(metadata),
+            file_extractor={},
+            raise_on_error=True,
+        )
+        texts = [(doc.text, dict(doc.metadata)) for doc in docs]
+    elif _looks_binary(path):
         return []
-    docs = SimpleDirectoryReader.load_file(
-        input_file=path,
-        file_metadata=lambda _: _file_metadata(path, doc_id),
-        file_extractor={},
-        raise_on_error=True,
-    )
+    else:
+        texts = [(path.read_text(encoding="utf-8", errors="ignore"), metadata)]
     out: list[Document] = []
-    for part, doc in enumerate(docs):
-        text = doc.text
-        metadata = dict(doc.metadata)
+    for part, (raw, meta) in enumerate(texts):
+        text = raw
         if path.suffix.lower() in (".md", ".markdown", ".txt"):
             front, text = parse_front_matter(text)
             for key, value in front.items():
-                metadata.setdefault(key, value)
-            if "title" not in metadata:
+                meta.setdefault(key, value)
+            if "title" not in meta:
                 title = markdown_title(text)
                 if title:
-                    metadata["title"] = title
-        new = Document(
-            text=text,
-            id_=doc_id if len(docs) == 1 else f"{doc_id}#part{part}",
-            metadata=metadata,
-            excluded_embed_metadata_keys=list(_FILE_EMBED_EXCLUDED),
-            excluded_llm_metadata_keys=list(_FILE_LLM_EXCLUDED),
+                    meta["title"] = title
+        out.append(
+            Document(
+                text=text,
+                id_=doc_id if len(texts) == 1 else f"{doc_id}#part{part}",
+                metadata=meta,
+                excluded_embed_metadata_keys=list(_FILE_EMBED_EXCLUDED),
+                excluded_llm_metadata_keys=list(_FILE_LLM_EXCLUDED),
+            )
         )
-        out.append(new)
     return out
 
 
@@ -573,7 +602,17 @@ class _Run:
                     "(each run replaces a document's chunks by id)"
                 )
             self.seen_docs.add(doc.id_)
-        nodes = run_transformations(list(docs), self.transformations, in_place=False)
+        nodes = list(run_transformations(list(docs), self.transformations, in_place=False))
+        inputs = {id(doc) for doc in docs}
+        for position, node in enumerate(nodes):
+            # Never mutate the caller's objects (a Document passes through unchanged when
+            # there are no transformations; splitters may share metadata dicts).
+            if id(node) in inputs:
+                node = nodes[position] = node.model_copy()
+            node.metadata = dict(node.metadata)
+            node.excluded_embed_metadata_keys = list(node.excluded_embed_metadata_keys)
+            node.excluded_llm_metadata_keys = list(node.excluded_llm_metadata_keys)
+            node.relationships = dict(node.relationships)
         counters: dict[str, int] = {}
         renamed: dict[str, str] = {}
         out: list[tuple[BaseNode, TextSpec | None, PlannedNode]] = []

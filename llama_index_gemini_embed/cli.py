@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
@@ -71,6 +71,15 @@ class UsageError(Exception):
     """A command-line mistake found after parsing (exit code 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: ``gemini-embed: error: ...`` (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog if self.prog != PROG else PROG
+        _error(f"{message} (see `{command} --help`)")
+        raise SystemExit(EXIT_USAGE)
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -88,7 +97,17 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
 
 
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show tracebacks on errors",
+    )
+
+
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    _add_debug(parser)
     group = parser.add_argument_group("store")
     group.add_argument(
         "--collection", default="docs", help="Chroma collection name (default: %(default)s)"
@@ -140,7 +159,7 @@ def _add_model_options(parser: argparse.ArgumentParser, *, quota: bool) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``gemini-embed`` argument parser."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Gemini embeddings + Chroma for LlamaIndex: streaming, resumable ingestion, "
         "query, inspection, and an offline Gemini API emulator.",
@@ -228,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=_formatter,
     )
+    _add_debug(emulator)
     emulator.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     emulator.add_argument(
         "--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)"
@@ -258,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=_formatter,
     )
+    _add_debug(demo)
     demo.add_argument("--path", help="keep the store in this directory (default: a temp dir)")
     demo.add_argument("--top-k", type=int, default=2, metavar="K", help="passages per question")
     demo.add_argument("--no-rerank", action="store_true", help="skip the reranking step")
@@ -282,6 +303,20 @@ def _api_key(args: argparse.Namespace) -> str | None:
         if value:
             return value
     return None
+
+
+def _require_key(args: argparse.Namespace) -> str | None:
+    """The API key, checked before anything else is opened (None: Vertex AI from env)."""
+    from ._errors import MissingAPIKeyError
+
+    key = _api_key(args)
+    vertex = os.environ.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true")
+    if key is None and not vertex:
+        raise MissingAPIKeyError(
+            "No Gemini API key: set GEMINI_API_KEY (or name another variable with "
+            "--api-key-env); try `gemini-embed demo`, which runs offline without one"
+        )
+    return key
 
 
 def _open_store(args: argparse.Namespace, *, must_exist: bool) -> ChromaStore:
@@ -380,7 +415,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    key = _api_key(args)
+    key = _require_key(args)
     store = _open_store(args, must_exist=False)
     try:
         embed = _embed_model(
@@ -458,7 +493,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     filters = _parse_filters(args.filter)
-    key = _api_key(args)
+    key = _require_key(args)
     store = _open_store(args, must_exist=True)
     try:
         embed = _embed_model(args, store, key)
