@@ -537,6 +537,7 @@ class ChromaStore(BasePydanticVectorStore):
             else:
                 metadata = self._collection.metadata
             if self._recorded is None:
+                self._refuse_other_dimension(expected)
                 merged = merge_collection_metadata(metadata, expected)
                 self._collection.modify(metadata=cast(Any, merged))
                 self._recorded = dict(expected)
@@ -545,6 +546,22 @@ class ChromaStore(BasePydanticVectorStore):
                     fingerprint_mismatch_message(self.collection_name, self._recorded, expected)
                 )
             self._dimension = _dimension_of(self._recorded) or self._dimension
+
+    def _refuse_other_dimension(self, expected: Fingerprint) -> None:
+        """Before recording a fingerprint: the stored vectors must have its dimension."""
+        wanted = _dimension_of(expected)
+        assert self._collection is not None
+        if wanted is None:
+            return
+        probe = self._collection.get(limit=1, include=cast(Any, ["embeddings"]))
+        embeddings = probe.get("embeddings")
+        if embeddings is not None and len(embeddings) > 0 and len(embeddings[0]) != wanted:
+            raise FingerprintMismatchError(
+                f"Chroma collection {self.collection_name!r} has no recorded fingerprint but "
+                f"holds {len(embeddings[0])}-dimensional vectors, and this store was given "
+                f"dimension={wanted} ({expected!r}). Use another collection_name for the new "
+                "model, or rebuild: delete the collection and re-ingest."
+            )
 
     # ------------------------------------------------------------------ writes
 
@@ -579,7 +596,13 @@ class ChromaStore(BasePydanticVectorStore):
     ) -> Flow[None]:
         if node_ids is None and filters is None:
             return delete_flow(None, ChromaFilter(matches_nothing=True), self._limits)
-        return delete_flow(node_ids, translate_filters(filters), self._limits)
+        flt = translate_filters(filters)
+        if node_ids is None and flt == ChromaFilter():
+            raise ValueError(
+                "delete_nodes() got filters without any condition, which would delete every "
+                "node; call clear() to empty the collection."
+            )
+        return delete_flow(node_ids, flt, self._limits)
 
     def delete_nodes(
         self,

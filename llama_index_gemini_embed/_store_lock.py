@@ -47,7 +47,7 @@ _REGISTRY_LOCK = threading.Lock()
 
 def lock_file_path(path: str) -> str:
     """Where the lock of the Chroma directory ``path`` lives."""
-    return os.path.join(os.path.realpath(path), LOCK_FILE_NAME)
+    return os.path.join(os.path.realpath(os.path.expanduser(path)), LOCK_FILE_NAME)
 
 
 def read_lock_holder(path: str) -> int | None:
@@ -148,7 +148,7 @@ def acquire_lease(path: str) -> PathLease:
         StoreLockedError: Another process holds the directory; the message names its PID
             and how to share the data instead (``chroma run``).
     """
-    real = os.path.realpath(path)
+    real = os.path.realpath(os.path.expanduser(path))
     with _REGISTRY_LOCK:
         entry = _REGISTRY.get(real)
         if entry is None:

@@ -77,6 +77,13 @@ class Limits:
     payload_cap: int | None = None
     base64: bool = True
 
+    def read_page(self, dim: int | None, embeddings: bool) -> int:
+        """Rows per ``get``: responses carry vectors as JSON floats, so cap them by bytes too."""
+        if self.payload_cap is None or not embeddings:
+            return self.max_batch
+        per_row = embedding_wire_bytes(dim or 3072, base64=False)
+        return max(1, min(self.max_batch, self.payload_cap // per_row))
+
 
 def _chunks(items: Sequence[str], size: int) -> list[Sequence[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
@@ -217,16 +224,18 @@ def get_nodes_flow(
     flt: ChromaFilter,
     include_embeddings: bool,
     limits: Limits,
+    dim: int | None = None,
 ) -> Flow[list[BaseNode]]:
     """Nodes by id (in the order asked, missing ones skipped) and/or filter, paginated."""
     if flt.matches_nothing or (node_ids is not None and not node_ids):
         return []
+    page = limits.read_page(dim, include_embeddings)
     include = ["metadatas", "documents"] + (["embeddings"] if include_embeddings else [])
     base = {"where": flt.where, "where_document": flt.where_document, "include": include}
     if node_ids is not None:
         wanted = _unique(node_ids)
         found: dict[str, BaseNode] = {}
-        for chunk in _chunks(wanted, limits.max_batch):
+        for chunk in _chunks(wanted, page):
             result = yield Call("get", {**base, "ids": list(chunk)})
             for node_id, doc, meta, emb in _rows(result):
                 found[node_id] = decode_node(node_id, doc, meta, emb)
@@ -234,10 +243,10 @@ def get_nodes_flow(
     nodes: list[BaseNode] = []
     offset = 0
     while True:
-        result = yield Call("get", {**base, "limit": limits.max_batch, "offset": offset})
+        result = yield Call("get", {**base, "limit": page, "offset": offset})
         rows = _rows(result)
         nodes.extend(decode_node(*row) for row in rows)
-        if len(rows) < limits.max_batch:
+        if len(rows) < page:
             return nodes
         offset += len(rows)
 

@@ -221,6 +221,13 @@ def test_delete_nodes_with_ids_and_filters_deletes_the_intersection(store: Chrom
     assert store.count() == 4
 
 
+def test_delete_nodes_refuses_filters_that_match_everything(store: ChromaStore) -> None:
+    store.add(make_nodes(3))
+    with pytest.raises(ValueError, match=r"without any condition.*call clear\(\)"):
+        store.delete_nodes(filters=MetadataFilters(filters=[]))
+    assert store.count() == 3
+
+
 def test_get_index_maps_missing_hashes_and_docs(store: ChromaStore) -> None:
     nodes = make_nodes(3)
     nodes[0].metadata.pop("lige_hash")
@@ -288,6 +295,26 @@ def test_fingerprint_is_merged_into_existing_collection_metadata(path: str) -> N
         assert store.collection.metadata["owner"] == "me"
         assert store.collection.metadata["lige_model"] == "gemini-embedding-001"
         assert store.count() == 3
+
+
+def test_fingerprint_is_not_recorded_over_vectors_of_another_dimension(path: str) -> None:
+    with ChromaStore("docs", path=path) as plain:
+        plain.add(make_nodes(2, dim=4))
+    with pytest.raises(FingerprintMismatchError, match="holds 4-dimensional vectors"):
+        ChromaStore("docs", path=path, fingerprint=FP)
+    with ChromaStore("docs", path=path) as again:
+        assert again.fingerprint is None
+
+
+def test_an_existing_collection_object_can_be_used(path: str) -> None:
+    with ChromaStore("docs", path=path) as owner:
+        owner.add(make_nodes(4))
+        with ChromaStore("docs", collection=owner.collection, fingerprint=FP) as wrapped:
+            assert wrapped.count() == 4
+            assert wrapped.fingerprint == FP
+            assert len(wrapped.query(VectorStoreQuery(query_embedding=[1.0] * 8)).ids or []) == 1
+        with pytest.raises(ConfigurationError, match="pass the same name"):
+            ChromaStore("other", collection=owner.collection)
 
 
 def test_fingerprint_and_embed_model_must_agree(path: str) -> None:

@@ -31,7 +31,7 @@ from llama_index_gemini_embed._store_logic import (
     validate_collection_name,
 )
 from llama_index_gemini_embed._store_metadata import Record
-from llama_index_gemini_embed._store_ops import record_wire_bytes, stale_key_update
+from llama_index_gemini_embed._store_ops import Limits, record_wire_bytes, stale_key_update
 
 # ----------------------------------------------------------------------------- names
 
@@ -272,3 +272,19 @@ def test_stale_key_update(
 
 def test_distance_to_score_is_finite_for_large_l2() -> None:
     assert math.isfinite(distance_to_score(1e300, "l2"))
+
+
+@pytest.mark.parametrize(
+    ("limits", "dim", "embeddings", "page"),
+    [
+        (Limits(max_batch=5461), 3072, True, 5461),  # local: no byte limit
+        (Limits(max_batch=5461, payload_cap=DEFAULT_PAYLOAD_CAP), 3072, False, 5461),
+        (Limits(max_batch=5461, payload_cap=DEFAULT_PAYLOAD_CAP), 3072, True, 409),
+        (Limits(max_batch=5461, payload_cap=DEFAULT_PAYLOAD_CAP), None, True, 409),
+        (Limits(max_batch=5461, payload_cap=DEFAULT_PAYLOAD_CAP), 8, True, 5461),
+    ],
+)
+def test_read_page_caps_vector_reads_over_http(
+    limits: Limits, dim: int | None, embeddings: bool, page: int
+) -> None:
+    assert limits.read_page(dim, embeddings) == page
