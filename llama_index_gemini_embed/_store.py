@@ -237,6 +237,9 @@ class ChromaStore(BasePydanticVectorStore):
     _async_collections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCollection] = (
         PrivateAttr(default_factory=weakref.WeakKeyDictionary)
     )
+    _async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     def __init__(
         self,
@@ -312,11 +315,6 @@ class ChromaStore(BasePydanticVectorStore):
     def class_name(cls) -> str:
         """Serialisation id; distinct from LlamaIndex's ``ChromaVectorStore``."""
         return "LigeChromaStore"
-
-    def _where(self) -> str:
-        if self._server is not None:
-            return f"{self._server[0]}:{self._server[1]}"
-        return str(self._lease.path if self._lease is not None else self.path)
 
     def _open(self, client: ClientAPI | None, collection: Collection | None) -> None:
         owned: BaseAPI | None = None
@@ -470,20 +468,26 @@ class ChromaStore(BasePydanticVectorStore):
             return _drive(flow, collection)
 
     async def _async_collection(self) -> AsyncCollection:
+        """This event loop's AsyncHttpClient collection, created once per loop."""
         self._sync_collection()
         loop = asyncio.get_running_loop()
         collection = self._async_collections.get(loop)
-        if collection is None:
-            assert self._server is not None
-            host, port, ssl, headers = self._server
-            with self._translate("connecting (async)"):
-                client = await chromadb.AsyncHttpClient(
-                    host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
-                )
-                collection = await client.get_collection(
-                    self.collection_name, embedding_function=None
-                )
-            self._async_collections[loop] = collection
+        if collection is not None:
+            return collection
+        lock = self._async_locks.setdefault(loop, asyncio.Lock())
+        async with lock:  # concurrent first calls on one loop share one client
+            collection = self._async_collections.get(loop)
+            if collection is None:
+                assert self._server is not None
+                host, port, ssl, headers = self._server
+                with self._translate("connecting (async)"):
+                    client = await chromadb.AsyncHttpClient(
+                        host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
+                    )
+                    collection = await client.get_collection(
+                        self.collection_name, embedding_function=None
+                    )
+                self._async_collections[loop] = collection
         return collection
 
     async def _arun(self, flow: Flow[T], what: str) -> T:
@@ -715,6 +719,7 @@ class ChromaStore(BasePydanticVectorStore):
             return
         self._closed = True
         self._async_collections.clear()
+        self._async_locks.clear()
         self._collection = None
         if self._finalizer is not None:
             self._finalizer()

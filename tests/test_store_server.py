@@ -162,8 +162,9 @@ async def test_a_supplied_http_client_also_gets_native_async(chroma_server: Any,
     )
     with ChromaStore(name, client=client) as store:
         assert store.client is client
+        assert await asyncio.gather(*(store.acount() for _ in range(4))) == [0, 0, 0, 0]
+        assert len(store._async_collections) == 1  # concurrent first calls shared one client
         await store.async_add(make_nodes(5))
-        assert len(store._async_collections) == 1
         assert await store.acount() == 5
         client.delete_collection(name)
 
