@@ -260,7 +260,10 @@ class IngestReport:
             if self.estimated_seconds is not None:
                 lines.append(f"time at the configured quota: ~{_duration(self.estimated_seconds)}")
             else:
-                lines.append("time: no per-minute quota configured (set --rpm/--tpm to estimate)")
+                lines.append(
+                    "time: no per-minute quota configured (set requests_per_minute / "
+                    "tokens_per_minute, or --rpm / --tpm, to estimate it)"
+                )
             if self.estimated_days is not None and self.estimated_days > 1:
                 lines.append(f"per-day quota: needs {self.estimated_days} days")
             return "\n".join(lines)
