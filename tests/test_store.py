@@ -517,7 +517,7 @@ def test_closed_store_refuses_work(path: str) -> None:
 
 
 async def test_async_methods_on_the_local_client(store: ChromaStore) -> None:
-    nodes = make_nodes(3000, dim=8, docs=3)
+    nodes = make_nodes(1200, dim=8, docs=3)
     ticks = 0
     done = asyncio.Event()
 
@@ -533,7 +533,7 @@ async def test_async_methods_on_the_local_client(store: ChromaStore) -> None:
     await ticking
     assert ticks > 1  # the event loop kept running while Chroma worked in a thread
 
-    assert await store.acount() == 3000
+    assert await store.acount() == 1200
     results = await asyncio.gather(
         *(
             store.aquery(VectorStoreQuery(query_embedding=nodes[i].embedding, similarity_top_k=1))
@@ -543,14 +543,14 @@ async def test_async_methods_on_the_local_client(store: ChromaStore) -> None:
     assert [r.ids for r in results] == [[f"n{i}"] for i in range(5)]
     [got] = await store.aget_nodes(["n7"])
     assert same_node(got, nodes[7].model_copy(update={"embedding": None}))
-    assert len((await store.aget_index(["doc-0"]))["doc-0"]) == 1000
+    assert len((await store.aget_index(["doc-0"]))["doc-0"]) == 400
     await store.adelete("doc-0")
     await store.adelete_nodes(
         filters=MetadataFilters(filters=[MetadataFilter(key="group", value=1)])
     )
     await store.adelete_nodes(node_ids=["n2"])
-    assert await store.acount() == 999
-    gt = MetadataFilters(filters=[MetadataFilter(key="i", value=2990, operator=FilterOperator.GT)])
-    assert sorted(ids_of(await store.aget_nodes(filters=gt))) == ["n2993", "n2996", "n2999"]
+    assert await store.acount() == 399
+    gt = MetadataFilters(filters=[MetadataFilter(key="i", value=1190, operator=FilterOperator.GT)])
+    assert sorted(ids_of(await store.aget_nodes(filters=gt))) == ["n1193", "n1196", "n1199"]
     await store.aclear()
     assert await store.acount() == 0
