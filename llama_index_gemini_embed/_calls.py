@@ -64,6 +64,8 @@ class RetryingCaller:
             if wait <= 0:
                 return ticket
             await self.sleep(wait)
+            # Let in-flight requests finish even if an injected sleep does not yield.
+            await asyncio.sleep(0)
 
     async def call(self, send: Callable[[], Awaitable[T]], *, items: int, tokens: int) -> T:
         """Run ``send`` until it succeeds or a typed :class:`GeminiAPIError` is raised.

@@ -13,7 +13,6 @@ The LlamaIndex adapter at the edge: everything is delegated to :class:`._engine.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import random
 import threading
 import time
@@ -36,7 +35,7 @@ from ._client import ClientSettings, build_client, resolve_api_key
 from ._engine import EmbedEngine, EngineConfig, TextSpec
 from ._errors import ConfigurationError, MissingAPIKeyError
 from ._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
-from ._quota import QuotaLimiter
+from ._quota import QuotaLimiter, shared_limiter
 from ._retry import RetryPolicy
 from ._sync import run_sync
 from ._tasks import normalise_task_type
@@ -63,19 +62,6 @@ class GeminiUsageEvent(BaseEvent):
     @classmethod
     def class_name(cls) -> str:
         return "GeminiUsageEvent"
-
-
-_shared_limiters: dict[tuple[object, ...], QuotaLimiter] = {}
-_shared_lock = threading.Lock()
-
-
-def _shared_limiter(key: tuple[object, ...], factory: Callable[[], QuotaLimiter]) -> QuotaLimiter:
-    """Gemini quotas are per project and model: instances with one key share one budget."""
-    with _shared_lock:
-        limiter = _shared_limiters.get(key)
-        if limiter is None:
-            limiter = _shared_limiters[key] = factory()
-        return limiter
 
 
 def _check_settings(data: dict[str, Any]) -> None:
@@ -241,32 +227,13 @@ class GeminiEmbedding(BaseEmbedding):
         return limits.max_items_per_request, limits.max_tokens_per_request
 
     def _limiter(self) -> QuotaLimiter:
-        def factory() -> QuotaLimiter:
-            return QuotaLimiter(
-                self.requests_per_minute,
-                self.tokens_per_minute,
-                self.requests_per_day,
-                window_seconds=self.quota_window_seconds,
-            )
-
-        if (
-            self.requests_per_minute is None
-            and self.tokens_per_minute is None
-            and self.requests_per_day is None
-        ):
-            return factory()
-        key_id = hashlib.sha256((resolve_api_key(self._secret()) or "").encode()).hexdigest()[:16]
-        return _shared_limiter(
-            (
-                key_id,
-                self.base_url,
-                self.model_name,
-                self.requests_per_minute,
-                self.tokens_per_minute,
-                self.requests_per_day,
-                self.quota_window_seconds,
-            ),
-            factory,
+        return shared_limiter(
+            api_key=resolve_api_key(self._secret()),
+            scope=("embed", self.base_url, self.model_name),
+            items_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            items_per_day=self.requests_per_day,
+            window_seconds=self.quota_window_seconds,
         )
 
     @property

@@ -20,6 +20,7 @@ before the server's does, whatever the latency, without a guessed safety margin.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from ._errors import DailyQuotaExceededError
 
-__all__ = ["QuotaLimiter", "QuotaSettings"]
+__all__ = ["QuotaLimiter", "QuotaSettings", "shared_limiter"]
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,38 @@ class QuotaLimiter:
             self._expire(now)
             items, tokens = self._used()
             return items, tokens, self._day_items
+
+
+_shared: dict[tuple[object, ...], QuotaLimiter] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(
+    *,
+    api_key: str | None,
+    scope: tuple[object, ...],
+    items_per_minute: int | None,
+    tokens_per_minute: int | None,
+    items_per_day: int | None,
+    window_seconds: float = 60.0,
+) -> QuotaLimiter:
+    """The limiter for these quotas, shared by every instance using the same key and scope.
+
+    Gemini quotas belong to a project and model, not to an object: two embedding models
+    (or a model pickled into worker processes' parents) with one key draw on one budget.
+    With no quota configured, each caller gets its own no-op limiter.
+    """
+    limits = (items_per_minute, tokens_per_minute, items_per_day)
+
+    def build() -> QuotaLimiter:
+        return QuotaLimiter(*limits, window_seconds=window_seconds)
+
+    if all(limit is None for limit in limits):
+        return build()
+    key_id = hashlib.sha256((api_key or "").encode()).hexdigest()[:16]
+    registry_key = (key_id, *scope, *limits, window_seconds)
+    with _shared_lock:
+        limiter = _shared.get(registry_key)
+        if limiter is None:
+            limiter = _shared[registry_key] = build()
+        return limiter

@@ -20,7 +20,6 @@ functions of :mod:`._rerank_logic`; retries and quota pacing are :class:`._calls
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import random
@@ -41,7 +40,6 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from ._calls import RetryingCaller
 from ._client import ClientSettings, build_client, resolve_api_key
-from ._embedding import _shared_limiter
 from ._errors import (
     ConfigurationError,
     GeminiAPIError,
@@ -51,7 +49,7 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from ._quota import QuotaLimiter
+from ._quota import QuotaLimiter, shared_limiter
 from ._rerank_logic import (
     SYSTEM_INSTRUCTION,
     Passage,
@@ -286,21 +284,13 @@ class GeminiReranker(BaseNodePostprocessor):
         return self._client
 
     def _limiter(self) -> QuotaLimiter:
-        def factory() -> QuotaLimiter:
-            return QuotaLimiter(
-                self.requests_per_minute,
-                self.tokens_per_minute,
-                self.requests_per_day,
-                window_seconds=self.quota_window_seconds,
-            )
-
-        limits = (self.requests_per_minute, self.tokens_per_minute, self.requests_per_day)
-        if all(limit is None for limit in limits):
-            return factory()
-        key_id = hashlib.sha256((resolve_api_key(self._secret()) or "").encode()).hexdigest()[:16]
-        return _shared_limiter(
-            ("generate", key_id, self.base_url, self.model, *limits, self.quota_window_seconds),
-            factory,
+        return shared_limiter(
+            api_key=resolve_api_key(self._secret()),
+            scope=("generate", self.base_url, self.model),
+            items_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            items_per_day=self.requests_per_day,
+            window_seconds=self.quota_window_seconds,
         )
 
     @property
