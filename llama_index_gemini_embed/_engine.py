@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -145,6 +145,21 @@ class EmbedEngine:
             else:
                 title = text_spec.title if text_spec.task_type == "RETRIEVAL_DOCUMENT" else None
                 yield Item(index, text, text_spec.task_type, title or None, tokens)
+
+    def prepare_items(self, specs: Iterable[TextSpec]) -> Iterator[Item]:
+        """What the API receives for each spec, exactly as the online path sends it.
+
+            items = list(engine.prepare_items([TextSpec("doc", "RETRIEVAL_DOCUMENT", "Title")]))
+
+        Wire text (with gemini-embedding-2's task/title prefixes), ``task_type`` and
+        ``title`` (only with RETRIEVAL_DOCUMENT; both None for -2 models), and the billed
+        token estimate. Used by the Batch API path so both modes embed the same request.
+
+        Raises:
+            EmptyTextError: an empty or whitespace-only text.
+            TextTooLongError: a text over the input limit with ``on_overlength='raise'``.
+        """
+        return iter(self._items(specs))
 
     def _report_overlength(self, index: int, tokens: int) -> None:
         limit = self.config.spec.max_input_tokens
