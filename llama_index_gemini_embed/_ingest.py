@@ -583,6 +583,8 @@ class _Run:
         self.docs_planned = 0
         self.estimate = RequestEstimate()
         self.progress = _Progress(show_progress, source.total)
+        self.unbound = False
+        """True until the fingerprint is recorded in a collection that had none."""
 
     # -- producing windows -------------------------------------------------------------
 
@@ -807,6 +809,9 @@ class _Run:
             yield pending.spec
 
     async def _store_write(self, nodes: list[BaseNode]) -> None:
+        if self.unbound:
+            await _record_fingerprint(self.store, self.embed_model)
+            self.unbound = False
         try:
             await self.store.async_add(nodes)
         except StoreError:
@@ -857,7 +862,8 @@ class _Run:
                 "Use store.clear() to empty it on purpose."
             )
         index = await self.store.aget_index(None)
-        removed = {doc: nodes for doc, nodes in index.items() if doc not in self.seen_docs}
+        # Nodes stored without a document ("" bucket) belong to no input: left alone.
+        removed = {doc: nodes for doc, nodes in index.items() if doc and doc not in self.seen_docs}
         node_ids = [node_id for nodes in removed.values() for node_id in nodes]
         if self.settings.dry_run:
             self.report.deleted += len(node_ids)
@@ -990,7 +996,7 @@ async def aingest(
                 "Pass the embedding model as embed_model=, not in transformations: ingest() "
                 "embeds (and skips unchanged chunks) itself"
             )
-    await _bind_store(store, embed, dry_run=dry_run)
+    unbound = await _bind_store(store, embed, dry_run=dry_run)
     settings = _Settings(
         sync=sync,
         dry_run=dry_run,
@@ -1000,6 +1006,7 @@ async def aingest(
     )
     source_input = _open_input(source, extensions, recursive)
     run = _Run(source_input, embed, store, steps, settings, show_progress)
+    run.unbound = unbound
     before = embed.usage
     fatal: BaseException | None = None
     producer = asyncio.create_task(run.produce())
@@ -1092,22 +1099,27 @@ def _resolve_embed_model(
     )
 
 
-async def _bind_store(store: IngestStore, embed_model: GeminiEmbedding, *, dry_run: bool) -> None:
+async def _bind_store(store: IngestStore, embed_model: GeminiEmbedding, *, dry_run: bool) -> bool:
     """Check the collection's fingerprint against the model's before anything is paid for.
 
-    Records it when the collection has none yet (not in a dry run, which writes nothing);
-    raises FingerprintMismatchError when the collection records another one.
+    Raises FingerprintMismatchError when the collection records another one. Returns True
+    when the collection records none yet: it is recorded just before the first write, so
+    a run that writes nothing (bad key, dry run) leaves an empty collection unbound.
     """
-    if dry_run:
-        recorded = getattr(store, "fingerprint", None)
-        expected = normalise_fingerprint(embed_model.fingerprint)
-        if isinstance(recorded, Mapping) and not fingerprints_equal(recorded, expected):
+    recorded = getattr(store, "fingerprint", None)
+    expected = normalise_fingerprint(embed_model.fingerprint)
+    if isinstance(recorded, Mapping):
+        if not fingerprints_equal(recorded, expected):
             name = str(getattr(store, "collection_name", "?"))
             raise FingerprintMismatchError(fingerprint_mismatch_message(name, recorded, expected))
-        return
+        return False
+    return not dry_run
+
+
+async def _record_fingerprint(store: IngestStore, embed_model: GeminiEmbedding) -> None:
     try:
         await asyncio.to_thread(store.check_fingerprint, embed_model.fingerprint)
     except StoreError:
         raise
     except Exception as exc:
-        raise StoreError(f"Checking the collection's fingerprint failed: {exc}") from exc
+        raise StoreError(f"Recording the collection's fingerprint failed: {exc}") from exc

@@ -427,3 +427,44 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.server
+def test_ingest_info_query_against_a_chroma_server(
+    emu: Emulator,
+    chroma_server: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GEMINI_API_KEY", SECRET)
+    name = f"cli-server-{os.getpid()}-{time.monotonic_ns()}"
+    where = ["--server", chroma_server.url, "--collection", name]
+    code, out, _ = run(
+        [
+            "ingest",
+            str(sample_corpus_dir()),
+            *where,
+            "--base-url",
+            emu.base_url,
+            "--dimension",
+            "768",
+        ],
+        capsys,
+    )
+    assert code == 0 and "10 written" in out
+    code, out, _ = run(["info", *where], capsys)
+    assert code == 0 and "chunks:      10" in out
+    code, out, _ = run(
+        ["query", "What does the Team plan cost?", *where, "--base-url", emu.base_url],
+        capsys,
+    )
+    assert code == 0 and "05-pricing.md" in out.splitlines()[0]
+    with ChromaStore.from_url(chroma_server.url, collection_name=name) as store:
+        store.client.delete_collection(name)
+
+
+def test_unreachable_server_exit_5(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.chroma_server import free_port
+
+    code, _, err = run(["info", "--server", f"http://127.0.0.1:{free_port()}"], capsys)
+    assert code == 5 and err.startswith("gemini-embed: error: ") and err.count("\n") == 1

@@ -379,6 +379,7 @@ def test_bad_key_is_fatal_and_nothing_is_written(emulator: Emulator, store: Chro
     )
     assert report.fatal_error_type == "InvalidAPIKeyError" and report.written == 0
     assert "wrong-key" not in report.summary()
+    assert store.fingerprint is None  # nothing written: the collection is not bound yet
     with pytest.raises(InvalidAPIKeyError):
         ingest(sample_corpus_dir(), embed_model=embed, store=store, show_progress=False)
 

@@ -147,3 +147,44 @@ def test_kill_9_mid_ingest_then_resume(tmp_path: Path) -> None:
         f"killed at {survived}/{total} stored ({spent_before_kill} embedded); "
         f"re-spent {respent} items (bound {in_flight_bound})"
     )
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_keeps_progress_and_resumes(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", docs=20, sentences=40)
+    store = tmp_path / "store"
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    env["ANONYMIZED_TELEMETRY"] = "False"
+    with Emulator(latency=0.15) as emu:
+        env["GEMINI_API_KEY"] = emu.api_key
+        process = subprocess.Popen(
+            cli(corpus, store, emu),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and process.poll() is None:
+                if stored_count(store) > 0:
+                    break
+                time.sleep(0.02)
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130, err
+        assert err.startswith("gemini-embed: error: interrupted") and err.count("\n") == 1
+        kept = stored_count(store)
+        assert kept > 0
+
+        emu.set_latency(0.0)
+        resumed = subprocess.run(
+            cli(corpus, store, emu), env=env, capture_output=True, text=True, timeout=300
+        )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{kept} unchanged" in resumed.stdout
