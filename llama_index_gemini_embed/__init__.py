@@ -26,6 +26,8 @@ from ._errors import (
     UnknownModelError,
 )
 from ._rerank import GeminiReranker, RerankAnswerError, RerankReport
+from ._store import ChromaStore
+from ._store_logic import DimensionMismatchError
 from ._usage import UsageSnapshot
 
 try:
@@ -34,8 +36,10 @@ except _metadata.PackageNotFoundError:  # running from a source tree without an 
     __version__ = "0.0.0"
 
 __all__ = [
+    "ChromaStore",
     "ConfigurationError",
     "DailyQuotaExceededError",
+    "DimensionMismatchError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",
