@@ -260,9 +260,9 @@ class BatchRunReport:
             f"Items: {self.delivered:,} of {self.requested:,} embedded "
             f"({self.embedded_batch:,} by batch, {self.embedded_online:,} online), "
             f"{len(self.failures):,} failed, {len(self.pending_keys):,} pending.",
-            f"Cost: {self.batch_tokens:,} batch tokens ≈ ${self.batch_cost_usd:.4f} "
-            f"(online: ${self.online_equivalent_usd:.4f}, saved ${self.saving_usd:.4f}); "
-            f"online fallback {self.online_tokens:,} tokens ≈ ${self.online_cost_usd:.4f}.",
+            f"Cost: {self.batch_tokens:,} batch tokens ≈ {_usd(self.batch_cost_usd)} "
+            f"(online: {_usd(self.online_equivalent_usd)}, saved {_usd(self.saving_usd)}); "
+            f"online fallback {self.online_tokens:,} tokens ≈ {_usd(self.online_cost_usd)}.",
             f"Polls: {self.polls} in {self.wall_seconds:.1f}s.",
         ]
         lines.extend(self.errors)
@@ -853,7 +853,8 @@ class BatchEmbedder:
         keys = [key for key, digest, _ in record.keys if run.wants(key, digest)]
         message = (
             f"Batch job {record.name} ended {record.state}"
-            f"{f' ({reason})' if reason else ''} holding {len(keys)} requested item(s): "
+            f"{f' ({reason})' if reason else ''} holding {len(keys)} requested item(s)"
+            f"{_sample(keys)}: "
         )
         if self.fallback_online and keys:
             message += "embedding them online now (fallback_online=True, full price)."
@@ -974,6 +975,18 @@ class BatchEmbedder:
                 for key in keys
                 if key not in resolved
             )
+
+
+def _usd(amount: float) -> str:
+    """Dollars, with enough digits to show small test-sized amounts."""
+    return f"${amount:.4f}" if amount >= 0.01 or amount == 0 else f"${amount:.6f}"
+
+
+def _sample(keys: Sequence[str], limit: int = 3) -> str:
+    if not keys:
+        return ""
+    more = ", …" if len(keys) > limit else ""
+    return f" ({', '.join(keys[:limit])}{more})"
 
 
 def _iso(value: datetime | None) -> str | None:
