@@ -1,0 +1,181 @@
+"""Shared helpers for the benchmarks in bench/ (not part of the package).
+
+Every benchmark: runs side by side in one process tree, takes medians of repetitions,
+records the machine load it ran under, writes ``bench/results/<name>.json`` and prints a
+final ``SUMMARY <name>: ...`` line with the ratio it measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+SCRATCH_DIR = BENCH_DIR / ".scratch"
+CACHE_DIR = ROOT / ".bench-cache"
+DATA_DIR = Path(os.environ.get("LIGE_BENCH_DATA", "/work/shared/data/dbpedia-entity-5k"))
+
+
+def loadavg() -> tuple[float, float, float]:
+    with open("/proc/loadavg") as fh:
+        a, b, c = fh.read().split()[:3]
+    return float(a), float(b), float(c)
+
+
+class LoadMonitor:
+    """Samples the 1-minute load average every ``every`` seconds while a benchmark runs."""
+
+    def __init__(self, every: float = 2.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(loadavg()[0])
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> LoadMonitor:
+        self.start_load = loadavg()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.end_load = loadavg()
+
+    def describe(self) -> dict[str, Any]:
+        s = self.samples or [loadavg()[0]]
+        return {
+            "cpus": os.cpu_count(),
+            "load1_start": self.start_load[0],
+            "load1_median": round(statistics.median(s), 2),
+            "load1_max": round(max(s), 2),
+            "load1_end": self.end_load[0],
+            "note": "2 shared cores; other engineers' test runs were active unless load ~0",
+        }
+
+
+def machine() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    def ver(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "google-genai": ver("google-genai"),
+        "chromadb": ver("chromadb"),
+        "llama-index-core": ver("llama-index-core"),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def write_result(name: str, data: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    data = {"benchmark": name, "machine": machine(), "command": " ".join(sys.argv), **data}
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def summary(name: str, text: str) -> None:
+    """The final line of every benchmark (run_all greps for it)."""
+    print(f"SUMMARY {name}: {text}", flush=True)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
+    return float(xs[k])
+
+
+@contextmanager
+def timer() -> Iterator[dict[str, float]]:
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    try:
+        yield out
+    finally:
+        out["wall"] = time.perf_counter() - t0
+        out["cpu"] = time.process_time() - c0
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM), MiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def fresh_dir(name: str) -> Path:
+    import shutil
+
+    path = SCRATCH_DIR / name
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- corpus
+
+_WORDS: list[str] | None = None
+
+
+def _vocabulary() -> list[str]:
+    global _WORDS
+    if _WORDS is None:
+        rng = random.Random(1234)
+        syll = ["ka", "lo", "mi", "ne", "ra", "to", "vi", "su", "pe", "do", "an", "el", "or"]
+        words = {"".join(rng.choice(syll) for _ in range(rng.randint(1, 4))) for _ in range(6000)}
+        _WORDS = sorted(words)
+    return _WORDS
+
+
+def synthetic_chunk(i: int, words: int = 40) -> str:
+    """Deterministic pseudo-text chunk ``i`` (``words`` words, ~1.3 tokens per word)."""
+    vocab = _vocabulary()
+    h = int.from_bytes(hashlib.blake2b(str(i).encode(), digest_size=8).digest(), "little")
+    rng = random.Random(h)
+    body = " ".join(rng.choice(vocab) for _ in range(words))
+    return f"Chunk {i}: {body}."
+
+
+def synthetic_documents(n: int, words: int = 40, start: int = 0) -> Iterator[Any]:
+    """``n`` one-chunk llama-index Documents with stable ids (lazily)."""
+    from llama_index.core.schema import Document
+
+    for i in range(start, start + n):
+        yield Document(text=synthetic_chunk(i, words), id_=f"doc-{i:07d}")
