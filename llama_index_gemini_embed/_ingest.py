@@ -692,6 +692,7 @@ class _Run:
             node, spec = by_id[node_id]
             assert spec is not None
             if self._too_long(spec):
+                report.to_embed += 1
                 self._fail(
                     [node],
                     TextTooLongError(
