@@ -28,12 +28,12 @@ from llama_index.core.instrumentation.events.embedding import (
 )
 from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index_instrumentation import get_dispatcher
-from pydantic import BaseModel as PydanticBaseModel
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, PrivateAttr
 
-from ._client import ClientSettings, build_client, resolve_api_key
+from ._client import resolve_api_key
+from ._connection import GeminiConnection
 from ._engine import EmbedEngine, EngineConfig, TextSpec
-from ._errors import ConfigurationError, MissingAPIKeyError
+from ._errors import ConfigurationError
 from ._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
 from ._quota import QuotaLimiter, shared_limiter
 from ._retry import RetryPolicy
@@ -93,7 +93,7 @@ def _check_settings(data: dict[str, Any]) -> None:
         )
 
 
-class GeminiEmbedding(BaseEmbedding):
+class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     """Gemini embeddings for LlamaIndex, on the official ``google-genai`` SDK.
 
     Queries use ``query_task_type`` and documents ``document_task_type`` on every sync and
@@ -122,21 +122,6 @@ class GeminiEmbedding(BaseEmbedding):
         default_factory=lambda: ["title", "file_name"],
         description="Node metadata keys tried in order for a document title.",
     )
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="Gemini API key (default: GEMINI_API_KEY or GOOGLE_API_KEY). Never serialised.",
-    )
-    base_url: str | None = Field(default=None, description="API base URL, e.g. an emulator.")
-    api_version: str | None = Field(default=None, description="API version, e.g. 'v1beta'.")
-    http_headers: dict[str, str] | None = Field(
-        default=None, exclude=True, repr=False, description="Extra HTTP headers (never serialised)."
-    )
-    vertexai: bool | None = Field(default=None, description="Use Vertex AI (None: SDK env vars).")
-    project: str | None = Field(default=None, description="Vertex AI project.")
-    location: str | None = Field(default=None, description="Vertex AI location.")
-    timeout: float | None = Field(default=60.0, description="Per-request timeout, seconds.")
     max_retries: int = Field(default=8, ge=0, description="Retries after the first attempt.")
     max_concurrency: int = Field(default=8, ge=1, description="Requests in flight at most.")
     embed_batch_size: int = Field(
@@ -147,14 +132,10 @@ class GeminiEmbedding(BaseEmbedding):
     )
     tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
     requests_per_day: int | None = Field(default=None, ge=1, description="Quota: items per day.")
-    quota_window_seconds: float = Field(
-        default=60.0, gt=0, description="Length of the per-minute window (compressed in tests)."
-    )
     on_overlength: Literal["warn", "raise"] = Field(
         default="warn", description="Texts over the input limit: count+warn once, or raise."
     )
 
-    _client: genai.Client | None = PrivateAttr(default=None)
     _engine: EmbedEngine | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
     _clock: Callable[[], float] | None = PrivateAttr(default=None)
@@ -173,44 +154,19 @@ class GeminiEmbedding(BaseEmbedding):
     ) -> None:
         _check_settings(data)
         super().__init__(**data)
-        self._client = client
         self._usage = Usage(
             price_per_million_tokens=model_spec(self.model_name).price_per_million_tokens
         )
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
-        needs_key = client is None and not self._client_settings().use_vertex
-        if needs_key and resolve_api_key(self._secret()) is None:
-            raise MissingAPIKeyError()
+        self._connect(client)
 
     @classmethod
     def class_name(cls) -> str:
         return "LigeGeminiEmbedding"
 
     # -- wiring -----------------------------------------------------------------------
-
-    def _secret(self) -> str | None:
-        return self.api_key.get_secret_value() if self.api_key is not None else None
-
-    def _client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            api_key=self._secret(),
-            vertexai=self.vertexai,
-            project=self.project,
-            location=self.location,
-            base_url=self.base_url,
-            api_version=self.api_version,
-            timeout_seconds=self.timeout,
-            headers=tuple(sorted((self.http_headers or {}).items())),
-        )
-
-    @property
-    def client(self) -> genai.Client:
-        """The ``google.genai.Client`` in use (built on first use)."""
-        if self._client is None:
-            self._client = build_client(self._client_settings())
-        return self._client
 
     def _backend_limits(self) -> tuple[int, int | None]:
         """(items, tokens) per request for the backend and SDK in use."""
@@ -302,14 +258,6 @@ class GeminiEmbedding(BaseEmbedding):
         return TextSpec(
             node.get_content(metadata_mode=MetadataMode.EMBED), self.document_task_type, title
         )
-
-    # -- pickling: drop clients and engines, keep settings (and the key) ---------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Skip BaseComponent's probe-and-warn: runtime state is rebuilt by __init__ on load.
-        state = PydanticBaseModel.__getstate__(self)
-        state["__pydantic_private__"] = {}
-        return state
 
     # -- LlamaIndex hooks ------------------------------------------------------------------
 

@@ -35,16 +35,15 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 from llama_index_instrumentation import get_dispatcher
-from pydantic import BaseModel as PydanticBaseModel
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, PrivateAttr
 
 from ._calls import RetryingCaller
-from ._client import ClientSettings, build_client, resolve_api_key
+from ._client import resolve_api_key
+from ._connection import GeminiConnection
 from ._errors import (
     ConfigurationError,
     GeminiAPIError,
     InputError,
-    MissingAPIKeyError,
     QuotaExhaustedError,
     TransientAPIError,
     UnknownModelError,
@@ -118,7 +117,7 @@ class _CallStats:
     problems: list[str] = field(default_factory=list)
 
 
-class GeminiReranker(BaseNodePostprocessor):
+class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
     """Reorder retrieved nodes by a Gemini model's 0–10 relevance judgement of each one.
 
     Candidates go to the judge in batches of ``batch_size`` (concurrently, at most
@@ -167,20 +166,6 @@ class GeminiReranker(BaseNodePostprocessor):
     price_per_million_output_tokens: float | None = Field(
         default=None, description="USD per 1M output tokens (None: built-in estimate)."
     )
-    api_key: SecretStr | None = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="Gemini API key (default: GEMINI_API_KEY or GOOGLE_API_KEY). Never serialised.",
-    )
-    base_url: str | None = Field(default=None, description="API base URL, e.g. an emulator.")
-    api_version: str | None = Field(default=None, description="API version, e.g. 'v1beta'.")
-    http_headers: dict[str, str] | None = Field(
-        default=None, exclude=True, repr=False, description="Extra HTTP headers (never serialised)."
-    )
-    vertexai: bool | None = Field(default=None, description="Use Vertex AI (None: SDK env vars).")
-    project: str | None = Field(default=None, description="Vertex AI project.")
-    location: str | None = Field(default=None, description="Vertex AI location.")
     timeout: float | None = Field(default=30.0, description="Per-request timeout, seconds.")
     max_retries: int = Field(default=3, description="HTTP retries after the first attempt.")
     requests_per_minute: int | None = Field(
@@ -188,11 +173,6 @@ class GeminiReranker(BaseNodePostprocessor):
     )
     tokens_per_minute: int | None = Field(default=None, description="Quota: input tokens/min.")
     requests_per_day: int | None = Field(default=None, description="Quota: requests per day.")
-    quota_window_seconds: float = Field(
-        default=60.0, description="Length of the per-minute window (compressed in tests)."
-    )
-
-    _client: genai.Client | None = PrivateAttr(default=None)
     _caller: RetryingCaller | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
     _last_report: RerankReport | None = PrivateAttr(default=None)
@@ -215,7 +195,6 @@ class GeminiReranker(BaseNodePostprocessor):
     ) -> None:
         super().__init__(**data)
         self._check_settings()
-        self._client = client
         default_in, default_out = generation_prices(self.model)
         self._usage = Usage(
             price_per_million_tokens=_or(self.price_per_million_input_tokens, default_in),
@@ -226,9 +205,7 @@ class GeminiReranker(BaseNodePostprocessor):
         if rng is not None:
             self._rng = rng
             self._id_rng = rng
-        needs_key = client is None and not self._client_settings().use_vertex
-        if needs_key and resolve_api_key(self._secret()) is None:
-            raise MissingAPIKeyError()
+        self._connect(client)
 
     @classmethod
     def class_name(cls) -> str:
@@ -260,28 +237,6 @@ class GeminiReranker(BaseNodePostprocessor):
             raise ConfigurationError("thinking_budget must be >= -1 (-1: dynamic), or None")
 
     # -- wiring -----------------------------------------------------------------------
-
-    def _secret(self) -> str | None:
-        return self.api_key.get_secret_value() if self.api_key is not None else None
-
-    def _client_settings(self) -> ClientSettings:
-        return ClientSettings(
-            api_key=self._secret(),
-            vertexai=self.vertexai,
-            project=self.project,
-            location=self.location,
-            base_url=self.base_url,
-            api_version=self.api_version,
-            timeout_seconds=self.timeout,
-            headers=tuple(sorted((self.http_headers or {}).items())),
-        )
-
-    @property
-    def client(self) -> genai.Client:
-        """The ``google.genai.Client`` in use (built on first use)."""
-        if self._client is None:
-            self._client = build_client(self._client_settings())
-        return self._client
 
     def _limiter(self) -> QuotaLimiter:
         return shared_limiter(
@@ -362,12 +317,6 @@ class GeminiReranker(BaseNodePostprocessor):
         )
 
     # -- pickling: drop clients and callers, keep settings (and the key) ---------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Skip BaseComponent's probe-and-warn: runtime state is rebuilt by __init__ on load.
-        state = PydanticBaseModel.__getstate__(self)
-        state["__pydantic_private__"] = {}
-        return state
 
     # -- judging ------------------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""Connection, authentication and quota settings shared by every Gemini-backed component.
+
+    class GeminiEmbedding(GeminiConnection, BaseEmbedding): ...
+    class GeminiReranker(GeminiConnection, BaseNodePostprocessor): ...
+
+One definition of the key handling (a ``SecretStr`` never serialised), the endpoint
+(Developer API, Vertex AI, or an emulator ``base_url``), the lazily built
+``google.genai.Client`` and the pickling rule, so the two classes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google import genai
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr
+
+from ._client import ClientSettings, build_client, resolve_api_key
+from ._errors import MissingAPIKeyError
+
+__all__ = ["GeminiConnection"]
+
+
+class GeminiConnection(BaseModel):
+    """Mixin: where and how to reach Gemini. Put it first among the bases."""
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Gemini API key (default: GEMINI_API_KEY or GOOGLE_API_KEY). Never serialised.",
+    )
+    base_url: str | None = Field(default=None, description="API base URL, e.g. an emulator.")
+    api_version: str | None = Field(default=None, description="API version, e.g. 'v1beta'.")
+    http_headers: dict[str, str] | None = Field(
+        default=None, exclude=True, repr=False, description="Extra HTTP headers (never serialised)."
+    )
+    vertexai: bool | None = Field(default=None, description="Use Vertex AI (None: SDK env vars).")
+    project: str | None = Field(default=None, description="Vertex AI project.")
+    location: str | None = Field(default=None, description="Vertex AI location.")
+    timeout: float | None = Field(default=60.0, description="Per-request timeout, seconds.")
+    quota_window_seconds: float = Field(
+        default=60.0, gt=0, description="Length of the per-minute window (compressed in tests)."
+    )
+
+    _client: genai.Client | None = PrivateAttr(default=None)
+
+    def _secret(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+    def _client_settings(self) -> ClientSettings:
+        return ClientSettings(
+            api_key=self._secret(),
+            vertexai=self.vertexai,
+            project=self.project,
+            location=self.location,
+            base_url=self.base_url,
+            api_version=self.api_version,
+            timeout_seconds=self.timeout,
+            headers=tuple(sorted((self.http_headers or {}).items())),
+        )
+
+    def _connect(self, client: genai.Client | None) -> None:
+        """Adopt an injected client, or check now that one can be built later.
+
+        Raises:
+            MissingAPIKeyError: no key and not on Vertex AI.
+        """
+        self._client = client
+        needs_key = client is None and not self._client_settings().use_vertex
+        if needs_key and resolve_api_key(self._secret()) is None:
+            raise MissingAPIKeyError()
+
+    @property
+    def client(self) -> genai.Client:
+        """The ``google.genai.Client`` in use (built on first use)."""
+        if self._client is None:
+            self._client = build_client(self._client_settings())
+        return self._client
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Settings (and the key) travel; clients, engines, locks and injected clocks are
+        # rebuilt by __init__ on load (LlamaIndex's __setstate__ calls it).
+        state = BaseModel.__getstate__(self)
+        state["__pydantic_private__"] = {}
+        return state
