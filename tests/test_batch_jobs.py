@@ -29,26 +29,11 @@ from llama_index_gemini_embed._errors import ConfigurationError
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import Emulator
+from tests.fakes import FakeTime
 
 E1 = "gemini-embedding-001"
 E2 = "gemini-embedding-2"
 DOC = "RETRIEVAL_DOCUMENT"
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 class Sink:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import pickle
@@ -32,22 +31,7 @@ from llama_index_gemini_embed import (
 )
 from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig, embed_text
-
-
-class FakeTime:
-    """A clock that only moves when the code under test sleeps: tests never really wait."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
+from tests.fakes import FakeTime
 
 
 @pytest.fixture
