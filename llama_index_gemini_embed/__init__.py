@@ -25,6 +25,15 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
+from ._ingest import (
+    IngestReport,
+    NodeFailure,
+    aingest,
+    default_transformations,
+    ingest,
+    load_documents,
+    sample_corpus_dir,
+)
 from ._rerank import GeminiReranker, RerankAnswerError, RerankReport
 from ._store import ChromaStore
 from ._store_logic import DimensionMismatchError
@@ -47,9 +56,11 @@ __all__ = [
     "GeminiEmbedding",
     "GeminiReranker",
     "GeminiUsageEvent",
+    "IngestReport",
     "InputError",
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
+    "NodeFailure",
     "QuotaExhaustedError",
     "RerankAnswerError",
     "RerankReport",
@@ -61,4 +72,9 @@ __all__ = [
     "UnknownModelError",
     "UsageSnapshot",
     "__version__",
+    "aingest",
+    "default_transformations",
+    "ingest",
+    "load_documents",
+    "sample_corpus_dir",
 ]
