@@ -37,11 +37,11 @@ import os
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import run_transformations
@@ -56,13 +56,16 @@ from llama_index.core.schema import (
 )
 from llama_index.core.vector_stores.types import MetadataFilters
 
+from ._batch_jobs import BatchEmbedder, BatchRunReport, estimate_batch_cost
 from ._embedding import GeminiEmbedding
 from ._engine import TextSpec
 from ._errors import (
     ConfigurationError,
     DailyQuotaExceededError,
     FingerprintMismatchError,
+    GeminiAPIError,
     GeminiEmbedError,
+    InputError,
     InvalidAPIKeyError,
     StoreError,
     TextTooLongError,
@@ -224,11 +227,17 @@ class IngestReport:
     fatal_error: str | None = None
     fatal_error_type: str | None = None
     failures: list[NodeFailure] = field(default_factory=list)
+    mode: str = "online"
+    """"online", or "batch" (Gemini Batch API at half price)."""
+    saving_usd: float = 0.0
+    """Batch mode: what the batch-embedded tokens saved versus online embedding."""
+    batch: dict[str, Any] | None = None
+    """Batch mode: the Batch API run report (jobs, states, costs)."""
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed and the run was not stopped."""
-        return self.failed == 0 and self.fatal_error is None
+        """True when every chunk was handled: none failed, none left pending, not stopped."""
+        return self.failed == 0 and self.pending == 0 and self.fatal_error is None
 
     @property
     def stopped(self) -> bool:
@@ -266,6 +275,11 @@ class IngestReport:
                 )
             if self.estimated_days is not None and self.estimated_days > 1:
                 lines.append(f"per-day quota: needs {self.estimated_days} days")
+            if self.mode == "batch":
+                lines.append(
+                    f"batch mode (Gemini Batch API): saves ~${self.saving_usd:.4f} versus "
+                    "online; jobs can take up to 24 h"
+                )
             return "\n".join(lines)
         lines = [
             f"{self.documents} documents, {self.nodes} chunks: {self.embedded} embedded, "
@@ -286,6 +300,16 @@ class IngestReport:
             lines.append(f"... and {len(groups) - 5} more kinds of failure")
         if self.failed > len(self.failures):
             lines.append(f"({self.failed - len(self.failures)} more failed chunks not listed)")
+        if self.mode == "batch":
+            lines.append(
+                f"batch mode (Gemini Batch API): saved ~${self.saving_usd:.4f} versus online"
+                + (
+                    f"; {self.pending} chunks still in running jobs: run the same command "
+                    "again later to collect them (nothing is paid twice)"
+                    if self.pending and self.fatal_error is None
+                    else ""
+                )
+            )
         if self.fatal_error is not None:
             lines.append(
                 f"stopped: {self.fatal_error_type}: {self.fatal_error} "
@@ -687,6 +711,7 @@ class _Run:
             self._estimate(plan, by_id)
             report.deleted += len(plan.stale)
             return
+        self._refuse_unstorable(plan, by_id)
         to_embed = await self._write_reused(plan, by_id)
         for node_id in to_embed:
             node, spec = by_id[node_id]
@@ -710,6 +735,30 @@ class _Run:
         while len(self.ready) > self.settings.lookahead:
             self.space_freed.clear()
             await self.space_freed.wait()
+
+    def _refuse_unstorable(
+        self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
+    ) -> None:
+        """Fail chunks the store cannot hold (e.g. a ``datetime`` in metadata) before paying.
+
+        Otherwise the write after embedding fails: the whole batch is lost, the run stops,
+        and every re-run pays for it again.
+        """
+        validate = getattr(self.store, "validate_node", None)
+        if not callable(validate):
+            return
+        refused: set[str] = set()
+        for node_id in [*plan.embed, *plan.reuse]:
+            node = by_id[node_id][0]
+            try:
+                validate(node)
+            except (ValueError, TypeError) as exc:
+                refused.add(node_id)
+                self.report.to_embed += 1
+                self._fail([node], InputError(f"this chunk cannot be stored: {exc}"))
+        if refused:
+            plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
+            plan.reuse = {k: v for k, v in plan.reuse.items() if k not in refused}
 
     def _estimate(
         self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
@@ -799,6 +848,45 @@ class _Run:
                 # Chunks handed to the engine but never answered (fatal stop, crash).
                 self.report.pending += len(taken)
 
+    async def consume_batch(self, embedder: BatchEmbedder, *, wait: bool) -> BatchRunReport:
+        """Batch mode: collect every chunk to embed, then let the Batch API embed them.
+
+        Results are written job by job as each job finishes; the state file next to the
+        store lets a re-run re-attach to jobs instead of paying for them again.
+        """
+        pending: dict[str, _Pending] = {}
+        while True:  # keep draining so the producer's lookahead never blocks
+            while self.ready:
+                item = self.ready.popleft()
+                pending[item.node.node_id] = item
+                self.space_freed.set()
+            if self.producer_done:
+                break
+            self.ready_changed.clear()
+            await self.ready_changed.wait()
+
+        async def on_vectors(pairs: list[tuple[str, list[float]]]) -> None:
+            batch = [pending[key] for key, _ in pairs]
+            for item, (_, vector) in zip(batch, pairs, strict=True):
+                item.node.embedding = vector
+            await self._store_write([item.node for item in batch])
+            self.report.embedded += len(batch)
+            self.progress.resolved(len(batch))
+            for item in batch:
+                item.node.embedding = None
+                item.window.outstanding -= 1
+                if item.window.outstanding == 0:
+                    await self._window_done(item.window)
+
+        result = await embedder.run(
+            [(key, item.spec) for key, item in pending.items()], on_vectors, wait=wait
+        )
+        for failure in result.failures:
+            item = pending[failure.key]
+            self._fail([item.node], GeminiAPIError(failure.message))
+        self.report.pending += len(result.pending_keys)
+        return result
+
     def _drain_ready(self, taken: dict[int, _Pending]) -> Iterator[TextSpec]:
         """Feed ready chunks to the engine lazily; it ends when none are ready."""
         index = 0
@@ -863,8 +951,17 @@ class _Run:
                 "Use store.clear() to empty it on purpose."
             )
         index = await self.store.aget_index(None)
-        # Nodes stored without a document ("" bucket) belong to no input: left alone.
-        removed = {doc: nodes for doc, nodes in index.items() if doc and doc not in self.seen_docs}
+        # Nodes stored without a document ("" bucket) belong to no input: left alone. So do
+        # files still in the input that could not be read this time (binary, unreadable).
+        unread = set(self.source.skipped_files)
+        removed = {
+            doc: nodes
+            for doc, nodes in index.items()
+            if doc
+            and doc not in self.seen_docs
+            and doc not in unread
+            and doc.rpartition("#part")[0] not in unread
+        }
         node_ids = [node_id for nodes in removed.values() for node_id in nodes]
         if self.settings.dry_run:
             self.report.deleted += len(node_ids)
@@ -957,6 +1054,10 @@ async def aingest(
     recursive: bool = True,
     window_chars: int = 2_000_000,
     window_docs: int = 2_000,
+    mode: Literal["online", "batch"] = "online",
+    batch_state: str | os.PathLike[str] | None = None,
+    batch_wait: bool = True,
+    batch_options: Mapping[str, Any] | None = None,
 ) -> IngestReport:
     """Embed ``source`` with ``embed_model`` and write it to ``store``, streaming.
 
@@ -980,6 +1081,14 @@ async def aingest(
         extensions: for folders, only files with these suffixes (e.g. ``[".md", ".txt"]``).
         recursive: descend into sub-folders.
         window_chars / window_docs: how much input is read and planned at a time.
+        mode: "online" (default), or "batch": embed through the Gemini Batch API at half
+            the price, with hours of latency. Jobs are recorded in ``batch_state`` (default
+            :func:`default_batch_state_path`), so a re-run re-attaches to running jobs
+            instead of paying again; per-item errors are retried online.
+        batch_wait: batch mode: wait for every job (default), or submit, collect what has
+            finished, and return (run again later to collect the rest).
+        batch_options: batch mode: extra ``BatchEmbedder`` arguments (``poll_initial``,
+            ``poll_max``, ``fallback_online``, ``max_inline_bytes``, ``on_event``...).
 
     Raises:
         FingerprintMismatchError: the collection was built with another embedding setup
@@ -988,6 +1097,8 @@ async def aingest(
             ``transformations``...).
         GeminiAPIError / StoreError: fatal errors, when ``raise_on_fatal``.
     """
+    if mode not in ("online", "batch"):
+        raise ConfigurationError(f"mode={mode!r} is not one of 'online', 'batch'")
     started = time.monotonic()
     embed = _resolve_embed_model(store, embed_model)
     steps = list(transformations) if transformations is not None else default_transformations(embed)
@@ -1010,12 +1121,22 @@ async def aingest(
     run.unbound = unbound
     before = embed.usage
     fatal: BaseException | None = None
+    batch_result: BatchRunReport | None = None
+    embedder: BatchEmbedder | None = None
+    if mode == "batch" and not dry_run:
+        state_path = batch_state or default_batch_state_path(store)
+        embedder = BatchEmbedder(embed, state_path, **dict(batch_options or {}))
     producer = asyncio.create_task(run.produce())
     try:
         if dry_run:
             await producer
         else:
-            consumer = asyncio.create_task(run.consume())
+            consuming: Coroutine[Any, Any, Any] = (
+                run.consume_batch(embedder, wait=batch_wait)
+                if embedder is not None
+                else run.consume()
+            )
+            consumer = asyncio.create_task(consuming)
             done, _ = await asyncio.wait({producer, consumer}, return_when=asyncio.FIRST_EXCEPTION)
             if producer in done and producer.exception() is not None:
                 consumer.cancel()
@@ -1023,17 +1144,19 @@ async def aingest(
                     await consumer
                 producer.result()
             try:
-                await consumer
+                consumed = await consumer
             finally:
                 if not producer.done():
                     producer.cancel()
             await producer
+            if isinstance(consumed, BatchRunReport):
+                batch_result = consumed
         run.progress.finished_input()
         if sync:
             await run.delete_removed()
     except _FatalStop as stop:
         fatal = stop.error
-    except StoreError as error:
+    except (StoreError, GeminiAPIError) as error:  # batch mode: job create/poll failed
         fatal = error
     finally:
         if not producer.done():
@@ -1047,6 +1170,10 @@ async def aingest(
         report.tokens = run.estimate.tokens
         report.requests = run.estimate.requests
         report.cost_usd = run.estimate.tokens * run.model.price_per_million_tokens / 1_000_000
+        if mode == "batch":
+            report.mode = "batch"
+            estimate = estimate_batch_cost(run.estimate.tokens, embed.model_name)
+            report.cost_usd, report.saving_usd = estimate["batch_usd"], estimate["saving_usd"]
         quota = embed.engine.limiter.settings
         report.estimated_seconds = estimate_seconds(
             run.estimate.items,
@@ -1062,6 +1189,12 @@ async def aingest(
         report.tokens, report.requests = used.tokens, used.requests
         report.retries, report.cost_usd = used.retries, used.cost_usd
         report.pending += len(run.ready)
+        if batch_result is not None:
+            report.mode = "batch"
+            report.batch = batch_result.to_dict()
+            report.tokens = batch_result.batch_tokens + batch_result.online_tokens
+            report.cost_usd = batch_result.cost_usd
+            report.saving_usd = batch_result.saving_usd
     report.wall_seconds = time.monotonic() - started
     if fatal is not None:
         report.fatal_error = str(fatal)
@@ -1075,6 +1208,15 @@ async def aingest(
             fatal.report = report  # type: ignore[attr-defined]
             raise fatal
     return report
+
+
+def default_batch_state_path(store: object) -> Path:
+    """Where batch mode records its jobs: beside a local store, else in the working dir."""
+    name = str(getattr(store, "collection_name", "collection"))
+    path = getattr(store, "path", None)
+    host = getattr(store, "host", None)
+    base = Path(path) if isinstance(path, str | os.PathLike) and not host else Path.cwd()
+    return base / f".gemini-batch-{name}.json"
 
 
 def ingest(source: IngestSource, **kwargs: Any) -> IngestReport:

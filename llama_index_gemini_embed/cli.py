@@ -203,6 +203,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     options.add_argument("--quiet", action="store_true", help="no progress bar")
     options.add_argument("--json", action="store_true", help="print the report as JSON")
+    batch_options = ingest.add_argument_group("batch mode (Gemini Batch API, half price)")
+    batch_options.add_argument(
+        "--batch",
+        action="store_true",
+        help="embed through the Gemini Batch API at 50%% of the price (up to 24 h turnaround; "
+        "re-running re-attaches to submitted jobs)",
+    )
+    batch_options.add_argument(
+        "--batch-state", metavar="FILE", help="job state file (default: beside the store)"
+    )
+    batch_options.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="submit, store what has finished, and exit; run again later to collect the rest",
+    )
+    batch_options.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="first wait between job polls, doubling up to 120 s (default: %(default)s)",
+    )
+    batch_options.add_argument(
+        "--fallback-online",
+        action="store_true",
+        help="embed items of failed/expired jobs online (full price) instead of resubmitting",
+    )
+
+    batch = commands.add_parser(
+        "batch",
+        help="show or cancel Gemini Batch API jobs of `ingest --batch`",
+        description="Show or cancel the Batch API jobs recorded by `gemini-embed ingest --batch`.",
+        epilog=_epilog(),
+        formatter_class=_formatter,
+    )
+    batch_commands = batch.add_subparsers(dest="batch_command", metavar="ACTION")
+    batch_commands.required = True
+    for action, text in (
+        ("status", "list the recorded jobs with their current state"),
+        ("cancel", "cancel jobs (all recorded ones, or the NAMEs given)"),
+    ):
+        sub = batch_commands.add_parser(
+            action, help=text, description=text, epilog=_epilog(), formatter_class=_formatter
+        )
+        _add_store_options(sub)
+        _add_model_options(sub, quota=False)
+        sub.add_argument(
+            "--state", metavar="FILE", help="job state file (default: beside the store)"
+        )
+        if action == "cancel":
+            sub.add_argument("names", nargs="*", metavar="NAME", help="job names (batches/...)")
 
     query = commands.add_parser(
         "query",
@@ -415,6 +466,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if (args.no_wait or args.batch_state or args.fallback_online) and not args.batch:
+        raise UsageError("--no-wait, --batch-state and --fallback-online go with --batch")
+    if not args.poll_seconds > 0:
+        raise UsageError(f"--poll-seconds must be > 0, got {args.poll_seconds}")
     key = _require_key(args)
     store = _open_store(args, must_exist=False)
     try:
@@ -450,6 +505,15 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),
                 extensions=args.ext,
+                mode="batch" if args.batch else "online",
+                batch_state=args.batch_state,
+                batch_wait=not args.no_wait,
+                batch_options={
+                    "poll_initial": args.poll_seconds,
+                    "poll_max": max(120.0, args.poll_seconds),
+                    "fallback_online": args.fallback_online,
+                    "on_event": lambda status: print(status.line(), file=sys.stderr),
+                },
             )
         )
     finally:
@@ -475,6 +539,12 @@ def _report_exit(report: IngestReport, key: str | None) -> int:
     if report.failed:
         _error(
             f"{report.failed} chunks failed (see above); run the same command again to retry them"
+        )
+        return EXIT_PARTIAL
+    if report.pending:
+        _error(
+            f"{report.pending} chunks are still being embedded by batch jobs; run the same "
+            "command again later to collect them"
         )
         return EXIT_PARTIAL
     return EXIT_OK
@@ -783,7 +853,46 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr, flush=True)
 
 
+def _batch_state_path(args: argparse.Namespace) -> Path:
+    """The state file `ingest --batch` uses for these store options (no store opened)."""
+    if args.state:
+        return Path(args.state)
+    base = Path.cwd() if args.server else Path(args.path or "./chroma")
+    return base / f".gemini-batch-{args.collection}.json"
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from ._batch_jobs import BatchEmbedder
+    from ._embedding import GeminiEmbedding
+    from ._models import DEFAULT_MODEL
+    from ._sync import run_sync
+
+    path = _batch_state_path(args)
+    if not path.exists():
+        raise UsageError(
+            f"No batch jobs recorded at {str(path)!r}: `gemini-embed ingest --batch` records "
+            "them there (or pass --state FILE)"
+        )
+    key = _require_key(args)
+    settings: dict[str, Any] = {"model_name": args.model or DEFAULT_MODEL}
+    if key is not None:
+        settings["api_key"] = key
+    if args.base_url:
+        settings["base_url"] = args.base_url
+    embedder = BatchEmbedder(GeminiEmbedding(**settings), path)
+    if args.batch_command == "status":
+        statuses = run_sync(embedder.status())
+    else:
+        statuses = run_sync(embedder.cancel(args.names or None))
+    for status in statuses:
+        print(status.line())
+    if not statuses:
+        print("no batch jobs recorded")
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "batch": _cmd_batch,
     "ingest": _cmd_ingest,
     "query": _cmd_query,
     "info": _cmd_info,
