@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from ._client import ClientSettings, build_client, resolve_api_key
 from ._errors import MissingAPIKeyError
+from ._quota import QuotaLimiter, shared_limiter
 
 __all__ = ["GeminiConnection"]
 
@@ -39,6 +40,9 @@ class GeminiConnection(BaseModel):
     project: str | None = Field(default=None, description="Vertex AI project.")
     location: str | None = Field(default=None, description="Vertex AI location.")
     timeout: float | None = Field(default=60.0, description="Per-request timeout, seconds.")
+    requests_per_minute: int | None = Field(default=None, ge=1, description="Quota per minute.")
+    tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
+    requests_per_day: int | None = Field(default=None, ge=1, description="Quota per day.")
     quota_window_seconds: float = Field(
         default=60.0, gt=0, description="Length of the per-minute window (compressed in tests)."
     )
@@ -70,6 +74,21 @@ class GeminiConnection(BaseModel):
         needs_key = client is None and not self._client_settings().use_vertex
         if needs_key and resolve_api_key(self._secret()) is None:
             raise MissingAPIKeyError()
+
+    def _quota_scope(self) -> tuple[object, ...]:
+        """What one quota covers besides the key; components add their model."""
+        return (type(self).__name__, self.base_url)
+
+    def _limiter(self) -> QuotaLimiter:
+        """The quota limiter shared by every instance with this key, scope and limits."""
+        return shared_limiter(
+            api_key=resolve_api_key(self._secret()),
+            scope=self._quota_scope(),
+            items_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            items_per_day=self.requests_per_day,
+            window_seconds=self.quota_window_seconds,
+        )
 
     @property
     def client(self) -> genai.Client:

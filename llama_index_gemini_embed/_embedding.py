@@ -30,12 +30,10 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
-from ._client import resolve_api_key
 from ._connection import GeminiConnection
 from ._engine import EmbedEngine, EngineConfig, TextSpec
 from ._errors import ConfigurationError
 from ._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
-from ._quota import QuotaLimiter, shared_limiter
 from ._retry import RetryPolicy
 from ._sync import run_sync
 from ._tasks import normalise_task_type
@@ -182,15 +180,8 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
             limits = BACKEND_LIMITS["vertex"]  # SDK 2.x: :predict
         return limits.max_items_per_request, limits.max_tokens_per_request
 
-    def _limiter(self) -> QuotaLimiter:
-        return shared_limiter(
-            api_key=resolve_api_key(self._secret()),
-            scope=("embed", self.base_url, self.model_name),
-            items_per_minute=self.requests_per_minute,
-            tokens_per_minute=self.tokens_per_minute,
-            items_per_day=self.requests_per_day,
-            window_seconds=self.quota_window_seconds,
-        )
+    def _quota_scope(self) -> tuple[object, ...]:
+        return ("embed", self.base_url, self.model_name)
 
     @property
     def engine(self) -> EmbedEngine:

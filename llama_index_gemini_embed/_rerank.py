@@ -38,7 +38,6 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
 from ._calls import RetryingCaller
-from ._client import resolve_api_key
 from ._connection import GeminiConnection
 from ._errors import (
     ConfigurationError,
@@ -48,7 +47,6 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from ._quota import QuotaLimiter, shared_limiter
 from ._rerank_logic import (
     SYSTEM_INSTRUCTION,
     Passage,
@@ -238,15 +236,8 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
 
     # -- wiring -----------------------------------------------------------------------
 
-    def _limiter(self) -> QuotaLimiter:
-        return shared_limiter(
-            api_key=resolve_api_key(self._secret()),
-            scope=("generate", self.base_url, self.model),
-            items_per_minute=self.requests_per_minute,
-            tokens_per_minute=self.tokens_per_minute,
-            items_per_day=self.requests_per_day,
-            window_seconds=self.quota_window_seconds,
-        )
+    def _quota_scope(self) -> tuple[object, ...]:
+        return ("generate", self.base_url, self.model)
 
     @property
     def caller(self) -> RetryingCaller:
