@@ -68,6 +68,7 @@ from ._store_logic import (
     parse_server_url,
     validate_collection_name,
 )
+from ._store_metadata import encode_node
 from ._store_ops import (
     Call,
     Flow,
@@ -79,6 +80,7 @@ from ._store_ops import (
     index_flow,
     plan_query,
     query_flow,
+    record_wire_bytes,
 )
 
 __all__ = ["ChromaStore", "DimensionMismatchError", "HasFingerprint"]
@@ -702,6 +704,27 @@ class ChromaStore(BasePydanticVectorStore):
     async def aget_index(self, doc_ids: Sequence[str] | None = None) -> dict[str, dict[str, str]]:
         """Async :meth:`get_index`."""
         return await self._arun(index_flow(doc_ids, self._limits), "reading the index")
+
+    def validate_node(self, node: BaseNode) -> None:
+        """Raise ValueError if ``node`` could not be stored, whatever its embedding.
+
+        E.g. metadata Chroma cannot hold and JSON cannot encode (a ``datetime``, an
+        object), or, on a server, a record larger than one request may carry.
+        ``ingest()`` calls it before paying for a vector, so such a chunk fails alone
+        instead of stopping the run after it was embedded.
+        """
+        if node.embedding is None:
+            node = node.model_copy(update={"embedding": [0.0]})
+        record = encode_node(node)
+        cap = self._limits.payload_cap
+        if cap is not None:
+            size = record_wire_bytes(record, self._dimension or 3072, self._limits.base64)
+            if size > cap:
+                raise ValueError(
+                    f"it needs about {size / 2**20:.1f} MiB in one HTTP request, more than "
+                    f"the {cap / 2**20:.0f} MiB this store sends per request (chroma run "
+                    "refuses bodies over 40 MiB); split it into smaller chunks"
+                )
 
     def count(self) -> int:
         """Number of nodes in the collection."""

@@ -1,0 +1,148 @@
+"""Bad inputs: each one gets an exact, clear error, and nothing already stored is lost.
+
+Every test starts from a copy of one populated local store (the bundled sample corpus),
+hits one bad case through the Python API and/or the CLI (one-line error, documented exit
+code) against that same store, and then checks that the store still holds exactly the
+same ids, texts, metadata and vectors.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llama_index.core import Document
+
+from llama_index_gemini_embed import (
+    ChromaStore,
+    GeminiEmbedding,
+)
+from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
+from llama_index_gemini_embed.cli import main
+from llama_index_gemini_embed.emulator import Emulator
+from tests.reliability_support import (
+    KEY_VARS,
+    SECRET,
+    Row,
+    make_embed,
+    snapshot,
+    snapshot_path,
+)
+
+COLLECTION = "matrix"
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Row]]:
+    """A local store holding the sample corpus (128-d); every test works on a copy."""
+    path = tmp_path_factory.mktemp("baseline") / "chroma"
+    with Emulator(api_keys=(SECRET,)) as emu:
+        embed = make_embed(emu)
+        with ChromaStore(COLLECTION, path=str(path), embed_model=embed) as store:
+            report = ingest(
+                sample_corpus_dir(), embed_model=embed, store=store, show_progress=False
+            )
+            assert report.ok and store.count() == 10
+            return path, snapshot(store)
+
+
+@dataclass
+class Case:
+    """One test's store (a copy of the baseline), what it held, and an emulator."""
+
+    path: Path
+    before: dict[str, Row]
+    emu: Emulator
+    root: Path
+
+    @property
+    def where(self) -> list[str]:
+        return ["--path", str(self.path), "--collection", COLLECTION]
+
+    def api(self) -> list[str]:
+        return ["--base-url", self.emu.base_url, "--max-retries", "0"]
+
+    def embed(self, **kwargs: Any) -> GeminiEmbedding:
+        return make_embed(self.emu, **kwargs)
+
+    def store(self, **kwargs: Any) -> ChromaStore:
+        return ChromaStore(COLLECTION, path=str(self.path), **kwargs)
+
+    def assert_nothing_lost(self) -> None:
+        """The store holds exactly what it held before the bad case."""
+        assert snapshot_path(self.path, COLLECTION) == self.before
+
+    def assert_baseline_kept(self) -> None:
+        """Every record held before is still there, unchanged (new ones may be added)."""
+        after = snapshot_path(self.path, COLLECTION)
+        assert {k: v for k, v in after.items() if k in self.before} == self.before
+
+
+@pytest.fixture(autouse=True)
+def no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+
+
+@pytest.fixture
+def case(baseline: tuple[Path, dict[str, Row]], tmp_path: Path) -> Iterator[Case]:
+    path, before = baseline
+    copy = tmp_path / "chroma"
+    shutil.copytree(path, copy)
+    with Emulator(api_keys=(SECRET,)) as emu:
+        yield Case(copy, before, emu, tmp_path)
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``gemini-embed ARGS`` in-process; the key never appears in what it prints."""
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err
+    return code, out, err
+
+
+# ----------------------------------------------------------------------------- metadata
+
+
+def test_unstorable_metadata_fails_only_its_chunk_before_it_is_paid_for(case: Case) -> None:
+    """A ``date`` or an object in metadata: that chunk fails (InputError) before embedding;
+    the rest of the run, even the same request's other chunks, is stored."""
+    docs = [
+        Document(id_=f"m{i}", text=f"text number {i} about kappa", metadata={"n": i})
+        for i in range(6)
+    ]
+    docs[2].metadata["when"] = datetime.date(2024, 1, 2)
+    docs[4].metadata["obj"] = object()
+    embed = case.embed(embed_batch_size=2)
+    with case.store() as store:
+        report = ingest(docs, embed_model=embed, store=store, show_progress=False)
+        assert report.fatal_error is None
+        assert report.failed == 2 and {f.node_id for f in report.failures} == {"m2#0", "m4#0"}
+        failure = next(f for f in report.failures if f.node_id == "m2#0")
+        assert failure.error_type == "InputError"
+        assert failure.message == (
+            "this chunk cannot be stored: Cannot store metadata ['when']: date is not "
+            "JSON-serialisable. Metadata values must be str, int, float, bool, None, or "
+            "lists/dicts of those."
+        )
+        assert report.embedded == report.written == 4
+        assert case.emu.counters.embed_items == 4  # nothing paid for the refused chunks
+        assert report.to_embed == report.embedded + report.failed + report.pending
+        added = set(snapshot(store)) - set(case.before)
+    assert sorted(added) == ["m0#0", "m1#0", "m3#0", "m5#0"]
+    case.assert_baseline_kept()
+
+
+# ----------------------------------------------------------------------------- files
+
+
+# ----------------------------------------------------------------------------- store
