@@ -300,6 +300,11 @@ class IngestReport:
             lines.append(f"... and {len(groups) - 5} more kinds of failure")
         if self.failed > len(self.failures):
             lines.append(f"({self.failed - len(self.failures)} more failed chunks not listed)")
+        if self.files_skipped:
+            lines.append(
+                f"{self.files_skipped} files not read (binary without a reader, or unreadable); "
+                "their stored chunks, if any, are kept"
+            )
         if self.mode == "batch":
             lines.append(
                 f"batch mode (Gemini Batch API): saved ~${self.saving_usd:.4f} versus online"

@@ -145,4 +145,23 @@ def test_unstorable_metadata_fails_only_its_chunk_before_it_is_paid_for(case: Ca
 # ----------------------------------------------------------------------------- files
 
 
+def test_sync_keeps_documents_whose_files_could_not_be_read(case: Case, tmp_path: Path) -> None:
+    """--sync deletes documents gone from the input, not files present but unreadable."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sample_corpus_dir(), corpus)
+    embed = case.embed()
+    with case.store() as store:
+        ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+        before = snapshot(store)
+        (corpus / "05-pricing.md").write_bytes(b"\x00\x01 not text any more")
+        report = ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+        assert report.ok and report.files_skipped == 1 and report.documents == 9
+        assert report.deleted == report.deleted_documents == 0
+        assert (
+            "1 files not read (binary without a reader, or unreadable); their stored chunks, "
+            "if any, are kept"
+        ) in report.summary().splitlines()
+        assert snapshot(store) == before
+
+
 # ----------------------------------------------------------------------------- store
