@@ -436,6 +436,25 @@ def _reader_suffixes() -> frozenset[str]:
         readers_log.setLevel(level)
 
 
+def _read_text(path: Path) -> str:
+    """A text file as UTF-8; bytes that are not UTF-8 become U+FFFD, with a warning.
+
+    Never dropped silently: "caf\\xe9" read with errors="ignore" would embed "caf".
+    """
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        logger.warning(
+            "%s is not valid UTF-8 (byte 0x%02x at offset %d): undecodable bytes are "
+            "replaced with U+FFFD. Convert the file to UTF-8 to embed its exact text.",
+            path,
+            raw[exc.start],
+            exc.start,
+        )
+        return raw.decode("utf-8", errors="replace")
+
+
 def _read_file(path: Path, doc_id: str) -> list[Document]:
     """One file -> its documents, with stable ids and metadata.
 
@@ -456,7 +475,7 @@ def _read_file(path: Path, doc_id: str) -> list[Document]:
     elif _looks_binary(path):
         return []
     else:
-        texts = [(path.read_text(encoding="utf-8", errors="ignore"), metadata)]
+        texts = [(_read_text(path), metadata)]
     out: list[Document] = []
     for part, (raw, meta) in enumerate(texts):
         text = raw

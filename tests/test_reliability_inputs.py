@@ -9,6 +9,7 @@ same ids, texts, metadata and vectors.
 from __future__ import annotations
 
 import datetime
+import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -162,6 +163,28 @@ def test_sync_keeps_documents_whose_files_could_not_be_read(case: Case, tmp_path
             "if any, are kept"
         ) in report.summary().splitlines()
         assert snapshot(store) == before
+
+
+def test_non_utf8_file_is_read_with_replacement_characters_and_a_warning(
+    case: Case, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "latin1.txt").write_bytes("café crème brûlée".encode("latin-1"))
+    embed = case.embed()
+    with (
+        caplog.at_level(logging.WARNING, logger="llama_index_gemini_embed"),
+        case.store() as store,
+    ):
+        report = ingest(corpus, embed_model=embed, store=store, show_progress=False)
+        [node] = store.get_nodes(node_ids=["latin1.txt#0"])
+    assert report.ok and report.written == 1
+    assert node.get_content() == "caf\ufffd cr\ufffdme br\ufffdl\ufffde"  # nothing dropped
+    assert (
+        f"{corpus / 'latin1.txt'} is not valid UTF-8 (byte 0xe9 at offset 3): undecodable "
+        "bytes are replaced with U+FFFD. Convert the file to UTF-8 to embed its exact text."
+    ) in caplog.messages
+    case.assert_baseline_kept()
 
 
 # ----------------------------------------------------------------------------- store
