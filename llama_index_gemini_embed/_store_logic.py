@@ -9,6 +9,7 @@ Nothing here does I/O; every function is unit-tested as a table of cases.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -68,10 +69,21 @@ class DimensionMismatchError(StoreError, ValueError):
 # ----------------------------------------------------------------------------- names
 
 
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def suggest_collection_name(raw: object) -> str:
     """A valid Chroma collection name close to ``raw`` (used in error messages)."""
     text = re.sub(r"[^a-zA-Z0-9._-]+", "-", str(raw))
+    text = re.sub(r"\.{2,}", ".", text)
     text = text.strip("._-")[:512].strip("._-")
+    if _is_ipv4(text):
+        text = text.replace(".", "-")
     if len(text) < 3:
         text = f"{text}-docs" if text else "docs"
     return text
@@ -81,13 +93,22 @@ def validate_collection_name(name: object) -> str:
     """Return ``name`` if Chroma accepts it, else raise ConfigurationError saying what to do.
 
     Chroma's rule: 3-512 characters from ``[a-zA-Z0-9._-]``, starting and ending with a
-    letter or digit.
+    letter or digit, without two consecutive periods, and not an IPv4 address.
     """
     if isinstance(name, str) and _NAME_RE.fullmatch(name):
-        return name
+        if ".." in name:
+            problem = "Chroma refuses two consecutive periods ('..') in a name"
+        elif _is_ipv4(name):
+            problem = "Chroma refuses names that are IPv4 addresses"
+        else:
+            return name
+    else:
+        problem = (
+            "Chroma accepts 3-512 characters from [a-zA-Z0-9._-] that start and end with a "
+            "letter or digit"
+        )
     raise ConfigurationError(
-        f"Invalid Chroma collection name {name!r}: Chroma accepts 3-512 characters from "
-        "[a-zA-Z0-9._-] that start and end with a letter or digit. "
+        f"Invalid Chroma collection name {name!r}: {problem}. "
         f"Use for example collection_name={suggest_collection_name(name)!r}."
     )
 

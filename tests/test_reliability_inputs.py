@@ -21,9 +21,11 @@ from llama_index.core import Document
 
 from llama_index_gemini_embed import (
     ChromaStore,
+    ConfigurationError,
     GeminiEmbedding,
 )
 from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
+from llama_index_gemini_embed._store_logic import validate_collection_name
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.reliability_support import (
@@ -31,6 +33,7 @@ from tests.reliability_support import (
     SECRET,
     Row,
     make_embed,
+    one_line_error,
     snapshot,
     snapshot_path,
 )
@@ -188,3 +191,28 @@ def test_non_utf8_file_is_read_with_replacement_characters_and_a_warning(
 
 
 # ----------------------------------------------------------------------------- store
+
+
+@pytest.mark.parametrize(
+    ("name", "problem", "suggestion"),
+    [
+        ("ab", "Chroma accepts 3-512 characters", "ab-docs"),
+        ("my docs", "Chroma accepts 3-512 characters", "my-docs"),
+        ("-docs", "Chroma accepts 3-512 characters", "docs"),
+        ("x" * 513, "Chroma accepts 3-512 characters", "x" * 512),
+        ("a..b", "Chroma refuses two consecutive periods ('..') in a name", "a.b"),
+        ("10.0.0.1", "Chroma refuses names that are IPv4 addresses", "10-0-0-1"),
+    ],
+)
+def test_collection_names_chroma_rejects(
+    case: Case, capsys: pytest.CaptureFixture[str], name: str, problem: str, suggestion: str
+) -> None:
+    expected = f"Invalid Chroma collection name {name!r}: {problem}"
+    with pytest.raises(ConfigurationError) as info:
+        ChromaStore(name, path=str(case.path))
+    assert str(info.value).startswith(expected)
+    assert str(info.value).endswith(f"Use for example collection_name={suggestion!r}.")
+    validate_collection_name(suggestion)  # the suggestion itself is accepted
+    code, _, err = cli(["info", "--path", str(case.path), f"--collection={name}"], capsys)
+    assert code == 2 and one_line_error(err) == str(info.value)
+    case.assert_nothing_lost()
