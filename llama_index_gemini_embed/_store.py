@@ -153,6 +153,25 @@ def _release(lease: PathLease | None, owned_client: BaseAPI | None) -> None:
         lease.release()
 
 
+def _open_local(path: str) -> ClientAPI:
+    """``PersistentClient(path)``; a directory Chroma cannot open is a StoreError saying so."""
+    try:
+        return chromadb.PersistentClient(path, _settings())
+    except Exception as exc:
+        # chromadb caches the half-started system per path: drop it, or every later open
+        # in this process fails with an unrelated AttributeError.
+        with contextlib.suppress(Exception):
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(path, None)
+        raise StoreError(
+            f"Cannot open the local Chroma store at {path} ({type(exc).__name__}: {exc}). "
+            f"Its files are damaged or were not written by chromadb {chromadb.__version__}: "
+            "restore the directory from a backup, or move it away and ingest again into a "
+            "new one (--path)."
+        ) from exc
+
+
 def _drive(flow: Flow[T], collection: Collection) -> T:
     try:
         call: Call = next(flow)
@@ -350,10 +369,7 @@ class ChromaStore(BasePydanticVectorStore):
             else:
                 assert self.path is not None
                 lease = self._lease = acquire_lease(self.path)
-                self._client = cast(
-                    ClientAPI,
-                    lease.client(lambda: chromadb.PersistentClient(lease.path, _settings())),
-                )
+                self._client = cast(ClientAPI, lease.client(lambda: _open_local(lease.path)))
             if self._lease is not None:
                 self._op_lock = self._lease.lock_for(self.collection_name)
             with self._translate("opening the collection"):

@@ -23,6 +23,7 @@ from llama_index_gemini_embed import (
     ChromaStore,
     ConfigurationError,
     GeminiEmbedding,
+    StoreError,
 )
 from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store_logic import validate_collection_name
@@ -215,4 +216,24 @@ def test_collection_names_chroma_rejects(
     validate_collection_name(suggestion)  # the suggestion itself is accepted
     code, _, err = cli(["info", "--path", str(case.path), f"--collection={name}"], capsys)
     assert code == 2 and one_line_error(err) == str(info.value)
+    case.assert_nothing_lost()
+
+
+def test_corrupted_store_is_a_clear_store_error(
+    case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError) as info:
+        ChromaStore(COLLECTION, path=str(broken))
+    message = str(info.value)
+    assert message.startswith(f"Cannot open the local Chroma store at {broken} (InternalError: ")
+    assert "file is not a database" in message
+    assert "restore the directory from a backup, or move it away and ingest again" in message
+    code, _, err = cli(["info", "--path", str(broken), "--collection", COLLECTION], capsys)
+    assert code == 5 and one_line_error(err) == message
+    # The broken directory is still unlocked for the next attempt, and the good one is intact.
+    with pytest.raises(StoreError, match="Cannot open the local Chroma store"):
+        ChromaStore(COLLECTION, path=str(broken))
     case.assert_nothing_lost()
