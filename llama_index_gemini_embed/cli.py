@@ -71,13 +71,53 @@ class UsageError(Exception):
     """A command-line mistake found after parsing (exit code 2)."""
 
 
+#: Values that may be keys, kept out of argparse's messages (set by :func:`main`).
+_ARGV_SECRETS: list[str] = []
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line: ``gemini-embed: error: ...`` (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
+        from ._errors import redact
+
         command = self.prog if self.prog != PROG else PROG
+        message = _mask_unrecognized(redact(message, *_ARGV_SECRETS))
         _error(f"{message} (see `{command} --help`)")
         raise SystemExit(EXIT_USAGE)
+
+
+def _mask_unrecognized(message: str) -> str:
+    """Keep the names of unrecognized options, never their values (a mistyped --api-key)."""
+    prefix = "unrecognized arguments: "
+    if not message.startswith(prefix):
+        return message
+    words, previous = [], ""
+    for word in message.removeprefix(prefix).split(" "):
+        if word.startswith("-") and "=" in word:
+            words.append(word.partition("=")[0] + "=***")
+        elif not word.startswith("-") and previous.startswith("-") and "=" not in previous:
+            words.append("***")
+        else:
+            words.append(word)
+        previous = word
+    return prefix + " ".join(words)
+
+
+def _argv_secrets(argv: Sequence[str]) -> list[str]:
+    """What may be a key in ``argv``: the value of any option naming a key, whether it is
+    ``--api-key``, misplaced before the command, or mistyped (``--api-kye``), since argparse
+    echoes such values in its errors; and the keys in the environment."""
+    found = [os.environ.get(var, "") for var in _KEY_ENV_VARS]
+    for i, arg in enumerate(argv):
+        name, equals, value = arg.partition("=")
+        if not name.startswith("-") or "key" not in name.lower() or name == "--api-key-env":
+            continue
+        if equals:
+            found.append(value)
+        elif i + 1 < len(argv):
+            found.append(argv[i + 1])
+    return sorted({secret for secret in found if secret.strip()}, key=len, reverse=True)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -905,6 +945,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``gemini-embed`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     parser = build_parser()
+    _ARGV_SECRETS[:] = _argv_secrets(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     key: str | None = None
     with contextlib.suppress(Exception):
