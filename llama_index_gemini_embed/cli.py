@@ -381,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _api_key(args: argparse.Namespace) -> str | None:
     """The key from --api-key, --api-key-env or the default variables (None: not set)."""
+    if getattr(args, "api_key", None) and getattr(args, "api_key_env", None):
+        raise UsageError("--api-key and --api-key-env both name a key: pass only one of them")
     if getattr(args, "api_key", None):
         return str(args.api_key)
     name = getattr(args, "api_key_env", None)
@@ -506,6 +508,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    for name in ("chunk_overlap", "max_retries"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 0, got {value}")
     if (args.no_wait or args.batch_state or args.fallback_online) and not args.batch:
         raise UsageError("--no-wait, --batch-state and --fallback-online go with --batch")
     if not args.poll_seconds > 0:
@@ -885,6 +891,8 @@ def _code_for_class(cls: type[BaseException]) -> int:
         return EXIT_API
     if issubclass(cls, StoreError):
         return EXIT_STORE
+    if issubclass(cls, ValueError):  # a setting refused by LlamaIndex/pydantic validation
+        return EXIT_USAGE
     # Anything else escaping a command: an SDK/transport failure or a Chroma one.
     return EXIT_API if cls.__module__.startswith(("google.", "httpx", "aiohttp")) else EXIT_STORE
 

@@ -147,6 +147,31 @@ def test_unstorable_metadata_fails_only_its_chunk_before_it_is_paid_for(case: Ca
     case.assert_baseline_kept()
 
 
+def test_nested_none_and_mixed_metadata_round_trip_exactly(case: Case) -> None:
+    metadata: dict[str, Any] = {
+        "nested": {"a": {"b": [1, "two", None]}, "c": None},
+        "none": None,
+        "mixed": [1, "x", 2.5, True, None],
+        "empty_list": [],
+        "ints": [1, 2, 3],
+        "flag": False,
+        "big": 2**70,
+        "weird key$": "v",
+    }
+    embed = case.embed()
+    with case.store() as store:
+        report = ingest(
+            [Document(id_="meta", text="metadata round trip", metadata=metadata)],
+            embed_model=embed,
+            store=store,
+            show_progress=False,
+        )
+        assert report.ok and report.written == 1
+        [node] = store.get_nodes(node_ids=["meta#0"])
+        assert {k: v for k, v in node.metadata.items() if not k.startswith("lige_")} == metadata
+    case.assert_baseline_kept()
+
+
 # ----------------------------------------------------------------------------- files
 
 
@@ -236,4 +261,75 @@ def test_corrupted_store_is_a_clear_store_error(
     # The broken directory is still unlocked for the next attempt, and the good one is intact.
     with pytest.raises(StoreError, match="Cannot open the local Chroma store"):
         ChromaStore(COLLECTION, path=str(broken))
+    case.assert_nothing_lost()
+
+
+# ----------------------------------------------------------------------------- CLI options
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--server", "http://127.0.0.1:9"],
+            "argument --server: not allowed with argument --path "
+            "(see `gemini-embed ingest --help`)",
+        ),
+        (
+            ["--api-key-env", "OTHER_KEY_VAR"],
+            "--api-key and --api-key-env both name a key: pass only one of them",
+        ),
+        (["--chunk-overlap", "-5"], "--chunk-overlap must be at least 0, got -5"),
+        (["--max-retries", "-1"], "--max-retries must be at least 0, got -1"),
+        (["--concurrency", "0"], "--concurrency must be at least 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (
+            ["--chunk-size", "5"],
+            "ValueError: Metadata length (27) is longer than chunk size (5). Consider "
+            "increasing the chunk size or decreasing the size of your metadata to avoid this.",
+        ),
+        (
+            ["--dimension", "64"],
+            "output_dimensionality=64 is out of range for gemini-embedding-001: use 128-3072 "
+            "(recommended 768, 1536 or 3072), or None for the default",
+        ),
+    ],
+    ids=[
+        "path-and-server",
+        "api-key-and-api-key-env",
+        "negative-overlap",
+        "negative-retries",
+        "zero-concurrency",
+        "zero-batch",
+        "chunk-smaller-than-metadata",
+        "dimension-out-of-range",
+    ],
+)
+def test_cli_conflicting_or_out_of_range_options_exit_2(
+    case: Case,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    message: str,
+) -> None:
+    """A usage mistake is one line, exit 2, before any API call or write (never exit 5)."""
+    monkeypatch.setenv("OTHER_KEY_VAR", SECRET)
+    args = [
+        "ingest",
+        str(sample_corpus_dir()),
+        *case.where,
+        *case.api(),
+        "--api-key",
+        SECRET,
+        *extra,
+    ]
+    if extra[0] == "--server":
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        code, err = int(str(exit_info.value.code)), capsys.readouterr().err
+    else:
+        code, _, err = cli(args, capsys)
+    assert code == 2
+    assert one_line_error(err) == message
+    assert case.emu.counters.embed_requests == 0
     case.assert_nothing_lost()
