@@ -65,6 +65,8 @@ class ClientSettings:
     api_version: str | None = None
     timeout_seconds: float | None = 60.0
     headers: tuple[tuple[str, str], ...] = ()
+    http_options: types.HttpOptions | None = None
+    """The user's extra SDK options (proxies, client args); ours are applied on top."""
 
     @property
     def use_vertex(self) -> bool:
@@ -79,7 +81,11 @@ def build_client(settings: ClientSettings) -> genai.Client:
     Raises:
         MissingAPIKeyError: no key given or in the environment (Gemini Developer API).
     """
-    options: dict[str, Any] = {"retry_options": types.HttpRetryOptions(attempts=1)}
+    options: dict[str, Any] = {}
+    if settings.http_options is not None:
+        options = settings.http_options.model_dump(exclude_none=True)
+    # Retries live in our layer only, so the SDK's are always off.
+    options["retry_options"] = types.HttpRetryOptions(attempts=1)
     if settings.timeout_seconds is not None:
         options["timeout"] = max(1, round(settings.timeout_seconds * 1000))
     if settings.base_url:
@@ -87,7 +93,7 @@ def build_client(settings: ClientSettings) -> genai.Client:
     if settings.api_version:
         options["api_version"] = settings.api_version
     if settings.headers:
-        options["headers"] = dict(settings.headers)
+        options["headers"] = {**(options.get("headers") or {}), **dict(settings.headers)}
     http_options = types.HttpOptions(**options)
     api_key = resolve_api_key(settings.api_key)
     if settings.use_vertex:

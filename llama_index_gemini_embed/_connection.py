@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from google import genai
+from google.genai import types
 from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from ._client import ClientSettings, build_client, resolve_api_key
@@ -35,6 +36,13 @@ class GeminiConnection(BaseModel):
     api_version: str | None = Field(default=None, description="API version, e.g. 'v1beta'.")
     http_headers: dict[str, str] | None = Field(
         default=None, exclude=True, repr=False, description="Extra HTTP headers (never serialised)."
+    )
+    http_options: types.HttpOptions | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Extra google-genai HttpOptions (e.g. client_args for a proxy). Our "
+        "timeout, base_url and api_version win, and the SDK's retries stay off.",
     )
     vertexai: bool | None = Field(default=None, description="Use Vertex AI (None: SDK env vars).")
     project: str | None = Field(default=None, description="Vertex AI project.")
@@ -62,6 +70,7 @@ class GeminiConnection(BaseModel):
             api_version=self.api_version,
             timeout_seconds=self.timeout,
             headers=tuple(sorted((self.http_headers or {}).items())),
+            http_options=self.http_options,
         )
 
     def _connect(self, client: genai.Client | None) -> None:

@@ -557,3 +557,26 @@ def test_vertex_express_mode_respects_vertex_limits(emulator: Emulator) -> None:
         assert 1 <= len(items) <= 100
         assert sum(estimate_tokens(i["content"]["parts"][0]["text"]) for i in items) <= 20_000
     assert all(norm(v) == pytest.approx(1.0) for v in vectors[:5])
+
+
+def test_user_http_options_are_applied_under_ours(emulator: Emulator) -> None:
+    from google.genai import types
+
+    embed = make(
+        emulator,
+        http_options=types.HttpOptions(
+            headers={"x-custom": "1"},
+            timeout=999,
+            retry_options=types.HttpRetryOptions(attempts=9),
+        ),
+        timeout=20.0,
+        output_dimensionality=128,
+    )
+    embed.get_text_embedding("x")
+    options = embed.client._api_client._http_options
+    assert options.headers is not None and options.headers.get("x-custom") == "1"
+    assert options.timeout == 20_000, "our timeout wins"
+    assert options.retry_options is not None and options.retry_options.attempts == 1
+    assert emulator.api_key not in embed.to_json()
+    # a dict works too (pydantic coerces it)
+    assert make(emulator, http_options={"headers": {"a": "b"}}).http_options is not None
