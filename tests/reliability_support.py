@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from llama_index.core import Document
 
 from llama_index_gemini_embed import ChromaStore, GeminiEmbedding
@@ -56,7 +57,9 @@ def snapshot(store: ChromaStore) -> dict[str, Row]:
     for i, node_id in enumerate(rows["ids"]):
         assert node_id not in out, f"duplicate id {node_id}"
         metadata = tuple(sorted((k, _frozen(v)) for k, v in (metadatas[i] or {}).items()))
-        out[node_id] = Row(documents[i] or "", metadata, tuple(float(x) for x in embeddings[i]))
+        # Chroma keeps float32; a server sends them as short decimals: compare as float32.
+        vector = tuple(np.asarray(embeddings[i], dtype=np.float32).tolist())
+        out[node_id] = Row(documents[i] or "", metadata, vector)
     return out
 
 
