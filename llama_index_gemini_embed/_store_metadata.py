@@ -148,6 +148,59 @@ def _native_value(value: object) -> bool:
     return type(value) in _SCALAR_TYPES and _native_scalar(value)
 
 
+_POW10 = tuple(float(f"1e{k}") for k in range(309))
+
+
+def _parsed_like_chroma(text: str) -> float:
+    """The float Chroma keeps for the decimal ``text`` of a metadata value.
+
+    Chroma 1.x parses metadata floats with serde_json's default (not correctly rounded)
+    algorithm: the decimal significand as a float, then one multiplication or division by
+    a power of ten. Beyond 2**53 or 10**22 that can be one ulp off: 1e-26 comes back as
+    9.999999999999999e-27.
+    """
+    negative = text.startswith("-")
+    mantissa, _, exponent = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0") or "0"
+    power = int(exponent or 0) - len(fraction)
+    while int(digits) >= 2**64:  # serde keeps a u64 significand; the rest shifts the power
+        digits, power = digits[:-1], power + 1
+    result = float(int(digits))
+    while True:
+        if abs(power) < len(_POW10):
+            result = result * _POW10[power] if power >= 0 else result / _POW10[-power]
+            break
+        if result == 0.0:
+            break
+        result, power = result / 1e308, power + 308
+    return -result if negative else result
+
+
+def _exact_in_chroma(value: float) -> bool:
+    """Does Chroma give this finite float back bit for bit?
+
+    Checked for the shortest decimal written both as Python and as JSON encoders do
+    (``3857715177957194.0`` and ``3.857715177957194e15`` parse differently).
+    """
+    text = repr(value)
+    mantissa, _, exponent = text.partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole.lstrip("-") + fraction).lstrip("0") or "0"
+    power = int(exponent or 0) - len(fraction)
+    stripped = digits.rstrip("0") or "0"
+    power += len(digits) - len(stripped)
+    sign = "-" if value < 0 else ""
+    return all(_parsed_like_chroma(form) == value for form in (text, f"{sign}{stripped}e{power}"))
+
+
+def _needs_exact_copy(value: object) -> bool:
+    """A native float (or float list) Chroma would return slightly off: keep a JSON copy."""
+    if isinstance(value, list):
+        return any(_needs_exact_copy(v) for v in value)
+    return type(value) is float and not _exact_in_chroma(value)
+
+
 def _native_key(key: str) -> bool:
     return (
         key != ""
@@ -192,7 +245,9 @@ def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"Metadata keys must be strings; got {key!r} ({type(key).__name__}).")
         value = _plain(raw)
         if _native_key(key) and _native_value(value):
-            out[key] = value
+            out[key] = value  # what Chroma filters on
+            if _needs_exact_copy(value):
+                side[key] = value  # what is returned: decode_metadata lets it win
         else:
             side[key] = value
         if not is_empty_value(value) and _utf8_ok(key):
