@@ -115,7 +115,7 @@ def percentile(values: Sequence[float], p: float) -> float:
     xs = sorted(values)
     if not xs:
         return float("nan")
-    k = max(0, min(len(xs) - 1, int(round(p / 100.0 * len(xs) + 0.5)) - 1))
+    k = max(0, min(len(xs) - 1, round(p / 100.0 * len(xs) + 0.5) - 1))
     return float(xs[k])
 
 
@@ -179,3 +179,47 @@ def synthetic_documents(n: int, words: int = 40, start: int = 0) -> Iterator[Any
 
     for i in range(start, start + n):
         yield Document(text=synthetic_chunk(i, words), id_=f"doc-{i:07d}")
+
+
+@contextmanager
+def chroma_server(path: Path, log_name: str = "chroma-server") -> Iterator[str]:
+    """A ``chroma run`` server on 127.0.0.1 (a free port) for the duration; yields its URL."""
+    import signal
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    exe = Path(sys.executable).with_name("chroma")
+    logs = SCRATCH_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{log_name}.log", "w") as log:
+        proc = subprocess.Popen(
+            [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"chroma run exited with {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -25,9 +25,12 @@ compression) with exactly one day's quota of chunks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import resource
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -35,6 +38,7 @@ from benchlib import (
     BENCH_DIR,
     SCRATCH_DIR,
     LoadMonitor,
+    chroma_server,
     fresh_dir,
     median,
     summary,
@@ -90,6 +94,11 @@ def limit_seconds(n: int, tokens: int, quota: dict[str, int]) -> dict[str, float
     return {**parts, "limit": max(parts.values())}
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[str, Any]:
     emu.reset_quota_usage()
     emu.reset_daily_quota()
@@ -98,18 +107,54 @@ def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[
     logs = SCRATCH_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     py = OURS_PY if impl == "ours" else ANCHOR_PY
-    cmd = [str(py), str(WORKER), "--impl", impl, "--base-url", emu.base_url,
-           "--api-key", emu.api_key, "--chroma", str(path), "--n", str(n), "--words", str(WORDS), *extra]
+    cmd = [
+        str(py),
+        str(WORKER),
+        "--impl",
+        impl,
+        "--base-url",
+        emu.base_url,
+        "--api-key",
+        emu.api_key,
+        "--chroma",
+        str(path),
+        "--n",
+        str(n),
+        "--words",
+        str(WORDS),
+        *extra,
+    ]
+    timeline: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:  # items the emulator accepted, over time (for the timeline plot)
+        while not done.is_set():
+            timeline.append((round(time.perf_counter() - t0, 3), emu.counters.embed_items))
+            done.wait(0.25)
+
+    parent_cpu0 = _cpu()
     t0 = time.perf_counter()
-    with open(logs / f"{tag}.stderr", "w") as err:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=1800)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        with open(logs / f"{tag}.stderr", "w") as err:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=1800)
+    finally:
+        done.set()
+        sampler.join()
     total = time.perf_counter() - t0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    out: dict[str, Any] = json.loads(lines[-1][7:]) if lines else {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
+    out: dict[str, Any] = (
+        json.loads(lines[-1][7:])
+        if lines
+        else {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
+    )
     c = emu.counters
     out.update(
         impl=impl,
         process_seconds=round(total, 2),
+        timeline=timeline,
+        emulator_cpu_s=round(_cpu() - parent_cpu0, 2),  # this process = the emulator (+ sampler)
         emulator={
             "embed_requests": c.embed_requests,
             "items_accepted": c.embed_items,
@@ -120,15 +165,28 @@ def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[
     )
     out["ok"] = out.get("error") is None and out.get("stored") == n
     out["items_per_s"] = n / out["wall"] if out["ok"] else out.get("stored", 0) / out["wall"]
-    status = "ok" if out["ok"] else f"{out.get('error', {}).get('type')}: stored {out.get('stored')}/{n}"
-    print(f"  {tag:<34} wall {out['wall']:7.2f}s  {out['items_per_s']:7.1f} items/s  "
-          f"429s {c.status.get(429, 0):5d}  in-flight<= {c.max_in_flight:4d}  {status}", flush=True)
+    status = (
+        "ok" if out["ok"] else f"{out.get('error', {}).get('type')}: stored {out.get('stored')}/{n}"
+    )
+    print(
+        f"  {tag:<34} wall {out['wall']:7.2f}s  {out['items_per_s']:7.1f} items/s  "
+        f"429s {c.status.get(429, 0):5d}  in-flight<= {c.max_in_flight:4d}  {status}",
+        flush=True,
+    )
     return out
 
 
 def ours_args(quota: dict[str, int]) -> list[str]:
-    args = ["--rpm", str(quota["items"]), "--tpm", str(quota["tokens"]), "--window", str(WINDOW),
-            "--concurrency", str(CONCURRENCY)]
+    args = [
+        "--rpm",
+        str(quota["items"]),
+        "--tpm",
+        str(quota["tokens"]),
+        "--window",
+        str(WINDOW),
+        "--concurrency",
+        str(CONCURRENCY),
+    ]
     if "day" in quota:
         args += ["--rpd", str(quota["day"])]
     return args
@@ -147,58 +205,166 @@ def main() -> None:
     ap.add_argument("--grid-n", type=int, default=5_000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--free-n", type=int, default=FREE["day"])
+    ap.add_argument("--only-ours", action="store_true", help="diagnostics: ours at full size only")
+    ap.add_argument(
+        "--no-server", action="store_true", help="skip ours against a `chroma run` server"
+    )
     args = ap.parse_args()
 
-    tier1 = QuotaConfig(items_per_minute=TIER1["items"], tokens_per_minute=TIER1["tokens"], window_seconds=WINDOW)
-    free = QuotaConfig(items_per_minute=FREE["items"], tokens_per_minute=FREE["tokens"],
-                       items_per_day=FREE["day"], window_seconds=WINDOW)
+    tier1 = QuotaConfig(
+        items_per_minute=TIER1["items"], tokens_per_minute=TIER1["tokens"], window_seconds=WINDOW
+    )
+    free = QuotaConfig(
+        items_per_minute=FREE["items"],
+        tokens_per_minute=FREE["tokens"],
+        items_per_day=FREE["day"],
+        window_seconds=WINDOW,
+    )
     result: dict[str, Any] = {
         "setup": {
-            "latency_s": LATENCY, "jitter_s": JITTER, "window_s": WINDOW, "time_compression": 60 / WINDOW,
-            "tier1_quota_per_window": TIER1, "free_quota_per_window": FREE, "words_per_chunk": WORDS,
-            "dimension": 768, "our_concurrency": CONCURRENCY,
+            "latency_s": LATENCY,
+            "jitter_s": JITTER,
+            "window_s": WINDOW,
+            "time_compression": 60 / WINDOW,
+            "tier1_quota_per_window": TIER1,
+            "free_quota_per_window": FREE,
+            "words_per_chunk": WORDS,
+            "dimension": 768,
+            "our_concurrency": CONCURRENCY,
         }
     }
-    with LoadMonitor() as load, Emulator(latency=LATENCY, jitter=JITTER, quota=tier1, seed=1) as emu:
+    with (
+        LoadMonitor() as load,
+        Emulator(latency=LATENCY, jitter=JITTER, quota=tier1, seed=1) as emu,
+    ):
+        if args.only_ours:
+            tokens = tokens_of(args.n)
+            lim = limit_seconds(args.n, tokens, TIER1)
+            for rep in range(args.reps):
+                r = run_worker(emu, "ours", args.n, ours_args(TIER1), f"diag-ours-{rep}")
+                print(f"    fraction of limit {lim['limit'] / r['wall']:.3f}")
+            return
         # 1. anchor tuning grid on a smaller corpus
         print(f"anchor grid at {args.grid_n} chunks (Tier-1 quota):", flush=True)
         grid = []
         for cfg in ANCHOR_GRID:
-            r = run_worker(emu, "anchor", args.grid_n, anchor_args(cfg), f"grid-{label(cfg)}".replace(" ", "_").replace(",", ""))
+            r = run_worker(
+                emu,
+                "anchor",
+                args.grid_n,
+                anchor_args(cfg),
+                f"grid-{label(cfg)}".replace(" ", "_").replace(",", ""),
+            )
             grid.append({"config": label(cfg), "cfg": cfg, **r})
         g_tokens = tokens_of(args.grid_n)
-        result["anchor_grid"] = {"n": args.grid_n, "limit": limit_seconds(args.grid_n, g_tokens, TIER1), "runs": grid}
+        result["anchor_grid"] = {
+            "n": args.grid_n,
+            "limit": limit_seconds(args.grid_n, g_tokens, TIER1),
+            "runs": grid,
+        }
         ok = [g for g in grid if g["ok"]]
-        best = max(ok, key=lambda g: g["items_per_s"]) if ok else max(grid, key=lambda g: g.get("stored", 0))
+        best = (
+            max(ok, key=lambda g: g["items_per_s"])
+            if ok
+            else max(grid, key=lambda g: g.get("stored", 0))
+        )
         best_cfg = tuple(best["cfg"])
-        print(f"best anchor tuning: {label(best_cfg)} ({'ok' if best['ok'] else 'none succeeded'})", flush=True)
+        print(
+            f"best anchor tuning: {label(best_cfg)} ({'ok' if best['ok'] else 'none succeeded'})",
+            flush=True,
+        )
 
         # 2. full size, interleaved repetitions
         tokens = tokens_of(args.n)
         lim = limit_seconds(args.n, tokens, TIER1)
         print(f"{args.n} chunks, ~{tokens:,} tokens; limit {lim}", flush=True)
-        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "anchor_defaults": [], "anchor_best": []}
-        for rep in range(args.reps):
-            print(f"rep {rep + 1}/{args.reps}", flush=True)
-            runs["ours"].append(run_worker(emu, "ours", args.n, ours_args(TIER1), f"full-ours-{rep}"))
-            runs["anchor_best"].append(run_worker(emu, "anchor", args.n, anchor_args(best_cfg), f"full-anchor-best-{rep}"))
-            if rep == 0 or runs["anchor_defaults"][-1]["ok"]:  # a fast failure need not repeat
-                runs["anchor_defaults"].append(run_worker(emu, "anchor", args.n, anchor_args((None, None, None)), f"full-anchor-defaults-{rep}"))
+        runs: dict[str, list[dict[str, Any]]] = {
+            "ours": [],
+            "anchor_best_sliced": [],
+            "anchor_best": [],
+            "anchor_defaults": [],
+            "ours_server": [],
+        }
+        sliced = [*anchor_args(best_cfg), "--slice", "5000"]
+        server_ctx = (
+            chroma_server(fresh_dir("ingest-chroma-server"))
+            if not args.no_server
+            else contextlib.nullcontext(None)
+        )
+        with server_ctx as server_url:
+            for rep in range(args.reps):
+                print(f"rep {rep + 1}/{args.reps}", flush=True)
+                runs["ours"].append(
+                    run_worker(emu, "ours", args.n, ours_args(TIER1), f"full-ours-{rep}")
+                )
+                runs["anchor_best_sliced"].append(
+                    run_worker(emu, "anchor", args.n, sliced, f"full-anchor-best-sliced-{rep}")
+                )
+                if server_url:
+                    runs["ours_server"].append(
+                        run_worker(
+                            emu,
+                            "ours",
+                            args.n,
+                            [
+                                *ours_args(TIER1),
+                                "--chroma-url",
+                                server_url,
+                                "--collection",
+                                f"ours-rep-{rep}",
+                            ],
+                            f"full-ours-server-{rep}",
+                        )
+                    )
+                # These fail deterministically (see the error): once is enough unless they succeed.
+                if rep == 0 or runs["anchor_best"][-1]["ok"]:
+                    runs["anchor_best"].append(
+                        run_worker(
+                            emu, "anchor", args.n, anchor_args(best_cfg), f"full-anchor-best-{rep}"
+                        )
+                    )
+                if rep == 0 or runs["anchor_defaults"][-1]["ok"]:
+                    runs["anchor_defaults"].append(
+                        run_worker(
+                            emu,
+                            "anchor",
+                            args.n,
+                            anchor_args((None, None, None)),
+                            f"full-anchor-defaults-{rep}",
+                        )
+                    )
         ours_wall = median([r["wall"] for r in runs["ours"]])
+        server_walls = [r["wall"] for r in runs["ours_server"] if r["ok"]]
         ours_ok = all(r["ok"] and r.get("failed", 0) == 0 for r in runs["ours"])
-        best_ok = [r for r in runs["anchor_best"] if r["ok"]]
-        best_wall = median([r["wall"] for r in best_ok]) if best_ok else None
+        best_ok = [r for r in runs["anchor_best"] + runs["anchor_best_sliced"] if r["ok"]]
+        best_wall = min(
+            (
+                median([r["wall"] for r in rs if r["ok"]])
+                for rs in (runs["anchor_best"], runs["anchor_best_sliced"])
+                if any(r["ok"] for r in rs)
+            ),
+            default=None,
+        )
         result["tier1"] = {
             "n": args.n,
             "tokens": tokens,
             "limit": lim,
             "best_anchor_config": label(best_cfg),
+            "anchor_best_sliced_note": (
+                "arun() per 5,000 documents: works around ChromaVectorStore.add "
+                "exceeding Chroma's max batch"
+            ),
+            "anchor_best_runs_ok": len(best_ok),
             "runs": runs,
             "ours_median_wall": ours_wall,
             "ours_items_per_s": args.n / ours_wall,
             "limit_items_per_s": args.n / lim["limit"],
             "ours_fraction_of_limit": lim["limit"] / ours_wall,
             "ours_zero_failures": ours_ok,
+            "ours_server_median_wall": median(server_walls) if server_walls else None,
+            "ours_server_fraction_of_limit": lim["limit"] / median(server_walls)
+            if server_walls
+            else None,
             "anchor_best_median_wall": best_wall,
             "anchor_best_items_per_s": args.n / best_wall if best_wall else None,
             "ours_over_anchor_best": (best_wall / ours_wall) if best_wall else None,
@@ -211,26 +377,40 @@ def main() -> None:
         print(f"free tier: {args.free_n} chunks; limit {f_lim}", flush=True)
         free_runs = {
             "ours": run_worker(emu, "ours", args.free_n, ours_args(FREE), "free-ours"),
-            "anchor_defaults": run_worker(emu, "anchor", args.free_n, anchor_args((None, None, None)), "free-anchor-defaults"),
-            "anchor_best": run_worker(emu, "anchor", args.free_n, anchor_args(best_cfg), "free-anchor-best"),
-            "anchor_batch100_workers2": run_worker(emu, "anchor", args.free_n, anchor_args((100, 2, None)), "free-anchor-b100-w2"),
+            "anchor_defaults": run_worker(
+                emu, "anchor", args.free_n, anchor_args((None, None, None)), "free-anchor-defaults"
+            ),
+            "anchor_best": run_worker(
+                emu, "anchor", args.free_n, anchor_args(best_cfg), "free-anchor-best"
+            ),
+            "anchor_batch100_workers2": run_worker(
+                emu, "anchor", args.free_n, anchor_args((100, 2, None)), "free-anchor-b100-w2"
+            ),
         }
         result["free_tier"] = {"n": args.free_n, "limit": f_lim, "runs": free_runs}
     result["load"] = load.describe()
     t = result["tier1"]
     result["verdict"] = {
         "ours >= 95% of limit, zero failed": t["ours_fraction_of_limit"] >= 0.95 and ours_ok,
-        "ours >= 3x anchors' best tuned": bool(t["ours_over_anchor_best"] is None or t["ours_over_anchor_best"] >= 3),
+        "ours >= 3x anchors' best tuned": bool(
+            t["ours_over_anchor_best"] is None or t["ours_over_anchor_best"] >= 3
+        ),
         "free tier: ours completes, anchors fail": free_runs["ours"]["ok"]
         and not any(r["ok"] for k, r in free_runs.items() if k != "ours"),
     }
     path = write_result("ingest_throughput", result)
     print(f"results: {path}")
-    ratio = f"{t['ours_over_anchor_best']:.2f}x" if t["ours_over_anchor_best"] else "n/a (no anchor run succeeded)"
+    ratio = (
+        f"{t['ours_over_anchor_best']:.2f}x"
+        if t["ours_over_anchor_best"]
+        else "n/a (no anchor run succeeded)"
+    )
     summary(
         "ingest_throughput",
-        f"ours {t['ours_items_per_s']:.0f} items/s = {100 * t['ours_fraction_of_limit']:.1f}% of the limit "
-        f"({t['limit_items_per_s']:.0f}/s), zero failed: {ours_ok}; ours/anchor-best ({t['best_anchor_config']}) = {ratio}; "
+        f"ours {t['ours_items_per_s']:.0f} items/s = "
+        f"{100 * t['ours_fraction_of_limit']:.1f}% of the limit "
+        f"({t['limit_items_per_s']:.0f}/s), zero failed: {ours_ok}; "
+        f"ours/anchor-best ({t['best_anchor_config']}) = {ratio}; "
         f"free tier: ours {'ok' if free_runs['ours']['ok'] else 'FAILED'}, anchors ok: "
         f"{sum(r['ok'] for k, r in free_runs.items() if k != 'ours')}/{len(free_runs) - 1}",
     )

@@ -28,7 +28,7 @@ import traceback
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import peak_rss_mib, synthetic_documents  # noqa: E402
+from benchlib import peak_rss_mib, synthetic_documents
 
 
 def _opt_int(value: str) -> int | None:
@@ -62,19 +62,27 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         quota_window_seconds=args.window,
         max_concurrency=args.concurrency,
     )
-    store = ChromaStore("ours", path=args.chroma, embed_model=embed)
+    if args.chroma_url:  # server mode: Chroma's write cost is in the `chroma run` process
+        store = ChromaStore.from_url(
+            args.chroma_url, collection_name=args.collection, embed_model=embed
+        )
+    else:
+        store = ChromaStore("ours", path=args.chroma, embed_model=embed)
     docs = synthetic_documents(args.n, args.words)  # lazy: streaming is the point
     out: dict[str, Any] = {}
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
     try:
-        report = await aingest(docs, store=store, embed_model=embed, show_progress=False, raise_on_fatal=False)
+        report = await aingest(
+            docs, store=store, embed_model=embed, show_progress=False, raise_on_fatal=False
+        )
         out.update(
             embedded=report.embedded,
             failed=report.failed,
             pending=report.pending,
             requests=report.requests,
             retries=report.retries,
-            fatal_error=report.fatal_error_type and f"{report.fatal_error_type}: {report.fatal_error}",
+            fatal_error=report.fatal_error_type
+            and f"{report.fatal_error_type}: {report.fatal_error}",
         )
         if report.fatal_error:
             out["error"] = {"type": report.fatal_error_type, "message": report.fatal_error[:300]}
@@ -84,7 +92,7 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     out["wall"] = time.perf_counter() - t0
     out["cpu"] = _cpu() - c0
     out["rss_before_mib"] = rss0
-    out["stored"] = store.collection.count()
+    out["stored"] = store.count()
     store.close()
     return out
 
@@ -117,11 +125,25 @@ async def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
         vector_store=ChromaVectorStore(chroma_collection=collection),
     )
     docs = list(synthetic_documents(args.n, args.words))  # IngestionPipeline takes a list
-    out: dict[str, Any] = {"effective_batch": embed.embed_batch_size, "effective_workers": embed.num_workers}
+    out: dict[str, Any] = {
+        "effective_batch": embed.embed_batch_size,
+        "effective_workers": embed.num_workers,
+    }
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
     try:
-        nodes = await pipeline.arun(documents=docs, num_workers=args.pipeline_workers)
-        out["embedded"] = sum(1 for n in nodes if n.embedding is not None)
+        if args.slice:
+            # User-side workaround for ChromaVectorStore.add sending more than Chroma's max
+            # batch (5,461 locally) in one call: run the pipeline on slices of the input.
+            out["embedded"] = 0
+            for i in range(0, len(docs), args.slice):
+                nodes = await pipeline.arun(
+                    documents=docs[i : i + args.slice], num_workers=args.pipeline_workers
+                )
+                out["embedded"] += sum(1 for n in nodes if n.embedding is not None)
+                del nodes
+        else:
+            nodes = await pipeline.arun(documents=docs, num_workers=args.pipeline_workers)
+            out["embedded"] = sum(1 for n in nodes if n.embedding is not None)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -138,15 +160,21 @@ async def run_raw_sdk(args: argparse.Namespace) -> dict[str, Any]:
     from google import genai
     from google.genai import types
 
-    client = genai.Client(api_key=args.api_key, http_options=types.HttpOptions(base_url=args.base_url))
-    config = types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT", output_dimensionality=args.dim)
+    client = genai.Client(
+        api_key=args.api_key, http_options=types.HttpOptions(base_url=args.base_url)
+    )
+    config = types.EmbedContentConfig(
+        task_type="RETRIEVAL_DOCUMENT", output_dimensionality=args.dim
+    )
     texts = [d.text for d in synthetic_documents(args.n, args.words)]
     sem = asyncio.Semaphore(args.concurrency)
     vectors: list[list[float]] = []
 
     async def one(batch: list[str]) -> None:
         async with sem:
-            resp = await client.aio.models.embed_content(model="gemini-embedding-001", contents=batch, config=config)
+            resp = await client.aio.models.embed_content(
+                model="gemini-embedding-001", contents=batch, config=config
+            )
             vectors.extend(e.values for e in resp.embeddings or [])
 
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
@@ -184,7 +212,9 @@ def main() -> None:
     ap.add_argument("--impl", choices=["ours", "anchor", "raw-sdk", "raw-chroma"], required=True)
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--api-key", required=True)
-    ap.add_argument("--chroma", required=True)
+    ap.add_argument("--chroma", required=True, help="local store directory")
+    ap.add_argument("--chroma-url", default=None, help="ours only: a `chroma run` server instead")
+    ap.add_argument("--collection", default="ours", help="collection name in server mode")
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--words", type=int, default=40)
     ap.add_argument("--dim", type=int, default=768)
@@ -198,10 +228,16 @@ def main() -> None:
     ap.add_argument("--batch", type=_opt_int, default=None, help="embed_batch_size (None: default)")
     ap.add_argument("--workers", type=_opt_int, default=None, help="embedding num_workers")
     ap.add_argument("--pipeline-workers", type=_opt_int, default=None, help="arun(num_workers=)")
+    ap.add_argument(
+        "--slice", type=_opt_int, default=None, help="anchor: arun() per this many docs"
+    )
     args = ap.parse_args()
-    runner = {"ours": run_ours, "anchor": run_anchor, "raw-sdk": run_raw_sdk, "raw-chroma": run_raw_chroma}[
-        args.impl
-    ]
+    runner = {
+        "ours": run_ours,
+        "anchor": run_anchor,
+        "raw-sdk": run_raw_sdk,
+        "raw-chroma": run_raw_chroma,
+    }[args.impl]
     out = asyncio.run(runner(args))
     out["peak_rss_mib"] = peak_rss_mib()
     out["n"] = args.n

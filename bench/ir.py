@@ -55,7 +55,9 @@ def load(data_dir: Path = DATA_DIR) -> Dataset:
 def ndcg_at(ranked: Sequence[str], judged: Mapping[str, int], k: int = 10) -> float:
     """trec_eval ``ndcg_cut.k``: linear gain = grade, discount log2(rank + 1)."""
     dcg = sum(
-        judged.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]) if judged.get(d, 0) > 0
+        judged.get(d, 0) / math.log2(i + 2)
+        for i, d in enumerate(ranked[:k])
+        if judged.get(d, 0) > 0
     )
     ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
@@ -83,8 +85,41 @@ def evaluate(ds: Dataset, rankings: Mapping[str, Sequence[str]]) -> dict[str, fl
 _TOKEN = re.compile(r"[a-z0-9]+")
 # Lucene's default English stopword set (what Anserini/Pyserini's analyzer drops).
 _STOP = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their "
-    "then there these they this to was will with".split()
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
 )
 
 

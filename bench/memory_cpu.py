@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import time
 from typing import Any
 
 from benchlib import BENCH_DIR, SCRATCH_DIR, LoadMonitor, fresh_dir, median, summary, write_result
@@ -30,23 +29,49 @@ WORKER = BENCH_DIR / "ingest_worker.py"
 ANCHOR_TUNED = ["--batch", "100", "--workers", "8"]
 
 
-def run(emu: Any, impl: str, n: int, dim: int, words: int, tag: str, extra: list[str] = ()) -> dict[str, Any]:
+def run(
+    emu: Any, impl: str, n: int, dim: int, words: int, tag: str, extra: list[str] = ()
+) -> dict[str, Any]:
     emu.reset_counters()
     path = fresh_dir(f"memcpu-{tag}")
     logs = SCRATCH_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     py = ANCHOR_PY if impl == "anchor" else OURS_PY
-    cmd = [str(py), str(WORKER), "--impl", impl, "--base-url", emu.base_url, "--api-key", emu.api_key,
-           "--chroma", str(path), "--n", str(n), "--dim", str(dim), "--words", str(words), *extra]
+    cmd = [
+        str(py),
+        str(WORKER),
+        "--impl",
+        impl,
+        "--base-url",
+        emu.base_url,
+        "--api-key",
+        emu.api_key,
+        "--chroma",
+        str(path),
+        "--n",
+        str(n),
+        "--dim",
+        str(dim),
+        "--words",
+        str(words),
+        *extra,
+    ]
     with open(logs / f"memcpu-{tag}.stderr", "w") as err:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=3600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    out: dict[str, Any] = json.loads(lines[-1][7:]) if lines else {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
+    out: dict[str, Any] = (
+        json.loads(lines[-1][7:])
+        if lines
+        else {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
+    )
     out["impl"] = impl
     out["cpu_ms_per_chunk"] = out.get("cpu", float("nan")) / n * 1e3
-    print(f"  {tag:<22} n {n:>6} wall {out.get('wall', 0):7.2f}s cpu {out.get('cpu', 0):7.2f}s "
-          f"({out['cpu_ms_per_chunk']:.3f} ms/chunk) peak RSS {out.get('peak_rss_mib', 0):7.1f} MiB "
-          f"stored {out.get('stored')} {out.get('error') or ''}", flush=True)
+    print(
+        f"  {tag:<22} n {n:>6} wall {out.get('wall', 0):7.2f}s cpu {out.get('cpu', 0):7.2f}s "
+        f"({out['cpu_ms_per_chunk']:.3f} ms/chunk) peak RSS {out.get('peak_rss_mib', 0):7.1f} MiB "
+        f"stored {out.get('stored')} {out.get('error') or ''}",
+        flush=True,
+    )
     return out
 
 
@@ -64,21 +89,33 @@ def main() -> None:
     with LoadMonitor() as load, Emulator() as emu:
         if "cpu" not in args.skip:
             print(f"CPU per chunk at 768-d, {args.cpu_n} chunks of 40 words:", flush=True)
-            runs: dict[str, list[dict[str, Any]]] = {"ours": [], "anchor": [], "raw-sdk": [], "raw-chroma": []}
+            runs: dict[str, list[dict[str, Any]]] = {
+                "ours": [],
+                "anchor": [],
+                "raw-sdk": [],
+                "raw-chroma": [],
+            }
             for rep in range(args.reps):
                 for impl in runs:
                     extra = ANCHOR_TUNED if impl == "anchor" else []
-                    runs[impl].append(run(emu, impl, args.cpu_n, 768, 40, f"cpu-{impl}-{rep}", extra))
+                    runs[impl].append(
+                        run(emu, impl, args.cpu_n, 768, 40, f"cpu-{impl}-{rep}", extra)
+                    )
             med = {impl: median([r["cpu_ms_per_chunk"] for r in rs]) for impl, rs in runs.items()}
             overhead = med["ours"] - med["raw-sdk"] - med["raw-chroma"]
             result["cpu"] = {
-                "n": args.cpu_n, "dim": 768, "words": 40, "anchor_config": "batch 100, num_workers 8",
+                "n": args.cpu_n,
+                "dim": 768,
+                "words": 40,
+                "anchor_config": "batch 100, num_workers 8",
                 "runs": runs,
                 "median_cpu_ms_per_chunk": med,
                 "ours_overhead_ms_per_chunk": overhead,
                 "ours_overhead_vs_chroma_write": overhead / med["raw-chroma"],
                 "ours_over_anchor_cpu": med["ours"] / med["anchor"],
-                "median_wall_s": {impl: median([r["wall"] for r in rs]) for impl, rs in runs.items()},
+                "median_wall_s": {
+                    impl: median([r["wall"] for r in rs]) for impl, rs in runs.items()
+                },
             }
         if "memory" not in args.skip:
             print("peak RSS at 128-d, 12-word chunks:", flush=True)
@@ -88,12 +125,16 @@ def main() -> None:
                 for n in (args.mem_small, args.mem_large):
                     mem[f"{impl}-{n}"] = run(emu, impl, n, 128, 12, f"mem-{impl}-{n}", extra)
             result["memory"] = {
-                "dim": 128, "words": 12, "runs": mem,
+                "dim": 128,
+                "words": 12,
+                "runs": mem,
                 "ratio_large_over_small": {
-                    impl: mem[f"{impl}-{args.mem_large}"]["peak_rss_mib"] / mem[f"{impl}-{args.mem_small}"]["peak_rss_mib"]
+                    impl: mem[f"{impl}-{args.mem_large}"]["peak_rss_mib"]
+                    / mem[f"{impl}-{args.mem_small}"]["peak_rss_mib"]
                     for impl in ("ours", "anchor")
                 },
-                "small": args.mem_small, "large": args.mem_large,
+                "small": args.mem_small,
+                "large": args.mem_large,
             }
     result["load"] = load.describe()
     path = write_result("memory_cpu", result)
@@ -101,13 +142,17 @@ def main() -> None:
     parts = []
     if "memory" in result:
         r = result["memory"]["ratio_large_over_small"]
-        parts.append(f"peak RSS {args.mem_large // 1000}k/{args.mem_small // 1000}k: ours {r['ours']:.2f}x (target <= 1.2x), anchor {r['anchor']:.2f}x")
+        parts.append(
+            f"peak RSS {args.mem_large // 1000}k/{args.mem_small // 1000}k: "
+            f"ours {r['ours']:.2f}x (target <= 1.2x), anchor {r['anchor']:.2f}x"
+        )
     if "cpu" in result:
         c = result["cpu"]
         m = c["median_cpu_ms_per_chunk"]
         parts.append(
-            f"CPU/chunk at 768-d: ours {m['ours']:.3f} ms, anchor {m['anchor']:.3f} ms (ours/anchor {c['ours_over_anchor_cpu']:.2f}x); "
-            f"SDK {m['raw-sdk']:.3f} + Chroma {m['raw-chroma']:.3f}; our overhead {c['ours_overhead_ms_per_chunk']:.3f} ms "
+            f"CPU/chunk at 768-d: ours {m['ours']:.3f} ms, anchor {m['anchor']:.3f} ms "
+            f"(ours/anchor {c['ours_over_anchor_cpu']:.2f}x); SDK {m['raw-sdk']:.3f} + "
+            f"Chroma {m['raw-chroma']:.3f}; our overhead {c['ours_overhead_ms_per_chunk']:.3f} ms "
             f"= {c['ours_overhead_vs_chroma_write']:.2f}x Chroma's write"
         )
     summary("memory_cpu", "; ".join(parts))

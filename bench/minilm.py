@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-
 from benchlib import CACHE_DIR
 
 MAX_SEQ = 256
@@ -86,7 +85,9 @@ class MiniLM:
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> npt.NDArray[np.float32]:
         keys = [_key(t) for t in texts]
         with self._lock:
-            missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items())
+            missing = sorted(
+                {k: t for k, t in zip(keys, texts, strict=True) if k not in self.cache}.items()
+            )
         # Length-sorted batches: far less padding.
         missing.sort(key=lambda kv: len(kv[1]))
         for i in range(0, len(missing), batch_size):

@@ -20,7 +20,6 @@ import time
 from typing import Any
 
 import numpy as np
-
 from benchlib import LoadMonitor, fresh_dir, summary, write_result
 
 import ir  # isort: skip
@@ -94,7 +93,10 @@ async def stack_rankings(
             counters = emu.counters
         finally:
             store.close()
-    vectors = {i.rsplit("#", 1)[0]: np.asarray(e, dtype=np.float32) for i, e in zip(stored["ids"], stored["embeddings"], strict=True)}
+    vectors = {
+        i.rsplit("#", 1)[0]: np.asarray(e, dtype=np.float32)
+        for i, e in zip(stored["ids"], stored["embeddings"], strict=True)
+    }
     return {
         "rankings": rankings,
         "vectors": vectors,
@@ -140,18 +142,19 @@ async def main() -> None:
             seen: list[str] = []
             misses_before = enc.encoded
             out = await stack_rankings(
-                ds, encoder=make_encoder(enc, seen), dimension=384, title_field=title_field, name=name
+                ds,
+                encoder=make_encoder(enc, seen),
+                dimension=384,
+                title_field=title_field,
+                name=name,
             )
             m = ir.evaluate(ds, out["rankings"])
-            diffs = [
-                float(np.max(np.abs(out["vectors"][d] - direct_by_id[d]))) for d in ds.doc_ids
-            ]
+            diffs = [float(np.max(np.abs(out["vectors"][d] - direct_by_id[d]))) for d in ds.doc_ids]
             top10_same = sum(out["rankings"][q][:10] == direct[q][:10] for q in ds.query_ids)
             rows[name] = {
                 "label": (
                     "MiniLM via emulator -> SDK -> GeminiEmbedding -> aingest -> ChromaStore -> "
-                    "retriever"
-                    + (" (title sent as the API title field)" if title_field else "")
+                    "retriever" + (" (title sent as the API title field)" if title_field else "")
                 ),
                 **m,
                 **out["report"],
@@ -162,7 +165,9 @@ async def main() -> None:
             }
             enc.save()
 
-        out = await stack_rankings(ds, encoder=None, dimension=768, title_field=False, name="lexical")
+        out = await stack_rankings(
+            ds, encoder=None, dimension=768, title_field=False, name="lexical"
+        )
         rows["emulator_lexical_stack"] = {
             "label": "emulator's built-in lexical hashing vectors (768-d), same stack",
             **ir.evaluate(ds, out["rankings"]),
@@ -174,14 +179,21 @@ async def main() -> None:
         rows["bm25"] = {
             "label": "BM25 k1 0.9 b 0.4 (Lucene-like analyser: stopwords + Porter stemming)",
             **ir.evaluate(
-                ds, {q: [ds.doc_ids[i] for i in bm.search(t)] for q, t in zip(ds.query_ids, ds.queries, strict=True)}
+                ds,
+                {
+                    q: [ds.doc_ids[i] for i in bm.search(t)]
+                    for q, t in zip(ds.query_ids, ds.queries, strict=True)
+                },
             ),
         }
         orig = ir.analyse
         try:
             ir.analyse = lambda t: [w for w in ir._TOKEN.findall(t.lower()) if w not in ir._STOP]
             plain = ir.BM25(docs, k1=0.9, b=0.4)
-            ranked = {q: [ds.doc_ids[i] for i in plain.search(t)] for q, t in zip(ds.query_ids, ds.queries, strict=True)}
+            ranked = {
+                q: [ds.doc_ids[i] for i in plain.search(t)]
+                for q, t in zip(ds.query_ids, ds.queries, strict=True)
+            }
         finally:
             ir.analyse = orig
         rows["bm25_nostem"] = {
@@ -208,7 +220,8 @@ async def main() -> None:
     summary(
         "quality",
         f"nDCG@10 stack/direct = {s:.4f}/{d:.4f} (ratio {s / d:.4f}, |delta| {delta:.4f} "
-        f"{'<=' if delta <= TOLERANCE else '>'} {TOLERANCE}); lexical {rows['emulator_lexical_stack']['ndcg@10']:.4f}, "
+        f"{'<=' if delta <= TOLERANCE else '>'} {TOLERANCE}); "
+        f"lexical {rows['emulator_lexical_stack']['ndcg@10']:.4f}, "
         f"BM25 {rows['bm25']['ndcg@10']:.4f}",
     )
 

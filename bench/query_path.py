@@ -31,11 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from benchlib import (
     CACHE_DIR,
     LoadMonitor,
-    median,
     percentile,
     summary,
     synthetic_chunk,
@@ -143,7 +141,9 @@ def build(kind: str, n: int, dim: int, vectors: np.ndarray, batch: int = 5000) -
 # ----------------------------------------------------------------------------- (a)
 
 
-def interleaved(methods: dict[str, Any], queries: list[list[float]], rounds: int, warmup: int) -> dict[str, list[float]]:
+def interleaved(
+    methods: dict[str, Any], queries: list[list[float]], rounds: int, warmup: int
+) -> dict[str, list[float]]:
     rng = random.Random(7)
     names = list(methods)
     for q in queries[:warmup]:
@@ -195,7 +195,9 @@ def retrieval_latency(n: int, dim: int, rounds: int) -> dict[str, Any]:
         "n": n,
         "dim": dim,
         "build_seconds": {k: round(v["build_seconds"], 1) for k, v in builds.items()},
-        "build_ms_per_vector": {k: round(v["build_seconds"] / n * 1e3, 3) for k, v in builds.items()},
+        "build_ms_per_vector": {
+            k: round(v["build_seconds"] / n * 1e3, 3) for k, v in builds.items()
+        },
         "disk_bytes": {k: dir_bytes(v["path"]) for k, v in builds.items()},
         "by_top_k": {},
     }
@@ -227,7 +229,14 @@ def retrieval_latency(n: int, dim: int, rounds: int) -> dict[str, Any]:
                 "ours/anchor p50": round(ours["p50_ms"] / anc["p50_ms"], 3),
             }
             out["by_top_k"][str(k)] = res
-            print(f"top_k={k}: " + ", ".join(f"{m} p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms" for m, r in res.items() if m != "ratios"))
+            print(
+                f"top_k={k}: "
+                + ", ".join(
+                    f"{m} p50 {r['p50_ms']:.2f} ms p99 {r['p99_ms']:.2f} ms"
+                    for m, r in res.items()
+                    if m != "ratios"
+                )
+            )
             print(f"  ratios {res['ratios']}")
     finally:
         store.close()
@@ -250,11 +259,21 @@ async def end_to_end(n: int, dim: int, queries: int) -> dict[str, Any]:
     rng = random.Random(5)
     targets = [rng.randrange(n) for _ in range(queries)]
     try:
-        for label, latency, jitter in (("zero latency", 0.0, 0.0), ("150 ms + 0-50 ms per call", 0.15, 0.05)):
+        for label, latency, jitter in (
+            ("zero latency", 0.0, 0.0),
+            ("150 ms + 0-50 ms per call", 0.15, 0.05),
+        ):
             with Emulator(latency=latency, jitter=jitter) as emu:
-                embed = GeminiEmbedding(api_key=emu.api_key, base_url=emu.base_url, output_dimensionality=dim)
+                embed = GeminiEmbedding(
+                    api_key=emu.api_key, base_url=emu.base_url, output_dimensionality=dim
+                )
                 reranker = GeminiReranker(api_key=emu.api_key, base_url=emu.base_url, top_n=5)
-                stages: dict[str, list[float]] = {"embed query": [], "retrieve (top 30)": [], "rerank (30 -> 5)": [], "total": []}
+                stages: dict[str, list[float]] = {
+                    "embed query": [],
+                    "retrieve (top 30)": [],
+                    "rerank (30 -> 5)": [],
+                    "total": [],
+                }
                 found_top1 = 0
                 found_ret = 0
                 for j, i in enumerate([*targets[:3], *targets]):  # 3 warm-up queries
@@ -262,11 +281,16 @@ async def end_to_end(n: int, dim: int, queries: int) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     qv = await embed.aget_query_embedding(text)
                     t1 = time.perf_counter()
-                    res = await store.aquery(VectorStoreQuery(query_embedding=qv, similarity_top_k=30))
+                    res = await store.aquery(
+                        VectorStoreQuery(query_embedding=qv, similarity_top_k=30)
+                    )
                     t2 = time.perf_counter()
                     from llama_index.core.schema import NodeWithScore
 
-                    cands = [NodeWithScore(node=nd, score=s) for nd, s in zip(res.nodes or [], res.similarities or [], strict=True)]
+                    cands = [
+                        NodeWithScore(node=nd, score=s)
+                        for nd, s in zip(res.nodes or [], res.similarities or [], strict=True)
+                    ]
                     top = await reranker.apostprocess_nodes(cands, query_bundle=QueryBundle(text))
                     t3 = time.perf_counter()
                     if j < 3:
@@ -284,7 +308,12 @@ async def end_to_end(n: int, dim: int, queries: int) -> dict[str, Any]:
                     "generate_requests": emu.counters.generate_requests,
                 }
                 s = out[label]
-                print(f"e2e [{label}]: " + ", ".join(f"{k} p50 {v['p50_ms']:.1f} ms" for k, v in s.items() if isinstance(v, dict)))
+                print(
+                    f"e2e [{label}]: "
+                    + ", ".join(
+                        f"{k} p50 {v['p50_ms']:.1f} ms" for k, v in s.items() if isinstance(v, dict)
+                    )
+                )
     finally:
         store.close()
     return out
@@ -309,7 +338,11 @@ def dimensions(n: int, rounds: int) -> dict[str, Any]:
         try:
             queries = [query_vector(t, dim) for t in texts]
             times = interleaved(
-                {"ChromaStore.query": lambda q: store.query(VectorStoreQuery(query_embedding=q, similarity_top_k=10))},
+                {
+                    "ChromaStore.query": lambda q, store=store: store.query(
+                        VectorStoreQuery(query_embedding=q, similarity_top_k=10)
+                    )
+                },
                 queries,
                 rounds=rounds,
                 warmup=30,
@@ -351,12 +384,16 @@ def main() -> None:
     if "retrieval" in result:
         r = result["retrieval"]["by_top_k"]["10"]["ratios"]
         parts.append(
-            f"top-10 at {args.n:,}x{args.dim}: ChromaStore.query/raw p50 {r['ours/raw p50']:.2f}x "
-            f"p99 {r['ours/raw p99']:.2f}x (target <= 1.2x); anchor/raw p50 {r['anchor/raw p50']:.2f}x"
+            f"top-10 at {args.n:,}x{args.dim}: ChromaStore.query/raw p50 "
+            f"{r['ours/raw p50']:.2f}x p99 {r['ours/raw p99']:.2f}x (target <= 1.2x); "
+            f"anchor/raw p50 {r['anchor/raw p50']:.2f}x"
         )
     if "dimensions" in result:
         d = result["dimensions"]["by_dim"]
-        parts.append(f"disk 3072/768 = {d['3072']['disk_mib'] / d['768']['disk_mib']:.2f}x, p50 3072/768 = {d['3072']['p50_ms'] / d['768']['p50_ms']:.2f}x")
+        parts.append(
+            f"disk 3072/768 = {d['3072']['disk_mib'] / d['768']['disk_mib']:.2f}x, "
+            f"p50 3072/768 = {d['3072']['p50_ms'] / d['768']['p50_ms']:.2f}x"
+        )
     summary("query_path", "; ".join(parts))
 
 
