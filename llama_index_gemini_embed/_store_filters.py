@@ -29,6 +29,7 @@ anything else Chroma cannot express, raises ValueError naming the operator.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -183,15 +184,59 @@ def _values(f: MetadataFilter) -> list[str | int | float]:
     return list(value) if isinstance(value, list) else [value]
 
 
+def _fractional(value: object) -> bool:
+    return type(value) is float and math.isfinite(value) and not value.is_integer()
+
+
+def _number_clause(key: str, op: str, value: str | int | float) -> _Expr:
+    """``key op value``, right for int-valued rows too.
+
+    Chroma compares an int metadata value with a float filter value truncated to an int:
+    there, 1 == 1.5 and 2 >= 2.5 hold. For a fractional filter value, one more clause on
+    the neighbouring integer (int filter values compare exactly with both int and float
+    rows) makes int rows answer as LlamaIndex does; float rows are unaffected.
+    """
+    clause = _W({key: {op: value}})
+    if not _fractional(value):
+        return clause
+    assert isinstance(value, float)
+    low, high, truncated = math.floor(value), math.ceil(value), int(value)
+    fixes: dict[str, tuple[bool, str, int]] = {
+        "$eq": (True, "$ne", truncated),  # AND: an int never equals a fractional value
+        "$ne": (False, "$eq", truncated),  # OR: an int always differs from it
+        "$gt": (False, "$eq", high),
+        "$gte": (True, "$ne", low),
+        "$lt": (False, "$eq", low),
+        "$lte": (True, "$ne", high),
+    }
+    if op not in fixes:
+        return clause
+    conjunction, fix_op, neighbour = fixes[op]
+    fix = _W({key: {fix_op: neighbour}})
+    return _and([clause, fix]) if conjunction else _or([clause, fix])
+
+
 def _membership(key: str, values: list[str | int | float], negate_in: bool) -> _Expr:
-    """``key IN values`` (or NOT IN): one clause per value type, Chroma wants uniform lists."""
+    """``key IN values`` (or NOT IN): one clause per value type, Chroma wants uniform lists.
+
+    Fractional floats would also match ints equal to their truncation (see
+    :func:`_number_clause`): those ints are excluded unless they are in ``values`` too.
+    """
     if not values:
         return _TRUE if negate_in else _FALSE
     groups: dict[type, list[str | int | float]] = {}
     for v in values:
         groups.setdefault(type(v), []).append(v)
     op = "$nin" if negate_in else "$in"
-    clauses: list[_Expr] = [_W({key: {op: group}}) for group in groups.values()]
+    integral = {int(v) for v in values if type(v) is int or (type(v) is float and v == int(v))}
+    clauses: list[_Expr] = []
+    for kind, group in groups.items():
+        clause: _Expr = _W({key: {op: group}})
+        spurious = sorted({int(v) for v in group if _fractional(v)} - integral)
+        if kind is float and spurious:
+            fix = _W({key: {"$in" if negate_in else "$nin": spurious}})
+            clause = _or([clause, fix]) if negate_in else _and([clause, fix])
+        clauses.append(clause)
     return _and(clauses) if negate_in else _or(clauses)
 
 
@@ -229,7 +274,7 @@ def _leaf(f: MetadataFilter, negate: bool) -> _Expr:
                 f"{_name(op)} on key {key!r} got the string {value!r}: Chroma only orders "
                 "numbers. Store the value as an int/float, or use EQ/IN."
             )
-        clause = _W({key: {_op(chroma_op, negate): value}})
+        clause = _number_clause(key, _op(chroma_op, negate), value)
         if negate and op not in (FilterOperator.EQ, FilterOperator.NE):
             return _or([clause, _missing(key)])
         return clause

@@ -27,6 +27,7 @@ from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
 from llama_index_gemini_embed import ChromaStore
 from llama_index_gemini_embed._batching import Item
+from llama_index_gemini_embed._store_filters import translate_filters
 from llama_index_gemini_embed._store_metadata import (
     INTERNAL_KEYS,
     decode_metadata,
@@ -264,7 +265,61 @@ def load(store: ChromaStore, rows: list[dict[str, Any]]) -> dict[str, dict[str, 
     return views
 
 
+@CHROMA
+@given(
+    rows=st.lists(row_strategy, min_size=1, max_size=8),
+    queries=st.lists(filters_strategy, min_size=1, max_size=4),
+)
+def test_filter_translation_matches_llamaindex_semantics_on_real_chroma(
+    ephemeral: ChromaStore, rows: list[dict[str, Any]], queries: list[MetadataFilters]
+) -> None:
+    views = load(ephemeral, rows)
+    for filters in queries:
+        try:
+            translate_filters(filters)
+        except ValueError as error:
+            # Only case-insensitive matching mixed with metadata under OR is refused.
+            assert "TEXT_MATCH_INSENSITIVE" in str(error)
+            continue
+        expected = sorted(i for i, view in views.items() if evaluate(filters, view))
+        got = sorted(node.node_id for node in ephemeral.get_nodes(filters=filters))
+        assert got == expected, filters
+
+
 MIXED = [-3, -2, -1, 0, 1, 2, 3, -2.5, -1.5, -1.0, 0.0, 0.5, 1.5, 2.0, 2.5]
+
+
+@pytest.mark.parametrize("value", [-2.5, -1.5, -1.0, -1, 0, 0.5, 1.5, 2, 2.0, 2.5])
+@pytest.mark.parametrize(
+    "op", [Op.EQ, Op.NE, Op.GT, Op.GTE, Op.LT, Op.LTE], ids=lambda op: str(op.name)
+)
+@pytest.mark.parametrize("negate", [False, True], ids=["plain", "not"])
+def test_fractional_filter_values_compare_exactly_with_int_rows(
+    ephemeral: ChromaStore, value: float, op: FilterOperator, negate: bool
+) -> None:
+    """Chroma alone says 1 == 1.5 and 2 >= 2.5 (it truncates the filter value for int
+    rows); through ChromaStore, int and float rows answer as in Python."""
+    rows = [{"c": v, "text": "t"} for v in MIXED] + [{"c": MISSING, "text": "t"}]
+    views = load(ephemeral, rows)
+    condition = FilterCondition.NOT if negate else FilterCondition.AND
+    filters = MetadataFilters(filters=[leaf("c", value, op)], condition=condition)
+    expected = sorted(i for i, view in views.items() if evaluate(filters, view))
+    assert sorted(n.node_id for n in ephemeral.get_nodes(filters=filters)) == expected
+
+
+@pytest.mark.parametrize("values", [[-1.5, 2.5], [2.0, 2.5], [1, 1.5], [0.5]])
+@pytest.mark.parametrize("op", [Op.IN, Op.NIN], ids=["IN", "NIN"])
+def test_fractional_values_in_membership_filters(
+    ephemeral: ChromaStore, values: list[Any], op: FilterOperator
+) -> None:
+    rows = [{"c": v, "text": "t"} for v in MIXED] + [{"c": MISSING, "text": "t"}]
+    views = load(ephemeral, rows)
+    filters = MetadataFilters.model_construct(
+        filters=[MetadataFilter.model_construct(key="c", value=values, operator=op)],
+        condition=FilterCondition.AND,
+    )
+    expected = sorted(i for i, view in views.items() if evaluate(filters, view))
+    assert sorted(n.node_id for n in ephemeral.get_nodes(filters=filters)) == expected
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,12 @@ def fs(*filters: MetadataFilter | MetadataFilters, cond: FilterCondition = AND) 
 
 TRANSLATIONS: list[tuple[str, MetadataFilters, ChromaFilter]] = [
     ("eq", fs(f("a", 1)), ChromaFilter(where={"a": {"$eq": 1}})),
-    ("gt", fs(f("a", 1.5, Op.GT)), ChromaFilter(where={"a": {"$gt": 1.5}})),
+    ("gt-int", fs(f("a", 1, Op.GT)), ChromaFilter(where={"a": {"$gt": 1}})),
+    (  # Chroma truncates 1.5 to 1 for int rows: "= 2" lets the int 2 through (2 > 1.5)
+        "gt-fractional",
+        fs(f("a", 1.5, Op.GT)),
+        ChromaFilter(where={"$or": [{"a": {"$gt": 1.5}}, {"a": {"$eq": 2}}]}),
+    ),
     (
         "and",
         fs(f("a", 1), f("b", "x", Op.NE)),
