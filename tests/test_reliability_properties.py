@@ -26,7 +26,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.core.vector_stores.utils import build_metadata_filter_fn
 
 from llama_index_gemini_embed import ChromaStore
-from llama_index_gemini_embed._batching import Item
+from llama_index_gemini_embed._batching import Item, pack_batches
 from llama_index_gemini_embed._store_filters import translate_filters
 from llama_index_gemini_embed._store_metadata import (
     INTERNAL_KEYS,
@@ -67,6 +67,49 @@ class Counting:
         for item in self.items:
             self.pulled += 1
             yield item
+
+
+@FAST
+@given(
+    raw=items_strategy,
+    max_items=st.integers(min_value=1, max_value=12),
+    max_tokens=st.one_of(st.none(), st.integers(min_value=1, max_value=200)),
+    max_pending=st.one_of(st.none(), st.integers(min_value=1, max_value=30)),
+)
+def test_pack_batches_respects_limits_and_keeps_every_text_once_in_order(
+    raw: list[tuple[str | None, str | None, int]],
+    max_items: int,
+    max_tokens: int | None,
+    max_pending: int | None,
+) -> None:
+    items = [
+        Item(i, f"text {i}", task, title, tokens) for i, (task, title, tokens) in enumerate(raw)
+    ]
+    source = Counting(items)
+    batches = []
+    emitted = 0
+    pending_limit = max_pending if max_pending is not None else 4 * max_items
+    for batch in pack_batches(
+        source, max_items=max_items, max_tokens=max_tokens, max_pending=max_pending
+    ):
+        emitted += len(batch.items)
+        # Streaming: never more than the pending bound (+ the item that triggered the flush
+        # and one full group) read ahead of what was emitted.
+        assert source.pulled - emitted <= pending_limit + max_items
+        batches.append(batch)
+
+    for batch in batches:
+        assert 1 <= len(batch.items) <= max_items
+        if max_tokens is not None and len(batch.items) > 1:
+            assert batch.tokens <= max_tokens  # only a lone over-budget item may exceed it
+        assert {(i.task_type, i.title) for i in batch.items} == {(batch.task_type, batch.title)}
+
+    flat = [item for batch in batches for item in batch.items]
+    assert sorted(i.index for i in flat) == list(range(len(items)))  # each exactly once
+    assert sorted(flat, key=lambda i: i.index) == items  # order restored by index
+    for key in {(i.task_type, i.title) for i in items}:  # within a config, input order
+        group = [i.index for i in flat if (i.task_type, i.title) == key]
+        assert group == sorted(group)
 
 
 # ----------------------------------------------------------------------------- metadata
