@@ -49,6 +49,7 @@ __all__ = [
     "delete_flow",
     "get_nodes_flow",
     "index_flow",
+    "phantom_key_update",
     "plan_query",
     "query_flow",
     "record_wire_bytes",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Method = Literal["get", "upsert", "delete", "query", "count"]
+Method = Literal["get", "upsert", "update", "delete", "query", "count"]
 Flow = Generator["Call", Any, T]
 _GET_PAGE_INCLUDE: list[str] = []
 
@@ -156,7 +157,31 @@ def add_flow(
         if any(m is not None for m in metadatas):
             kwargs["metadatas"] = metadatas
         yield Call("upsert", kwargs)
+        written = yield Call("get", {"ids": batch_ids, "include": ["metadatas"]})
+        fix = phantom_key_update(dict(zip(batch_ids, metadatas, strict=True)), written)
+        if fix:
+            yield Call("update", {"ids": list(fix), "metadatas": list(fix.values())})
     return ids, dim
+
+
+def phantom_key_update(
+    sent: Mapping[str, Mapping[str, Any] | None], written: Mapping[str, Any]
+) -> dict[str, dict[str, None]]:
+    """``{id: {key: None}}`` for metadata keys a row has but was not written with.
+
+    Chroma (1.5) keeps the list-valued metadata of the records of a deleted collection
+    and hands it to new records that reuse their internal ids, where it is returned and
+    matched by filters ({"tags": ["x"]} of an old record shows up on a new one). Setting
+    such a key to None removes it.
+    """
+    fix: dict[str, dict[str, None]] = {}
+    metadatas = written.get("metadatas") or []
+    for row_id, metadata in zip(written.get("ids") or [], metadatas, strict=False):
+        expected = {k for k, v in (sent.get(row_id) or {}).items() if v is not None}
+        extra = sorted(set(metadata or {}) - expected)
+        if extra:
+            fix[row_id] = dict.fromkeys(extra)
+    return fix
 
 
 def _page_ids(flt: ChromaFilter, page: int) -> Flow[list[str]]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from llama_index.core import Document
+from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 
 from llama_index_gemini_embed import (
     ChromaStore,
@@ -939,3 +940,30 @@ def test_unreadable_file_is_skipped_with_a_warning_and_sync_keeps_it(
     assert report["ok"] and report["files_skipped"] == 1 and report["documents"] == 9
     assert report["deleted"] == 0 and report["skipped"] == 9
     assert snapshot_path(store_path, COLLECTION) == before
+
+
+def test_a_rebuilt_collection_has_no_phantom_metadata(case: Case) -> None:
+    """Rebuild as FingerprintMismatchError advises (delete the collection, re-ingest): the
+    new records carry exactly their own metadata. Chroma alone hands the list-valued
+    metadata of a deleted collection's records to new records (and to filters)."""
+    tagged = [
+        Document(id_=f"t{i}", text=f"tagged text {i}", metadata={"tags": ["red", "blue"]})
+        for i in range(4)
+    ]
+    plain = [Document(id_=f"p{i}", text=f"plain text {i}", metadata={"n": i}) for i in range(4)]
+    red = MetadataFilters(filters=[MetadataFilter(key="tags", value="red", operator="contains")])
+    embed = case.embed()
+    with ChromaStore("rebuilt", path=str(case.path)) as store:
+        ingest(tagged, embed_model=embed, store=store, show_progress=False)
+        assert len(store.get_nodes(filters=red)) == 4
+        store.client.delete_collection("rebuilt")
+    with ChromaStore("rebuilt", path=str(case.path)) as store:
+        report = ingest(plain, embed_model=embed, store=store, show_progress=False)
+        assert report.ok and store.count() == 4
+        for node in store.get_nodes():
+            user = {k: v for k, v in node.metadata.items() if not k.startswith("lige_")}
+            assert user == {"n": int(node.node_id[1])}, node.metadata
+        assert store.get_nodes(filters=red) == []
+        raw = store.collection.get(include=["metadatas"])["metadatas"] or []
+        assert all("tags" not in (m or {}) for m in raw)
+    case.assert_nothing_lost()
