@@ -164,7 +164,10 @@ def test_five_kill_9s_at_seeded_points_then_the_store_equals_a_clean_run(
     assert final.returncode == 0, final.stderr
     report = json.loads(final.stdout)
     assert report["ok"] and report["nodes"] == total
-    assert report["skipped"] == survived and report["embedded"] == total - survived
+    # Rows the killed runs had logged but not yet applied to the table we count are
+    # replayed when the store is reopened: at least the counted rows are skipped.
+    assert report["skipped"] >= survived
+    assert report["skipped"] + report["embedded"] == total
 
     # The final store is the clean run's: same ids, texts, metadata (hashes) and vectors.
     assert snapshot_path(crashed, COLLECTION) == expected
