@@ -275,8 +275,12 @@ class EmbedEngine:
             title=batch.title,
             output_dimensionality=self.config.dimension,
         )
-        # One Content per text: a list[str] would be merged into ONE vector by gemini-embedding-2.
-        contents = [types.Content(parts=[types.Part(text=item.text)]) for item in batch.items]
+        # One content per text: a list[str] would be merged into ONE vector by
+        # gemini-embedding-2. Plain dicts, not types.Content: the SDK validates them the
+        # same way at well under half the CPU cost (0.13 vs 0.32 ms per text).
+        contents: list[types.ContentDict] = [
+            types.ContentDict(parts=[types.PartDict(text=item.text)]) for item in batch.items
+        ]
         client = self._client_provider()
         response = await client.aio.models.embed_content(
             model=self.config.model, contents=contents, config=config
