@@ -172,11 +172,35 @@ def _open_local(path: str) -> ClientAPI:
         ) from exc
 
 
+def _send(collection: Collection, call: Call) -> Any:
+    """One collection call; sent again once if a pooled connection turns out closed.
+
+    A server closes the connection after some answers (e.g. 413 Payload too large) or a
+    restart; the next request on that kept-alive connection fails with "Server
+    disconnected without sending a response" before reaching it. Every call a flow makes
+    is idempotent (reads, upserts of the same rows, deletes by id), so one resend is safe.
+    """
+    method = getattr(collection, call.method)
+    try:
+        return method(**call.kwargs)
+    except httpx.RemoteProtocolError:
+        return method(**call.kwargs)
+
+
+async def _asend(collection: AsyncCollection, call: Call) -> Any:
+    """Async :func:`_send`."""
+    method = getattr(collection, call.method)
+    try:
+        return await method(**call.kwargs)
+    except httpx.RemoteProtocolError:
+        return await method(**call.kwargs)
+
+
 def _drive(flow: Flow[T], collection: Collection) -> T:
     try:
         call: Call = next(flow)
         while True:
-            call = flow.send(getattr(collection, call.method)(**call.kwargs))
+            call = flow.send(_send(collection, call))
     except StopIteration as stop:
         return cast(T, stop.value)
 
@@ -185,7 +209,7 @@ async def _adrive(flow: Flow[T], collection: AsyncCollection) -> T:
     try:
         call: Call = next(flow)
         while True:
-            call = flow.send(await getattr(collection, call.method)(**call.kwargs))
+            call = flow.send(await _asend(collection, call))
     except StopIteration as stop:
         return cast(T, stop.value)
 
