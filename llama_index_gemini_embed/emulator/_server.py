@@ -97,6 +97,7 @@ class _Ctx:
     model: str | None = None
     items: int = 0
     tokens: int = 0
+    recorded: bool = False
 
 
 _CTX: contextvars.ContextVar[_Ctx] = contextvars.ContextVar("emulator_request_ctx")
@@ -182,17 +183,22 @@ class _Service:
             status = resp.status
             return resp
         finally:
-            self.state.record(
-                RequestRecord(
-                    method=request.method,
-                    path=request.path,
-                    status=status,
-                    body=ctx.body,
-                    model=ctx.model,
-                    items=ctx.items,
-                    tokens=ctx.tokens,
-                )
+            if not ctx.recorded:
+                self._record(request, ctx, status)
+
+    def _record(self, request: web.Request, ctx: _Ctx, status: int) -> None:
+        ctx.recorded = True
+        self.state.record(
+            RequestRecord(
+                method=request.method,
+                path=request.path,
+                status=status,
+                body=ctx.body,
+                model=ctx.model,
+                items=ctx.items,
+                tokens=ctx.tokens,
             )
+        )
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -318,6 +324,8 @@ class _Service:
             raise ApiError(504, "Deadline expired before operation could complete.")
         if fault.kind == "drop":
             self.state.count_fault("drop")
+            # Record before the client can see the reset, so its assertions never race us.
+            self._record(request, _CTX.get(), 0)
             transport = request.transport
             if transport is not None:
                 transport.abort()
