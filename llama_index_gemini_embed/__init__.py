@@ -8,6 +8,7 @@ from importlib import metadata as _metadata
 
 from ._embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
+    APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
     EmptyTextError,
@@ -45,6 +46,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without an 
     __version__ = "0.0.0"
 
 __all__ = [
+    "APIUnreachableError",
     "ChromaStore",
     "ConfigurationError",
     "DailyQuotaExceededError",

@@ -17,6 +17,7 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ._errors import (
+    APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
     GeminiAPIError,
@@ -169,10 +170,10 @@ def describe_failure(
     code, status = failure.code, failure.status
     message = redact(failure.message, secret)
     if failure.transport:
-        return TransientAPIError(
-            f"Gemini {what} request failed after retries: {message or 'connection error'} "
-            "(timeouts or dropped connections). Check the network or base_url, raise timeout=, "
-            "or run again: completed work is kept.",
+        return APIUnreachableError(
+            f"Could not reach the Gemini API for {what}: every attempt timed out or lost its "
+            f"connection ({message or 'connection error'}). Check the network, proxy and "
+            "base_url, or raise timeout=; completed work is kept, so run again to resume.",
         )
     if code == 429:
         from ._retry import is_daily_quota

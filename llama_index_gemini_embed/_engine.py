@@ -29,6 +29,7 @@ from ._batching import Batch, Item, pack_batches
 from ._calls import Clock, RetryingCaller, Sleep
 from ._concurrency import AdaptiveLimit
 from ._errors import (
+    APIUnreachableError,
     DailyQuotaExceededError,
     EmptyTextError,
     GeminiAPIError,
@@ -50,6 +51,7 @@ logger = logging.getLogger("llama_index_gemini_embed")
 
 # Errors after which no other request can succeed either: stop the whole run.
 FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
+    APIUnreachableError,
     DailyQuotaExceededError,
     InvalidAPIKeyError,
     UnknownModelError,

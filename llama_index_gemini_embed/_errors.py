@@ -9,6 +9,7 @@
     - QuotaExhaustedError
       · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
+      · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
   x InputError (also ValueError): a text or document cannot be embedded as given.
     - EmptyTextError
     - TextTooLongError
@@ -23,6 +24,7 @@ Messages never include the API key: build them from :func:`redact` when in doubt
 from __future__ import annotations
 
 __all__ = [
+    "APIUnreachableError",
     "ConfigurationError",
     "DailyQuotaExceededError",
     "EmptyTextError",
@@ -91,6 +93,10 @@ class TransientAPIError(GeminiAPIError):
     """A retryable failure persisted after every retry."""
 
 
+class APIUnreachableError(TransientAPIError):
+    """Every attempt of a request timed out or lost its connection: the API is unreachable."""
+
+
 class InputError(GeminiEmbedError, ValueError):
     """A text or document cannot be embedded as given."""
 
@@ -120,8 +126,12 @@ class StoreUnavailableError(StoreError):
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Replace every occurrence of each non-empty secret in ``text`` with ``***``."""
+    """Replace every occurrence of each secret in ``text`` with ``***``.
+
+    Strings shorter than 6 characters are not treated as secrets (real API keys are ~39):
+    replacing them would mangle every message that happens to contain those letters.
+    """
     for secret in secrets:
-        if secret:
+        if secret and len(secret) >= 6:
             text = text.replace(secret, "***")
     return text

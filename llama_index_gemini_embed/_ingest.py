@@ -60,6 +60,7 @@ from ._batch_jobs import BatchEmbedder, BatchRunReport, estimate_batch_cost
 from ._embedding import GeminiEmbedding
 from ._engine import TextSpec
 from ._errors import (
+    APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
     FingerprintMismatchError,
@@ -117,6 +118,7 @@ IngestSource: TypeAlias = (
 
 #: Errors after which nothing else can succeed: the run stops (cleanly) at once.
 FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
+    APIUnreachableError,
     DailyQuotaExceededError,
     InvalidAPIKeyError,
     UnknownModelError,
