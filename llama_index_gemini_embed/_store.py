@@ -237,12 +237,15 @@ class ChromaStore(BasePydanticVectorStore):
         client: An existing chromadb client to use (not closed by :meth:`close`).
         collection: An existing collection to use (its name must be ``collection_name``).
         space: Distance space of a *new* collection: ``cosine`` (default), ``l2`` or ``ip``.
+            An existing collection keeps its own; naming a different one raises.
         hnsw: Extra HNSW settings for a new collection (``ef_construction``, ``ef_search``,
             ``max_neighbors``, ...).
         fingerprint: What makes the vectors comparable (model, dimension, ...); recorded
             in the collection metadata as ``lige_*`` keys and checked on open.
         embed_model: Any object with a ``fingerprint`` mapping; used instead of
             ``fingerprint``.
+        create: Create the collection when it does not exist (default); False: open an
+            existing one or raise :class:`StoreError` (nothing is created).
         payload_cap_bytes: Bytes per HTTP write request (default 30 MiB, under the
             server's 40 MiB limit); raise it only for a server configured with a larger
             ``max_payload_size_bytes``.
@@ -267,6 +270,7 @@ class ChromaStore(BasePydanticVectorStore):
     hnsw: dict[str, Any] | None = None
     expected_fingerprint: Fingerprint | None = None
     payload_cap_bytes: int | None = None
+    create: bool = True
 
     _client: BaseAPI | None = PrivateAttr(default=None)
     _collection: Collection | None = PrivateAttr(default=None)
@@ -296,17 +300,21 @@ class ChromaStore(BasePydanticVectorStore):
         headers: dict[str, str] | None = None,
         client: ClientAPI | None = None,
         collection: Collection | None = None,
-        space: Space = "cosine",
+        space: Space | None = None,
         hnsw: dict[str, Any] | None = None,
         fingerprint: Mapping[str, FingerprintValue] | None = None,
         embed_model: object | None = None,
         *,
+        create: bool = True,
         payload_cap_bytes: int | None = None,
         expected_fingerprint: Mapping[str, FingerprintValue] | None = None,
         **kwargs: Any,
     ) -> None:
         validate_collection_name(collection_name)
-        as_space(space)
+        if space is not None:
+            as_space(space)
+            # Only a space the caller chose is checked against an existing collection.
+            kwargs["space"] = space
         if hnsw:
             unknown = set(hnsw) - _HNSW_KEYS
             if unknown:
@@ -335,10 +343,10 @@ class ChromaStore(BasePydanticVectorStore):
             port=port,
             ssl=ssl,
             headers=headers,
-            space=space,
             hnsw=hnsw,
             expected_fingerprint=resolved,
             payload_cap_bytes=payload_cap_bytes,
+            create=create,
             **kwargs,
         )
         self._open(client, collection)
@@ -414,6 +422,16 @@ class ChromaStore(BasePydanticVectorStore):
     def _get_or_create(self) -> Collection:
         if not isinstance(self._client, ClientAPI):  # pragma: no cover - collection= path
             raise ConfigurationError("Pass client= (a chromadb client) to create a collection.")
+        if not self.create:
+            try:
+                return self._client.get_collection(self.collection_name, embedding_function=None)
+            except chromadb.errors.NotFoundError:
+                where = f"{self.host}:{self.port or 8000}" if self.host else self.path
+                raise StoreError(
+                    f"Collection {self.collection_name!r} does not exist at {where}: ingest "
+                    "something first (gemini-embed ingest PATH --collection NAME), or check "
+                    "--collection and --path/--server"
+                ) from None
         configuration = {"hnsw": {"space": self.space, **(self.hnsw or {})}}
         metadata = (
             fingerprint_to_metadata(self.expected_fingerprint)

@@ -417,7 +417,9 @@ def _open_store(args: argparse.Namespace, *, must_exist: bool) -> ChromaStore:
     from ._store import ChromaStore
 
     if args.server:
-        store = ChromaStore.from_url(args.server, collection_name=args.collection)
+        store = ChromaStore.from_url(
+            args.server, collection_name=args.collection, create=not must_exist
+        )
         where = args.server
     else:
         path = args.path or "./chroma"
@@ -426,14 +428,12 @@ def _open_store(args: argparse.Namespace, *, must_exist: bool) -> ChromaStore:
                 f"No Chroma store at {path!r}: run `gemini-embed ingest PATH --path {path}` "
                 "first, or pass --path/--server"
             )
-        store = ChromaStore(args.collection, path=path)
+        store = ChromaStore(args.collection, path=path, create=not must_exist)
         where = path
     if must_exist and store.fingerprint is None and store.count() == 0:
-        with contextlib.suppress(Exception):
-            store.client.delete_collection(args.collection)
-        store.close()
+        store.close()  # an existing but empty collection: leave it as it is
         raise StoreError(
-            f"Collection {args.collection!r} at {where} is empty or does not exist: "
+            f"Collection {args.collection!r} at {where} is empty: "
             "ingest something first (gemini-embed ingest PATH --collection NAME)"
         )
     return store

@@ -843,8 +843,9 @@ def test_query_cli_errors(
     assert got == code
     if extra[0] == "--collection":
         assert line == (
-            f"Collection 'nothing-here' at {case.path} is empty or does not exist: ingest "
-            "something first (gemini-embed ingest PATH --collection NAME)"
+            f"Collection 'nothing-here' does not exist at {case.path}: ingest something "
+            "first (gemini-embed ingest PATH --collection NAME), or check --collection and "
+            "--path/--server"
         )
     else:
         assert message is not None and (line == message or message in line)
