@@ -134,6 +134,7 @@ def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[
 
     parent_cpu0 = _cpu()
     t0 = time.perf_counter()
+    epoch0 = time.time()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
@@ -154,6 +155,7 @@ def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[
         impl=impl,
         process_seconds=round(total, 2),
         timeline=timeline,
+        timed_start_s=round(out["t_start_epoch"] - epoch0, 3) if "t_start_epoch" in out else None,
         emulator_cpu_s=round(_cpu() - parent_cpu0, 2),  # this process = the emulator (+ sampler)
         emulator={
             "embed_requests": c.embed_requests,

@@ -35,6 +35,9 @@ def _opt_int(value: str) -> int | None:
     return None if value.lower() in ("none", "default", "") else int(value)
 
 
+START = [0.0]  # epoch seconds when the timed section began (for the parent's timeline)
+
+
 def _rss_now_mib() -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
@@ -71,6 +74,7 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     docs = synthetic_documents(args.n, args.words)  # lazy: streaming is the point
     out: dict[str, Any] = {}
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
+    START[0] = time.time()
     try:
         report = await aingest(
             docs, store=store, embed_model=embed, show_progress=False, raise_on_fatal=False
@@ -130,6 +134,7 @@ async def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
         "effective_workers": embed.num_workers,
     }
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
+    START[0] = time.time()
     try:
         if args.slice:
             # User-side workaround for ChromaVectorStore.add sending more than Chroma's max
@@ -178,6 +183,7 @@ async def run_raw_sdk(args: argparse.Namespace) -> dict[str, Any]:
             vectors.extend(e.values for e in resp.embeddings or [])
 
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
+    START[0] = time.time()
     await asyncio.gather(*(one(texts[i : i + 100]) for i in range(0, len(texts), 100)))
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     return {"wall": wall, "cpu": cpu, "stored": 0, "embedded": len(vectors), "rss_before_mib": rss0}
@@ -196,6 +202,7 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     texts = [d.text for d in synthetic_documents(args.n, args.words)]
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
+    START[0] = time.time()
     for i in range(0, args.n, 100):
         collection.upsert(
             ids=[f"doc-{j:07d}#0" for j in range(i, min(i + 100, args.n))],
@@ -240,6 +247,7 @@ def main() -> None:
     }[args.impl]
     out = asyncio.run(runner(args))
     out["peak_rss_mib"] = peak_rss_mib()
+    out["t_start_epoch"] = START[0]
     out["n"] = args.n
     print("RESULT " + json.dumps(out), flush=True)
 

@@ -73,9 +73,9 @@ def query_vector(text: str, dim: int) -> list[float]:
 
 
 def query_text(i: int) -> str:
-    """A query that names a few words of chunk ``i`` (so lexical retrieval finds it)."""
+    """A query made of 15 words of chunk ``i`` (so lexical retrieval usually finds it)."""
     words = synthetic_chunk(i).split()
-    return " ".join(words[2:9])
+    return " ".join(words[2:17])
 
 
 def nodes_for(start: int, vectors: np.ndarray) -> list[Any]:
