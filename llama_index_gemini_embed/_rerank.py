@@ -113,6 +113,7 @@ class _CallStats:
     tokens_in: int = 0
     tokens_out: int = 0
     problems: list[str] = field(default_factory=list)
+    used_ids: set[str] = field(default_factory=set)
 
 
 class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
@@ -366,7 +367,9 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         accepted: dict[int, float] = {}
         problems: tuple[str, ...] = ()
         for attempt in range(2):
-            ids = new_ids(len(positions), self._id_rng)  # fresh ids for the re-ask too
+            # fresh ids for the re-ask too, never repeated within this call
+            ids = new_ids(len(positions), self._id_rng, stats.used_ids)
+            stats.used_ids.update(ids)
             passages = [Passage(pid, texts[p]) for pid, p in zip(ids, positions, strict=True)]
             try:
                 answer = await self._ask(build_prompt(query, passages), len(positions), stats)

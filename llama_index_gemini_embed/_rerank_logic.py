@@ -25,6 +25,7 @@ import json
 import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,15 +88,24 @@ class ScoreList(BaseModel):
 # -- ids, escaping, prompt ------------------------------------------------------------
 
 
-def new_ids(count: int, rng: random.Random) -> list[str]:
+def new_ids(count: int, rng: random.Random, used: AbstractSet[str] = frozenset()) -> list[str]:
     """``count`` distinct opaque ids such as ``"p7f3a"`` (a ``p`` and at least 4 hex digits).
 
-    They say nothing about position or content, and differ from call to call.
+    They say nothing about position or content, differ from call to call, and avoid
+    ``used`` (the ids already handed out in this rerank call), so ids are unique per call.
     """
     width = 4
-    while 16**width < 4 * count:
+    while 16**width < 4 * (count + len(used)):
         width += 1
-    return [f"p{n:0{width}x}" for n in rng.sample(range(16**width), count)]
+    ids: list[str] = []
+    seen = set(used)
+    while len(ids) < count:
+        for n in rng.sample(range(16**width), count - len(ids)):
+            pid = f"p{n:0{width}x}"
+            if pid not in seen:
+                seen.add(pid)
+                ids.append(pid)
+    return ids
 
 
 def escape(text: str) -> str:

@@ -330,3 +330,24 @@ def test_generation_prices(model, prices):
 )
 def test_default_thinking_budget(model, budget):
     assert default_thinking_budget(model) == budget
+
+
+def test_new_ids_are_unique_across_a_whole_call() -> None:
+    import random as _random
+
+    from llama_index_gemini_embed._rerank_logic import new_ids as _new_ids
+
+    for seed in range(300):  # 8 batches of 10 drawn from one call's allocator
+        rng = _random.Random(seed)
+        used: set[str] = set()
+        for _ in range(8):
+            ids = _new_ids(10, rng, used)
+            assert len(set(ids)) == 10 and not used & set(ids)
+            used.update(ids)
+    # without the call's used set, the same draws do collide for some seeds
+    collisions = 0
+    for seed in range(300):
+        rng = _random.Random(seed)
+        drawn = [pid for _ in range(8) for pid in _new_ids(10, rng)]
+        collisions += len(drawn) != len(set(drawn))
+    assert collisions > 0
