@@ -10,6 +10,8 @@ One definition of the key handling (a ``SecretStr`` never serialised), the endpo
 
 from __future__ import annotations
 
+import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from google import genai
@@ -56,6 +58,11 @@ class GeminiConnection(BaseModel):
     )
 
     _client: genai.Client | None = PrivateAttr(default=None)
+    # Injected for tests (time that never really waits). Callables default to None:
+    # pydantic binds a function-valued PrivateAttr default as a method of the instance.
+    _clock: Callable[[], float] | None = PrivateAttr(default=None)
+    _sleep: Callable[[float], Awaitable[None]] | None = PrivateAttr(default=None)
+    _rng: random.Random | None = PrivateAttr(default=None)
 
     def _secret(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None
@@ -73,13 +80,21 @@ class GeminiConnection(BaseModel):
             http_options=self.http_options,
         )
 
-    def _connect(self, client: genai.Client | None) -> None:
-        """Adopt an injected client, or check now that one can be built later.
+    def _connect(
+        self,
+        client: genai.Client | None,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Adopt an injected client (and clock, sleep, rng), or check a client can be built.
 
         Raises:
             MissingAPIKeyError: no key and not on Vertex AI.
         """
         self._client = client
+        self._clock, self._sleep, self._rng = clock, sleep, rng
         needs_key = client is None and not self._client_settings().use_vertex
         if needs_key and resolve_api_key(self._secret()) is None:
             raise MissingAPIKeyError()

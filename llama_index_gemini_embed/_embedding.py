@@ -136,9 +136,6 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
 
     _engine: EmbedEngine | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
-    _clock: Callable[[], float] | None = PrivateAttr(default=None)
-    _sleep: Callable[[float], Awaitable[None]] | None = PrivateAttr(default=None)
-    _rng: random.Random | None = PrivateAttr(default=None)
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
@@ -155,10 +152,7 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         self._usage = Usage(
             price_per_million_tokens=model_spec(self.model_name).price_per_million_tokens
         )
-        self._clock = clock
-        self._sleep = sleep
-        self._rng = rng
-        self._connect(client)
+        self._connect(client, clock=clock, sleep=sleep, rng=rng)
 
     @classmethod
     def class_name(cls) -> str:

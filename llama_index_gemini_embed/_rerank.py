@@ -175,11 +175,6 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
     _caller: RetryingCaller | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
     _last_report: RerankReport | None = PrivateAttr(default=None)
-    # Callables default to None: pydantic binds a function-valued PrivateAttr default as a
-    # method of the instance (and then ignores the instance's own value).
-    _clock: Callable[[], float] | None = PrivateAttr(default=None)
-    _sleep: Callable[[float], Awaitable[None]] | None = PrivateAttr(default=None)
-    _rng: random.Random | None = PrivateAttr(default=None)
     _id_rng: random.Random = PrivateAttr(default_factory=random.SystemRandom)
     _caller_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -199,12 +194,9 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             price_per_million_tokens=_or(self.price_per_million_input_tokens, default_in),
             price_per_million_output_tokens=_or(self.price_per_million_output_tokens, default_out),
         )
-        self._clock = clock
-        self._sleep = sleep
+        self._connect(client, clock=clock, sleep=sleep, rng=rng)
         if rng is not None:
-            self._rng = rng
             self._id_rng = rng
-        self._connect(client)
 
     @classmethod
     def class_name(cls) -> str:
