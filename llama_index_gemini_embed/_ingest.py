@@ -125,6 +125,9 @@ FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
 )
 #: At most this many failed chunks are listed one by one (``failed`` counts all).
 MAX_LISTED_FAILURES = 10_000
+FIRST_WINDOW_DOCS = 200
+"""The first window reads at most this many documents (then 400, 800, ... up to window_docs)."""
+FIRST_WINDOW_CHARS = 200_000
 #: Metadata of files read from disk that is stored but neither embedded nor shown to LLMs
 #: (LlamaIndex's choice, plus the absolute path: moving a folder must not change what is
 #: embedded; the relative ``source`` path is kept instead).
@@ -595,6 +598,7 @@ class _Settings:
     window_chars: int
     window_docs: int
     lookahead: int
+    write_lag: int
 
 
 class _FatalStop(Exception):
@@ -631,6 +635,7 @@ class _Run:
         self.producer_done = False
         self.seen_docs: set[str] = set()
         self.docs_planned = 0
+        self.windows_read = 0
         self.estimate = RequestEstimate()
         self.progress = _Progress(show_progress, source.total)
         self.unbound = False
@@ -639,12 +644,18 @@ class _Run:
     # -- producing windows -------------------------------------------------------------
 
     def _next_window(self) -> list[Document]:
+        # Windows start small and double, so the first requests go out while the rest of
+        # the first full-size window would still be read and split.
+        ramp = 2 ** min(self.windows_read, 16)
+        max_docs = min(self.settings.window_docs, FIRST_WINDOW_DOCS * ramp)
+        max_chars = min(self.settings.window_chars, FIRST_WINDOW_CHARS * ramp)
+        self.windows_read += 1
         docs: list[Document] = []
         chars = 0
         for doc in self.source.documents:
             docs.append(doc)
             chars += len(doc.text or "")
-            if chars >= self.settings.window_chars or len(docs) >= self.settings.window_docs:
+            if chars >= max_chars or len(docs) >= max_docs:
                 break
         return docs
 
@@ -836,6 +847,34 @@ class _Run:
     # -- consuming: embed and write as each request returns ------------------------------
 
     async def consume(self) -> None:
+        """Embed ready chunks; a writer task stores each answered batch behind the stream.
+
+        Writing behind (up to ``write_lag`` batches) keeps requests going out while the
+        store writes, instead of one write per answer holding up the next request.
+        """
+        writes: asyncio.Queue[list[_Pending] | None] = asyncio.Queue(self.settings.write_lag)
+        writer = asyncio.create_task(self._write_behind(writes))
+        try:
+            await self._consume_stream(writes, writer)
+            await self._finish_writes(writes, writer)
+        except _FatalStop:
+            # Keep every vector already paid for, then stop.
+            await self._finish_writes(writes, writer)
+            raise
+        finally:
+            if not writer.done():
+                writer.cancel()
+                with contextlib.suppress(BaseException):
+                    await writer
+            # Answered but never written (crash, cancellation, failed write).
+            while not writes.empty():
+                batch = writes.get_nowait()
+                if batch is not None:
+                    self.report.pending += len(batch)
+
+    async def _consume_stream(
+        self, writes: asyncio.Queue[list[_Pending] | None], writer: asyncio.Task[None]
+    ) -> None:
         engine = self.embed_model.engine
         while True:
             if not self.ready:
@@ -856,23 +895,60 @@ class _Run:
                             assert outcome.vectors is not None
                             for pending, vector in zip(batch, outcome.vectors, strict=True):
                                 pending.node.embedding = vector
-                            try:
-                                await self._store_write([p.node for p in batch])
-                            except Exception as exc:
-                                self._fail([p.node for p in batch], exc)
-                                raise
-                            self.report.embedded += len(batch)
-                        self.progress.resolved(len(batch), self._usage_text())
-                        for pending in batch:
-                            pending.node.embedding = None
-                            pending.window.outstanding -= 1
-                            if pending.window.outstanding == 0:
-                                await self._window_done(pending.window)
+                        await self._queue_write(writes, writer, batch)
             except FATAL_API_ERRORS as error:
                 raise _FatalStop(error) from error
             finally:
                 # Chunks handed to the engine but never answered (fatal stop, crash).
                 self.report.pending += len(taken)
+
+    @staticmethod
+    async def _queue_write(
+        writes: asyncio.Queue[list[_Pending] | None],
+        writer: asyncio.Task[None],
+        batch: list[_Pending] | None,
+    ) -> None:
+        if writer.done():
+            writer.result()  # a failed write stops the run (raises); else the writer is gone
+            raise RuntimeError("the ingestion writer stopped early")
+        if not writes.full():
+            writes.put_nowait(batch)
+            return
+        put = asyncio.ensure_future(writes.put(batch))
+        await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            writer.result()
+            raise RuntimeError("the ingestion writer stopped early")
+
+    async def _finish_writes(
+        self, writes: asyncio.Queue[list[_Pending] | None], writer: asyncio.Task[None]
+    ) -> None:
+        if not writer.done():
+            await self._queue_write(writes, writer, None)
+        await writer
+
+    async def _write_behind(self, writes: asyncio.Queue[list[_Pending] | None]) -> None:
+        """Store answered batches in order, one write per batch.
+
+        Not coalesced: a local Chroma write holds the GIL (no request goes out meanwhile),
+        so short writes with the event loop running in between keep requests flowing.
+        """
+        while (batch := await writes.get()) is not None:
+            answered = [p.node for p in batch if p.node.embedding is not None]
+            if answered:
+                try:
+                    await self._store_write(answered)
+                except Exception as exc:
+                    self._fail(answered, exc)
+                    raise
+                self.report.embedded += len(answered)
+            self.progress.resolved(len(batch), self._usage_text())
+            for pending in batch:
+                pending.node.embedding = None
+                pending.window.outstanding -= 1
+                if pending.window.outstanding == 0:
+                    await self._window_done(pending.window)
 
     async def consume_batch(self, embedder: BatchEmbedder, *, wait: bool) -> BatchRunReport:
         """Batch mode: collect every chunk to embed, then let the Batch API embed them.
@@ -1141,6 +1217,7 @@ async def aingest(
         window_chars=max(1, window_chars),
         window_docs=max(1, window_docs),
         lookahead=max(2_000, 4 * embed.embed_batch_size * embed.max_concurrency),
+        write_lag=_write_lag(embed),
     )
     source_input = _open_input(source, extensions, recursive)
     run = _Run(source_input, embed, store, steps, settings, show_progress)
@@ -1266,6 +1343,19 @@ def _resolve_embed_model(
         "No embedding model: pass embed_model=GeminiEmbedding(...) (or build the store with "
         "embed_model=...)"
     )
+
+
+def _write_lag(embed_model: GeminiEmbedding) -> int:
+    """Answered batches that may wait for the store: ``max_concurrency``, fewer when large.
+
+    A crash loses at most these plus the requests in flight (re-embedded on the re-run),
+    and their vectors (as Python floats) stay under ~20 MB.
+    """
+    dimension = (
+        embed_model.output_dimensionality or model_spec(embed_model.model_name).default_dimension
+    )
+    floats_per_batch = embed_model.embed_batch_size * dimension
+    return max(1, min(embed_model.max_concurrency, 600_000 // max(1, floats_per_batch)))
 
 
 async def _bind_store(store: IngestStore, embed_model: GeminiEmbedding, *, dry_run: bool) -> bool:

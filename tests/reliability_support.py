@@ -69,13 +69,19 @@ def snapshot_path(path: Path | str, collection: str) -> dict[str, Row]:
         return snapshot(store)
 
 
-def stored_count(path: Path) -> int:
-    """Rows of a local store, read without its lock (another process may own it); -1 if busy."""
+def stored_count(path: Path, *, recover: bool = False) -> int:
+    """Rows of a local store, read without its lock (another process may own it); -1 if busy.
+
+    ``recover=True`` (only once no process uses the store): open it read-write, which rolls
+    back a hot journal left by a writer killed mid-transaction, as Chroma does on reopen;
+    a read-only connection cannot, and stays busy.
+    """
     db = path / "chroma.sqlite3"
     if not db.exists():
         return 0
+    uri = f"file:{db}" if recover else f"file:{db}?mode=ro"
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+        with sqlite3.connect(uri, uri=True, timeout=1) as con:
             row = con.execute("SELECT COUNT(*) FROM embeddings").fetchone()
     except sqlite3.Error:
         return -1

@@ -38,6 +38,7 @@ from llama_index_gemini_embed import (
     ingest,
     sample_corpus_dir,
 )
+from llama_index_gemini_embed._ingest import _write_lag
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import ChromaServer, start_chroma
@@ -302,12 +303,14 @@ def test_server_going_away_mid_ingest_then_resume_after_restart(tmp_path: Path) 
             assert report_json["skipped"] == before_final
             assert report_json["embedded"] == total - before_final
             assert server_rows(server.url, collection) == expected
-            # What the outages cost: at most the batches in flight at each stop.
+            # What the outages cost: at most the batches in flight at each stop, plus the
+            # answered ones still waiting to be written (as many again).
+            bound = 2 * 2 * CONCURRENCY * BATCH
             respent = emu.counters.embed_items - total
-            assert 0 <= respent <= 2 * CONCURRENCY * BATCH, (respent, spent_api)
+            assert 0 <= respent <= bound, (respent, spent_api)
             print(
                 f"\noutage: {total} chunks; stored {stored_after_api} then {before_final} "
-                f"before the two stops; re-spent {respent} items (bound {2 * CONCURRENCY * BATCH})"
+                f"before the two stops; re-spent {respent} items (bound {bound})"
             )
     finally:
         server.stop()
@@ -392,3 +395,67 @@ def test_a_chunk_too_large_for_one_request_fails_alone_before_it_is_paid_for(
         after = snapshot(store)
         assert {k: after[k] for k in before} == before and set(after) - set(before) == {"small#0"}
         store.client.delete_collection(name)
+
+
+def test_requests_keep_going_out_while_a_write_hangs_then_everything_is_stored(
+    tmp_path: Path,
+) -> None:
+    """Writes happen behind the stream: with the server frozen (SIGSTOP) mid-run, answered
+    batches queue for the store (up to max_concurrency of them) instead of one hung write
+    holding up every request; once it thaws, the run completes, each chunk stored once."""
+    corpus = write_files(tmp_path / "corpus", 12, sentences=24)
+    collection = unique("behind")
+    server = start_chroma(tmp_path / "chroma")
+    try:
+        with Emulator(api_keys=(SECRET,), latency=0.05) as emu:
+            # No titles: every request carries a full batch of BATCH chunks.
+            embed = make_embed(
+                emu, embed_batch_size=BATCH, max_concurrency=CONCURRENCY, title_metadata_keys=[]
+            )
+            assert _write_lag(embed) == CONCURRENCY
+
+            async def run() -> tuple[int, int, int]:
+                store = ChromaStore.from_url(server.url, collection_name=collection)
+                task = asyncio.create_task(
+                    aingest(
+                        corpus,
+                        embed_model=embed,
+                        store=store,
+                        transformations=[splitter()],
+                        show_progress=False,
+                    )
+                )
+                rows = 0
+
+                def some_rows() -> bool:
+                    nonlocal rows
+                    rows = server_count(server.url, collection)
+                    return rows >= BATCH
+
+                await asyncio.to_thread(wait_for, some_rows, f"{BATCH} rows on the server")
+                os.kill(server.process.pid, signal.SIGSTOP)
+                try:
+                    # Answered while nothing more can be stored: the hung write's batch,
+                    # CONCURRENCY batches queued behind it and one waiting to be queued.
+                    # Writing inline, only the hung batch and the other requests in flight
+                    # could be: rows + CONCURRENCY x BATCH.
+                    want = rows + (2 + CONCURRENCY) * BATCH
+                    await asyncio.to_thread(
+                        wait_for,
+                        lambda: emu.counters.embed_items >= want,
+                        f"{want} items answered while the store is frozen at {rows} rows",
+                        10,
+                    )
+                finally:
+                    os.kill(server.process.pid, signal.SIGCONT)
+                report = await asyncio.wait_for(task, 120)
+                assert report.ok, report.failures
+                store.close()
+                return rows, want, report.nodes
+
+            rows, want, nodes = asyncio.run(run())
+            assert rows < want < nodes, (rows, want, nodes)
+            assert server_count(server.url, collection) == nodes
+            assert emu.counters.embed_items == nodes  # nothing paid twice
+    finally:
+        server.stop()
