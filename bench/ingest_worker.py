@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
 import sys
 import time
 import traceback
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -71,7 +73,9 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         )
     else:
         store = ChromaStore("ours", path=args.chroma, embed_model=embed)
-    docs = synthetic_documents(args.n, args.words)  # lazy: streaming is the point
+    docs: Any = synthetic_documents(args.n, args.words)  # lazy: streaming is the point
+    if args.pregen:  # CPU runs: input generation is not ours to pay (the anchor gets a list)
+        docs = list(docs)
     out: dict[str, Any] = {}
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
     START[0] = time.time()
@@ -189,6 +193,29 @@ async def run_raw_sdk(args: argparse.Namespace) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu, "stored": 0, "embedded": len(vectors), "rss_before_mib": rss0}
 
 
+async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
+    """Baseline: LlamaIndex's SentenceSplitter alone (ours' default, the anchor's chunking)."""
+    from llama_index.core.ingestion import run_transformations
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(chunk_size=1024, chunk_overlap=100)
+    docs = list(synthetic_documents(args.n, args.words))
+    rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
+    START[0] = time.time()
+    nodes = 0
+    for i in range(0, len(docs), 500):  # ours splits per window of documents
+        nodes += len(run_transformations(docs[i : i + 500], [splitter], in_place=False))
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "stored": 0,
+        "embedded": 0,
+        "chunks": nodes,
+        "rss_before_mib": rss0,
+    }
+
+
 async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: Chroma's own write cost: collection.upsert of ready vectors, 100 per call."""
     import chromadb
@@ -198,17 +225,28 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     client = chromadb.PersistentClient(args.chroma, settings=Settings(anonymized_telemetry=False))
     collection = client.get_or_create_collection("raw", metadata={"hnsw:space": "cosine"})
     rng = np.random.default_rng(0)
-    vecs = rng.standard_normal((args.n, args.dim)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    texts = [d.text for d in synthetic_documents(args.n, args.words)]
+
+    def batches() -> Iterator[tuple[list[str], Any, list[str]]]:
+        """(ids, vectors, texts) per 100; lazy, so RSS is Chroma's own (unless --pregen)."""
+        docs = synthetic_documents(args.n, args.words)
+        for i in range(0, args.n, 100):
+            size = min(100, args.n - i)
+            vecs = rng.standard_normal((size, args.dim)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            texts = [d.text for d in itertools.islice(docs, size)]
+            yield [f"doc-{j:07d}#0" for j in range(i, i + size)], vecs, texts
+
+    source: Iterable[tuple[list[str], Any, list[str]]] = batches()
+    if args.pregen:
+        source = list(source)
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
     START[0] = time.time()
-    for i in range(0, args.n, 100):
+    for ids, vecs, texts in source:
         collection.upsert(
-            ids=[f"doc-{j:07d}#0" for j in range(i, min(i + 100, args.n))],
-            embeddings=vecs[i : i + 100],
-            documents=texts[i : i + 100],
-            metadatas=[{"doc_id": f"doc-{j:07d}"} for j in range(i, min(i + 100, args.n))],
+            ids=ids,
+            embeddings=vecs,
+            documents=texts,
+            metadatas=[{"doc_id": key[:-2]} for key in ids],
         )
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     return {"wall": wall, "cpu": cpu, "stored": collection.count(), "rss_before_mib": rss0}
@@ -216,7 +254,9 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--impl", choices=["ours", "anchor", "raw-sdk", "raw-chroma"], required=True)
+    ap.add_argument(
+        "--impl", choices=["ours", "anchor", "raw-sdk", "raw-chroma", "raw-split"], required=True
+    )
     ap.add_argument("--base-url", required=True)
     ap.add_argument("--api-key", required=True)
     ap.add_argument("--chroma", required=True, help="local store directory")
@@ -236,6 +276,11 @@ def main() -> None:
     ap.add_argument("--workers", type=_opt_int, default=None, help="embedding num_workers")
     ap.add_argument("--pipeline-workers", type=_opt_int, default=None, help="arun(num_workers=)")
     ap.add_argument(
+        "--pregen",
+        action="store_true",
+        help="ours/raw-chroma: build the whole input before the timed section (CPU runs)",
+    )
+    ap.add_argument(
         "--slice", type=_opt_int, default=None, help="anchor: arun() per this many docs"
     )
     args = ap.parse_args()
@@ -244,6 +289,7 @@ def main() -> None:
         "anchor": run_anchor,
         "raw-sdk": run_raw_sdk,
         "raw-chroma": run_raw_chroma,
+        "raw-split": run_raw_split,
     }[args.impl]
     out = asyncio.run(runner(args))
     out["peak_rss_mib"] = peak_rss_mib()
