@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
 import os
@@ -216,6 +217,25 @@ async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _our_metadata(key: str) -> dict[str, Any]:
+    """Metadata shaped like what ChromaStore stores for one chunk (same keys and sizes)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    node = {
+        "xe": ["lige_hash", "lige_fp"],
+        "xl": ["lige_hash", "lige_fp"],
+        "s": 0,
+        "e": 239,
+        "r": {"1": {"t": "4", "h": digest}},
+    }
+    return {
+        "lige_node": json.dumps(node, separators=(",", ":")),
+        "doc_id": key[:-2],
+        "lige_fp": digest[:16],
+        "lige_keys": ["lige_hash", "lige_fp"],
+        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
+    }
+
+
 async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: Chroma's own write cost: collection.upsert of ready vectors, 100 per call."""
     import chromadb
@@ -246,7 +266,9 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
             ids=ids,
             embeddings=vecs,
             documents=texts,
-            metadatas=[{"doc_id": key[:-2]} for key in ids],
+            metadatas=[
+                _our_metadata(key) if args.our_records else {"doc_id": key[:-2]} for key in ids
+            ],
         )
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     return {"wall": wall, "cpu": cpu, "stored": collection.count(), "rss_before_mib": rss0}
@@ -275,6 +297,11 @@ def main() -> None:
     ap.add_argument("--batch", type=_opt_int, default=None, help="embed_batch_size (None: default)")
     ap.add_argument("--workers", type=_opt_int, default=None, help="embedding num_workers")
     ap.add_argument("--pipeline-workers", type=_opt_int, default=None, help="arun(num_workers=)")
+    ap.add_argument(
+        "--our-records",
+        action="store_true",
+        help="raw-chroma: metadata shaped like ChromaStore's records (5 keys) instead of 1 key",
+    )
     ap.add_argument(
         "--pregen",
         action="store_true",

@@ -210,7 +210,10 @@ class IngestReport:
     failed: int = 0
     """Chunks that failed (listed in ``failures``, up to 10,000)."""
     pending: int = 0
-    """Chunks planned but not attempted because a fatal error stopped the run."""
+    """Chunks a fatal error left unstored: not sent yet, or answered but not yet written.
+
+    A re-run embeds them (the latter are at most ``max_concurrency`` batches).
+    """
     deleted: int = 0
     """Chunks deleted: stale chunks of changed documents and (``sync``) removed documents."""
     deleted_documents: int = 0
