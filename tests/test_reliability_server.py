@@ -32,7 +32,9 @@ from llama_index.core.vector_stores.types import (
 
 from llama_index_gemini_embed import (
     ChromaStore,
+    GeminiEmbedding,
     GeminiReranker,
+    IngestReport,
     StoreUnavailableError,
     aingest,
     ingest,
@@ -207,6 +209,21 @@ def test_ingest_query_rerank_suite_gives_the_same_answers_on_a_server(
 # ----------------------------------------------------------------------------- outages
 
 
+def start_ingest(
+    corpus: Path, embed: GeminiEmbedding, store: ChromaStore
+) -> asyncio.Task[IngestReport]:
+    """``aingest`` of ``corpus`` with the CLI's splitter, as a task on the running loop."""
+    return asyncio.create_task(
+        aingest(
+            corpus,
+            embed_model=embed,
+            store=store,
+            transformations=[splitter()],
+            show_progress=False,
+        )
+    )
+
+
 def stop_when_rows(server: ChromaServer, collection: str, rows: int) -> int:
     """Stop ``server`` (SIGTERM, then SIGKILL) once ``collection`` holds ``rows`` rows."""
     seen = 0
@@ -236,15 +253,7 @@ def test_server_going_away_mid_ingest_then_resume_after_restart(tmp_path: Path) 
             async def api_run() -> BaseException:
                 embed = make_embed(emu, embed_batch_size=BATCH, max_concurrency=CONCURRENCY)
                 store = ChromaStore.from_url(server.url, collection_name=collection)
-                task = asyncio.create_task(
-                    aingest(
-                        corpus,
-                        embed_model=embed,
-                        store=store,
-                        transformations=[splitter()],
-                        show_progress=False,
-                    )
-                )
+                task = start_ingest(corpus, embed, store)
                 await asyncio.to_thread(stop_when_rows, server, collection, total // 4)
                 with pytest.raises(StoreUnavailableError) as info:
                     await asyncio.wait_for(task, 60)
@@ -416,15 +425,7 @@ def test_requests_keep_going_out_while_a_write_hangs_then_everything_is_stored(
 
             async def run() -> tuple[int, int, int]:
                 store = ChromaStore.from_url(server.url, collection_name=collection)
-                task = asyncio.create_task(
-                    aingest(
-                        corpus,
-                        embed_model=embed,
-                        store=store,
-                        transformations=[splitter()],
-                        show_progress=False,
-                    )
-                )
+                task = start_ingest(corpus, embed, store)
                 rows = 0
 
                 def some_rows() -> bool:
