@@ -216,23 +216,20 @@ def memory_cpu(r: dict[str, Any]) -> None:
     if "cpu" in r:
         c = r["cpu"]["median_cpu_ms_per_chunk"]
         fig, ax = plt.subplots(figsize=(6, 3.6))
-        overhead = max(0.0, c["ours"] - c["raw-sdk"] - c["raw-chroma"])
-        ax.bar(["ours"], [c["raw-chroma"]], color=RAW, label="Chroma upsert (measured alone)")
-        ax.bar(
-            ["ours"],
-            [c["raw-sdk"]],
-            bottom=[c["raw-chroma"]],
-            color="#bcbd22",
-            label="google-genai SDK calls (alone)",
-        )
-        ax.bar(
-            ["ours"],
-            [overhead],
-            bottom=[c["raw-chroma"] + c["raw-sdk"]],
-            color=OURS,
-            label="the rest (ours + splitter)",
-        )
+        chroma_ours = c.get("raw-chroma-our-records", c["raw-chroma"])
+        parts = [
+            ("Chroma upsert, bare records (alone)", c["raw-chroma"], RAW),
+            ("Chroma: our records' extra metadata", chroma_ours - c["raw-chroma"], "#c7c7c7"),
+            ("google-genai SDK calls (alone)", c["raw-sdk"], "#bcbd22"),
+            ("LlamaIndex SentenceSplitter (alone)", c.get("raw-split", 0.0), "#9467bd"),
+        ]
+        parts.append(("our code", max(0.0, c["ours"] - sum(v for _, v, _ in parts)), OURS))
+        bottom = 0.0
+        for label, value, color in parts:
+            ax.bar(["ours"], [value], bottom=[bottom], color=color, label=label)
+            bottom += value
         ax.bar(["anchor"], [c["anchor"]], color=ANCHOR, label="anchor total")
+        ax.set_ylim(0, max(bottom, c["anchor"]) * 1.55)  # room for the legend
         ax.set_ylabel("client CPU ms per chunk")
         ax.legend(fontsize=7)
         ax.set_title(
