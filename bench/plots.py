@@ -192,24 +192,26 @@ def ingest(r: dict[str, Any]) -> None:
 def memory_cpu(r: dict[str, Any]) -> None:
     if "memory" in r:
         m = r["memory"]
-        fig, ax = plt.subplots(figsize=(6, 3.6))
+        fig, ax = plt.subplots(figsize=(7.5, 3.6))
         small, large = m["small"], m["large"]
-        for i, (impl, color) in enumerate((("ours", OURS), ("anchor", ANCHOR))):
-            vals = [
-                m["runs"][f"{impl}-{small}"]["peak_rss_mib"],
-                m["runs"][f"{impl}-{large}"]["peak_rss_mib"],
-            ]
-            bars = ax.bar([i * 3, i * 3 + 1], vals, color=color, alpha=0.8)
+        clients = [
+            ("ours", "ours\nlocal", OURS),
+            ("ours-server", "ours\nserver", "#6baed6"),
+            ("raw-chroma", "Chroma\nalone", RAW),
+            ("anchor", "anchor", ANCHOR),
+        ]
+        ticks, labels = [], []
+        for i, (impl, name, color) in enumerate(
+            c for c in clients if f"{c[0]}-{small}" in m["runs"]
+        ):
+            vals = [m["runs"][f"{impl}-{n}"]["peak_rss_mib"] for n in (small, large)]
+            xs = [i * 3, i * 3 + 1]
+            bars = ax.bar(xs, vals, color=color, alpha=0.85)
             ax.bar_label(bars, fmt="%.0f", fontsize=8)
-        ax.set_xticks([0, 1, 3, 4])
-        ax.set_xticklabels(
-            [
-                f"ours\n{small // 1000}k",
-                f"ours\n{large // 1000}k",
-                f"anchor\n{small // 1000}k",
-                f"anchor\n{large // 1000}k",
-            ]
-        )
+            ticks += xs
+            labels += [f"{name}\n{small // 1000}k", f"{name}\n{large // 1000}k"]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(labels, fontsize=7)
         ax.set_ylabel("peak RSS, MiB")
         ax.set_title(f"Peak RSS ({m['dim']}-d, {m['words']}-word chunks)", fontsize=9)
         save(fig, "memory_rss.png")
