@@ -27,6 +27,7 @@ from llama_index_gemini_embed import (
 )
 from llama_index_gemini_embed._ingest import (
     IngestReport,
+    _write_lag,
     aingest,
     ingest,
     load_documents,
@@ -261,6 +262,29 @@ def test_input_is_read_lazily_in_windows(emulator: Emulator, store: ChromaStore)
     assert report.written == 1200
     # The generator was still being read when chunks were already stored.
     assert any(0 < count < 1200 for count in counts_seen), counts_seen
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "batch", "dimension", "lag"),
+    [
+        (8, 100, 768, 7),  # 600k floats / 76.8k per batch
+        (8, 100, 128, 8),  # capped by max_concurrency
+        (8, 100, None, 1),  # None = 3,072: one 307k-float batch fits, two do not
+        (2, 10, 128, 2),
+        (1, 100, 768, 1),
+        (8, 250, 3072, 1),  # never below one batch
+    ],
+)
+def test_answered_batches_waiting_for_the_store_are_bounded(
+    concurrency: int, batch: int, dimension: int | None, lag: int
+) -> None:
+    embed = GeminiEmbedding(
+        api_key="k" * 39,
+        max_concurrency=concurrency,
+        embed_batch_size=batch,
+        output_dimensionality=dimension,
+    )
+    assert _write_lag(embed) == lag
 
 
 def test_six_thousand_nodes_in_one_run(emulator: Emulator, store: ChromaStore) -> None:
