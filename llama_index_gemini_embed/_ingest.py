@@ -898,7 +898,12 @@ class _Run:
                             assert outcome.vectors is not None
                             for pending, vector in zip(batch, outcome.vectors, strict=True):
                                 pending.node.embedding = vector
-                        await self._queue_write(writes, writer, batch)
+                        try:
+                            await self._queue_write(writes, writer, batch)
+                        except BaseException:
+                            if outcome.error is None:  # answered, never handed to the writer
+                                self.report.pending += len(batch)
+                            raise
             except FATAL_API_ERRORS as error:
                 raise _FatalStop(error) from error
             finally:

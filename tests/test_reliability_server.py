@@ -266,6 +266,8 @@ def test_server_going_away_mid_ingest_then_resume_after_restart(tmp_path: Path) 
             assert f"`chroma run --path DIR --host 127.0.0.1 --port {port}`" in message
             report = error.report  # type: ignore[attr-defined]
             assert report.fatal_error_type == "StoreUnavailableError"
+            # Every chunk is accounted for: stored, failed, or left for the re-run.
+            assert report.embedded + report.failed + report.pending == report.to_embed
             assert "run it again to resume" in " ".join(error.__notes__)
             spent_api = emu.counters.embed_items
 
