@@ -212,7 +212,7 @@ class IngestReport:
     pending: int = 0
     """Chunks a fatal error left unstored: not sent yet, or answered but not yet written.
 
-    A re-run embeds them (the latter are at most ``max_concurrency`` batches).
+    A re-run embeds them (the latter are at most ``max_concurrency + 1`` batches).
     """
     deleted: int = 0
     """Chunks deleted: stale chunks of changed documents and (``sync``) removed documents."""
@@ -1356,8 +1356,8 @@ def _resolve_embed_model(
 def _write_lag(embed_model: GeminiEmbedding) -> int:
     """Answered batches that may wait for the store: ``max_concurrency``, fewer when large.
 
-    A crash loses at most these plus the requests in flight (re-embedded on the re-run),
-    and their vectors (as Python floats) stay under ~20 MB.
+    A crash loses at most these, the batch being written and the requests in flight
+    (re-embedded on the re-run); the queued vectors (as Python floats) stay under ~20 MB.
     """
     dimension = (
         embed_model.output_dimensionality or model_spec(embed_model.model_name).default_dimension

@@ -3,7 +3,7 @@
 The final store equals a clean run's (ids, texts, metadata, vectors), and the API items
 re-spent because of the kills are at most the batches that can be in flight at a kill,
 plus the answered batches still waiting to be written (at most as many again):
-``items embedded across all runs - corpus size <= kills x 2 x concurrency x batch size``.
+``items embedded across all runs - corpus size <= kills x (2 x concurrency + 1) x batch``.
 
 The CLI runs as a subprocess against an emulator in this process (with latency, so every
 kill lands mid-run); the store is watched through a read-only SQLite connection because
@@ -176,7 +176,7 @@ def test_five_kill_9s_at_seeded_points_then_the_store_equals_a_clean_run(
     assert snapshot_path(crashed, COLLECTION) == expected
 
     respent = spent - total
-    bound = KILLS * 2 * CONCURRENCY * BATCH
+    bound = KILLS * (2 * CONCURRENCY + 1) * BATCH
     assert 0 <= respent <= bound, (respent, history)
     print(
         f"\ncrash-resume: {total} chunks, {KILLS} kills at stored rows "

@@ -316,7 +316,7 @@ def test_server_going_away_mid_ingest_then_resume_after_restart(tmp_path: Path) 
             assert server_rows(server.url, collection) == expected
             # What the outages cost: at most the batches in flight at each stop, plus the
             # answered ones still waiting to be written (as many again).
-            bound = 2 * 2 * CONCURRENCY * BATCH
+            bound = 2 * (2 * CONCURRENCY + 1) * BATCH
             respent = emu.counters.embed_items - total
             assert 0 <= respent <= bound, (respent, spent_api)
             print(
