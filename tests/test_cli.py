@@ -49,6 +49,11 @@ def store_args(tmp_path: Path, collection: str = "cli-test") -> list[str]:
     return ["--path", str(tmp_path / "chroma"), "--collection", collection]
 
 
+def ingest_args(tmp_path: Path, emu: Emulator) -> list[str]:
+    """``ingest SAMPLE_CORPUS --path ... --collection cli-test --base-url EMULATOR``."""
+    return ["ingest", str(sample_corpus_dir()), *store_args(tmp_path), "--base-url", emu.base_url]
+
+
 def populate(emu: Emulator, tmp_path: Path, collection: str = "cli-test") -> None:
     embed = GeminiEmbedding(api_key=SECRET, base_url=emu.base_url, output_dimensionality=768)
     with ChromaStore(collection, path=str(tmp_path / "chroma"), embed_model=embed) as store:
@@ -128,7 +133,7 @@ def test_bad_key_exit_3_and_key_never_printed(
     emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = "wrong-KEY-77c1"
-    args = ["ingest", str(sample_corpus_dir()), *store_args(tmp_path), "--base-url", emu.base_url]
+    args = ingest_args(tmp_path, emu)
     code, out, err = run([*args, "--api-key", bad, "--max-retries", "0"], capsys)
     assert code == 3
     assert err.startswith("gemini-embed: error: ") and err.count("\n") == 1
@@ -146,11 +151,7 @@ def test_unknown_model_exit_3(
     monkeypatch.setenv("GEMINI_API_KEY", SECRET)
     code, _, err = run(
         [
-            "ingest",
-            str(sample_corpus_dir()),
-            *store_args(tmp_path),
-            "--base-url",
-            emu.base_url,
+            *ingest_args(tmp_path, emu),
             "--model",
             "gemini-embedding-999",
         ],
@@ -168,11 +169,7 @@ def test_quota_exhausted_exit_4_and_resume(
     monkeypatch.setenv("GEMINI_API_KEY", SECRET)
     emu.set_quota(QuotaConfig(items_per_day=4))
     args = [
-        "ingest",
-        str(sample_corpus_dir()),
-        *store_args(tmp_path),
-        "--base-url",
-        emu.base_url,
+        *ingest_args(tmp_path, emu),
         "--max-retries",
         "0",
         "--concurrency",
@@ -197,11 +194,7 @@ def test_partial_failure_exit_1(
     monkeypatch.setenv("GEMINI_API_KEY", SECRET)
     emu.script_faults([Fault.status(400, message="scripted failure")])
     args = [
-        "ingest",
-        str(sample_corpus_dir()),
-        *store_args(tmp_path),
-        "--base-url",
-        emu.base_url,
+        *ingest_args(tmp_path, emu),
         "--max-retries",
         "0",
         "--concurrency",
@@ -224,11 +217,7 @@ def test_locked_store_exit_5(emu: Emulator, tmp_path: Path) -> None:
                 sys.executable,
                 "-m",
                 "llama_index_gemini_embed.cli",
-                "ingest",
-                str(sample_corpus_dir()),
-                *store_args(tmp_path),
-                "--base-url",
-                emu.base_url,
+                *ingest_args(tmp_path, emu),
             ],
             capture_output=True,
             text=True,
@@ -252,11 +241,7 @@ def test_fingerprint_mismatch_exit_5(
     calls = emu.counters.embed_requests
     code, _, err = run(
         [
-            "ingest",
-            str(sample_corpus_dir()),
-            *store_args(tmp_path),
-            "--base-url",
-            emu.base_url,
+            *ingest_args(tmp_path, emu),
             "--dimension",
             "256",
         ],
@@ -304,11 +289,7 @@ def test_ingest_dry_run_then_ingest_then_rerun(
 ) -> None:
     monkeypatch.setenv("MY_KEY_VAR", SECRET)
     base = [
-        "ingest",
-        str(sample_corpus_dir()),
-        *store_args(tmp_path),
-        "--base-url",
-        emu.base_url,
+        *ingest_args(tmp_path, emu),
         "--api-key-env",
         "MY_KEY_VAR",
         "--dimension",

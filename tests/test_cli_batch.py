@@ -10,7 +10,7 @@ import pytest
 from llama_index_gemini_embed import ChromaStore, sample_corpus_dir
 from llama_index_gemini_embed.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from llama_index_gemini_embed.emulator import Emulator
-from tests.test_cli import SECRET, run, store_args
+from tests.test_cli import SECRET, ingest_args, run, store_args
 
 
 @pytest.fixture
@@ -27,11 +27,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def batch_args(emu: Emulator, tmp_path: Path, *extra: str) -> list[str]:
     return [
-        "ingest",
-        str(sample_corpus_dir()),
-        *store_args(tmp_path),
-        "--base-url",
-        emu.base_url,
+        *ingest_args(tmp_path, emu),
         "--dimension",
         "768",
         "--batch",
