@@ -28,6 +28,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 SCRATCH_DIR = BENCH_DIR / ".scratch"
+OURS_PY = BENCH_DIR / ".venv-bench" / "bin" / "python"
+ANCHOR_PY = BENCH_DIR / ".venv-anchors" / "bin" / "python"
+WORKER = BENCH_DIR / "ingest_worker.py"
 CACHE_DIR = ROOT / ".bench-cache"
 DATA_DIR = Path(os.environ.get("LIGE_BENCH_DATA", "/work/shared/data/dbpedia-entity-5k"))
 
@@ -223,3 +226,27 @@ def chroma_server(path: Path, log_name: str = "chroma-server") -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def run_ingest_worker(
+    emu: Any, impl: str, chroma: Path, n: int, extra: Sequence[str], log_name: str, timeout: float
+) -> dict[str, Any]:
+    """Run ``ingest_worker.py --impl IMPL`` once against ``emu``; its ``RESULT`` dict.
+
+    The anchor runs in .venv-anchors, everything else in .venv-bench; stderr goes to
+    ``.scratch/logs/LOG_NAME.stderr``. A worker that prints no result gives an ``error``.
+    """
+    import subprocess
+
+    logs = SCRATCH_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    py = ANCHOR_PY if impl == "anchor" else OURS_PY
+    cmd = [str(py), str(WORKER), "--impl", impl, "--base-url", emu.base_url]
+    cmd += ["--api-key", emu.api_key, "--chroma", str(chroma), "--n", str(n), *extra]
+    with open(logs / f"{log_name}.stderr", "w") as err:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not lines:
+        return {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
+    result: dict[str, Any] = json.loads(lines[-1][len("RESULT ") :])
+    return result

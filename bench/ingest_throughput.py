@@ -26,29 +26,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import resource
-import subprocess
 import threading
 import time
 from typing import Any
 
 from benchlib import (
-    BENCH_DIR,
-    SCRATCH_DIR,
     LoadMonitor,
     chroma_server,
     fresh_dir,
     median,
+    run_ingest_worker,
     summary,
     synthetic_chunk,
     write_result,
 )
-
-OURS_PY = BENCH_DIR / ".venv-bench" / "bin" / "python"
-ANCHOR_PY = BENCH_DIR / ".venv-anchors" / "bin" / "python"
-WORKER = BENCH_DIR / "ingest_worker.py"
 
 LATENCY, JITTER = 0.15, 0.05
 WINDOW = 6.0
@@ -103,27 +96,6 @@ def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[
     emu.reset_quota_usage()
     emu.reset_daily_quota()
     emu.reset_counters()
-    path = fresh_dir(f"ingest-{tag}")
-    logs = SCRATCH_DIR / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    py = OURS_PY if impl == "ours" else ANCHOR_PY
-    cmd = [
-        str(py),
-        str(WORKER),
-        "--impl",
-        impl,
-        "--base-url",
-        emu.base_url,
-        "--api-key",
-        emu.api_key,
-        "--chroma",
-        str(path),
-        "--n",
-        str(n),
-        "--words",
-        str(WORDS),
-        *extra,
-    ]
     timeline: list[tuple[float, int]] = []
     done = threading.Event()
 
@@ -138,18 +110,12 @@ def run_worker(emu: Any, impl: str, n: int, extra: list[str], tag: str) -> dict[
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        with open(logs / f"{tag}.stderr", "w") as err:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=1800)
+        extra = ["--words", str(WORDS), *extra]
+        out = run_ingest_worker(emu, impl, fresh_dir(f"ingest-{tag}"), n, extra, tag, 1800)
     finally:
         done.set()
         sampler.join()
     total = time.perf_counter() - t0
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    out: dict[str, Any] = (
-        json.loads(lines[-1][7:])
-        if lines
-        else {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
-    )
     c = emu.counters
     out.update(
         impl=impl,

@@ -18,24 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from typing import Any
 
 from benchlib import (
-    BENCH_DIR,
     RESULTS_DIR,
-    SCRATCH_DIR,
     LoadMonitor,
     chroma_server,
     fresh_dir,
     median,
+    run_ingest_worker,
     summary,
     write_result,
 )
 
-OURS_PY = BENCH_DIR / ".venv-bench" / "bin" / "python"
-ANCHOR_PY = BENCH_DIR / ".venv-anchors" / "bin" / "python"
-WORKER = BENCH_DIR / "ingest_worker.py"
 ANCHOR_TUNED = ["--batch", "100", "--workers", "8"]
 # ChromaVectorStore.add sends everything in one call, over Chroma's local max batch (5,461):
 # for the CPU comparison the anchor runs arun() per 5,000 documents so that it does write.
@@ -46,37 +41,8 @@ def run(
     emu: Any, impl: str, n: int, dim: int, words: int, tag: str, extra: list[str] = ()
 ) -> dict[str, Any]:
     emu.reset_counters()
-    path = fresh_dir(f"memcpu-{tag}")
-    logs = SCRATCH_DIR / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    py = ANCHOR_PY if impl == "anchor" else OURS_PY
-    cmd = [
-        str(py),
-        str(WORKER),
-        "--impl",
-        impl,
-        "--base-url",
-        emu.base_url,
-        "--api-key",
-        emu.api_key,
-        "--chroma",
-        str(path),
-        "--n",
-        str(n),
-        "--dim",
-        str(dim),
-        "--words",
-        str(words),
-        *extra,
-    ]
-    with open(logs / f"memcpu-{tag}.stderr", "w") as err:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=3600)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    out: dict[str, Any] = (
-        json.loads(lines[-1][7:])
-        if lines
-        else {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}
-    )
+    extra = ["--dim", str(dim), "--words", str(words), *extra]
+    out = run_ingest_worker(emu, impl, fresh_dir(f"memcpu-{tag}"), n, extra, f"memcpu-{tag}", 3600)
     out["impl"] = impl
     out["cpu_ms_per_chunk"] = out.get("cpu", float("nan")) / n * 1e3
     print(
