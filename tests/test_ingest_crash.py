@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,24 +19,12 @@ from llama_index_gemini_embed import GeminiEmbedding
 from llama_index_gemini_embed._ingest import ingest
 from llama_index_gemini_embed._store import ChromaStore
 from llama_index_gemini_embed.emulator import Emulator
+from tests.reliability_support import cli_command, stored_count
 from tests.test_ingest import write_corpus
 
 BATCH = 10
 CONCURRENCY = 2
 COLLECTION = "crash-test"
-
-
-def stored_count(path: Path) -> int:
-    """Rows in the store, read without taking the store's lock (0 until the DB exists)."""
-    db = path / "chroma.sqlite3"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-            row = con.execute("SELECT COUNT(*) FROM embeddings").fetchone()
-    except sqlite3.Error:
-        return -1  # busy or mid-migration: ask again
-    return int(row[0])
 
 
 def store_count(path: Path) -> int:
@@ -58,30 +44,13 @@ def snapshot(path: Path) -> dict[str, tuple[str, str]]:
 
 
 def cli(corpus: Path, store: Path, emu: Emulator) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "llama_index_gemini_embed.cli",
+    return cli_command(
         "ingest",
         str(corpus),
-        "--path",
-        str(store),
-        "--collection",
-        COLLECTION,
-        "--base-url",
-        emu.base_url,
-        "--dimension",
-        "128",
-        "--chunk-size",
-        "96",
-        "--batch-size",
-        str(BATCH),
-        "--concurrency",
-        str(CONCURRENCY),
-        "--max-retries",
-        "0",
-        "--quiet",
-    ]
+        *("--path", str(store), "--collection", COLLECTION, "--base-url", emu.base_url),
+        *("--dimension", "128", "--chunk-size", "96", "--batch-size", str(BATCH)),
+        *("--concurrency", str(CONCURRENCY), "--max-retries", "0", "--quiet"),
+    )
 
 
 @pytest.mark.slow
