@@ -6,7 +6,7 @@ embed = GeminiEmbedding(output_dimensionality=768)
 
 from importlib import metadata as _metadata
 
-from ._embedding import GeminiEmbedding, GeminiUsageEvent
+from ._embedding.embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
     APIUnreachableError,
     ConfigurationError,
@@ -26,7 +26,7 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from ._ingest import (
+from ._ingest.run import (
     IngestReport,
     NodeFailure,
     aingest,
@@ -35,9 +35,9 @@ from ._ingest import (
     load_documents,
     sample_corpus_dir,
 )
-from ._rerank import GeminiReranker, RerankAnswerError, RerankReport
-from ._store import ChromaStore
-from ._store_logic import DimensionMismatchError
+from ._rerank.postprocessor import GeminiReranker, RerankAnswerError, RerankReport
+from ._store.limits import DimensionMismatchError
+from ._store.store import ChromaStore
 from ._usage import UsageSnapshot
 
 try:

@@ -1,0 +1,325 @@
+"""``GeminiEmbedding``: the LlamaIndex embedding class for Gemini embedding models.
+
+    from llama_index_gemini_embed import GeminiEmbedding
+
+    embed = GeminiEmbedding(output_dimensionality=768)        # key from GEMINI_API_KEY
+    query_vector = embed.get_query_embedding("what is RAG?")  # RETRIEVAL_QUERY
+    doc_vectors = embed.get_text_embedding_batch(["RAG is ..."])  # RETRIEVAL_DOCUMENT
+    print(embed.usage)  # items, requests, tokens, retries, truncations, cost_usd
+
+The LlamaIndex adapter at the edge: everything is delegated to :class:`._engine.EmbedEngine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+from google import genai
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.core.instrumentation.events.embedding import (
+    EmbeddingEndEvent,
+    EmbeddingStartEvent,
+)
+from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index_instrumentation import get_dispatcher
+from pydantic import Field, PrivateAttr
+
+from llama_index_gemini_embed._connection import GeminiConnection
+from llama_index_gemini_embed._errors import ConfigurationError
+from llama_index_gemini_embed._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
+from llama_index_gemini_embed._retry import RetryPolicy
+from llama_index_gemini_embed._sync import run_sync
+from llama_index_gemini_embed._tasks import normalise_task_type
+from llama_index_gemini_embed._usage import Usage, UsageSnapshot
+
+from .engine import EmbedEngine, EngineConfig, TextSpec
+
+__all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
+
+dispatcher = get_dispatcher(__name__)
+
+_SDK_MAJOR = int(genai.__version__.split(".")[0])
+
+
+class GeminiUsageEvent(BaseEvent):
+    """Emitted after each embedding call with what that call used."""
+
+    model_name: str
+    items: int
+    requests: int
+    tokens: int
+    retries: int
+    truncated: int
+    cost_usd: float
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "GeminiUsageEvent"
+
+
+def _check_settings(data: dict[str, Any]) -> None:
+    """Validate settings before pydantic, so users see our message and not a wrapper."""
+    for key in ("query_task_type", "document_task_type"):
+        if isinstance(data.get(key), str):
+            data[key] = normalise_task_type(data[key], key)
+    model = data.get("model_name") or DEFAULT_MODEL
+    spec = model_spec(model)
+    dim = data.get("output_dimensionality")
+    if dim is not None and not (
+        isinstance(dim, int) and spec.min_dimension <= dim <= spec.max_dimension
+    ):
+        raise ConfigurationError(
+            f"output_dimensionality={dim} is out of range for {model}: use "
+            f"{spec.min_dimension}-{spec.max_dimension} (recommended 768, 1536 or 3072), "
+            "or None for the default"
+        )
+    if data.get("embeddings_cache") is not None:
+        raise ConfigurationError(
+            "embeddings_cache is not supported: llama-index-core keys it on the text alone, "
+            "so a query would get a document's vector and another model's vectors would "
+            "leak in. Use ingest() (it skips unchanged chunks) or IngestionPipeline(cache=...)."
+        )
+    if data.get("rate_limiter") is not None:
+        raise ConfigurationError(
+            "rate_limiter counts HTTP calls, but Gemini charges quota per embedded item and "
+            "token: set requests_per_minute=, tokens_per_minute= and requests_per_day= instead"
+        )
+
+
+class GeminiEmbedding(GeminiConnection, BaseEmbedding):
+    """Gemini embeddings for LlamaIndex, on the official ``google-genai`` SDK.
+
+    Queries use ``query_task_type`` and documents ``document_task_type`` on every sync and
+    async path; gemini-embedding-2 models get Google's text prefixes instead. Vectors are
+    always L2-normalised. Requests respect the API limits, pace themselves to the
+    configured quotas, and retry 408/429/5xx/timeouts with backoff honouring ``RetryInfo``.
+
+    Raises:
+        MissingAPIKeyError: no key given and none in GEMINI_API_KEY / GOOGLE_API_KEY.
+        ConfigurationError: an invalid setting (dimension, task type, limits).
+    """
+
+    model_name: str = Field(default=DEFAULT_MODEL, description="Gemini embedding model id.")
+    output_dimensionality: int | None = Field(
+        default=None,
+        description="Matryoshka output size, 128-3072 (None = the model default, 3072).",
+    )
+    query_task_type: str = Field(
+        default="RETRIEVAL_QUERY",
+        description="Task type for queries (e.g. QUESTION_ANSWERING, CODE_RETRIEVAL_QUERY).",
+    )
+    document_task_type: str = Field(
+        default="RETRIEVAL_DOCUMENT", description="Task type for documents and nodes."
+    )
+    title_metadata_keys: list[str] = Field(
+        default_factory=lambda: ["title", "file_name"],
+        description="Node metadata keys tried in order for a document title.",
+    )
+    max_retries: int = Field(default=8, ge=0, description="Retries after the first attempt.")
+    max_concurrency: int = Field(default=8, ge=1, description="Requests in flight at most.")
+    embed_batch_size: int = Field(
+        default=100, gt=0, le=2048, description="Texts per request (capped at the API limit)."
+    )
+    requests_per_minute: int | None = Field(
+        default=None, ge=1, description="Quota: embedded ITEMS per minute (Gemini counts items)."
+    )
+    tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
+    requests_per_day: int | None = Field(default=None, ge=1, description="Quota: items per day.")
+    on_overlength: Literal["warn", "raise"] = Field(
+        default="warn", description="Texts over the input limit: count+warn once, or raise."
+    )
+
+    _engine: EmbedEngine | None = PrivateAttr(default=None)
+    _usage: Usage = PrivateAttr()
+    _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(
+        self,
+        *,
+        client: genai.Client | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rng: random.Random | None = None,
+        **data: Any,
+    ) -> None:
+        _check_settings(data)
+        super().__init__(**data)
+        self._usage = Usage(
+            price_per_million_tokens=model_spec(self.model_name).price_per_million_tokens
+        )
+        self._connect(client, clock=clock, sleep=sleep, rng=rng)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LigeGeminiEmbedding"
+
+    # -- wiring -----------------------------------------------------------------------
+
+    def _backend_limits(self) -> tuple[int, int | None]:
+        """(items, tokens) per request for the backend and SDK in use."""
+        spec = model_spec(self.model_name)
+        if not self._client_settings().use_vertex:
+            limits = BACKEND_LIMITS["gemini"]
+        elif _SDK_MAJOR >= 3:
+            # SDK 3.x sends Vertex gemini models to :batchEmbedContents.
+            limits = BACKEND_LIMITS["vertex_batch"]
+        elif spec.uses_task_prefixes:
+            return 1, None  # SDK 2.x: single-content :embedContent
+        else:
+            limits = BACKEND_LIMITS["vertex"]  # SDK 2.x: :predict
+        return limits.max_items_per_request, limits.max_tokens_per_request
+
+    def _quota_scope(self) -> tuple[object, ...]:
+        return ("embed", self.base_url, self.model_name)
+
+    @property
+    def engine(self) -> EmbedEngine:
+        """The async engine behind this instance (built on first use)."""
+        with self._engine_lock:
+            if self._engine is None:
+                max_items, max_tokens = self._backend_limits()
+                self._engine = EmbedEngine(
+                    EngineConfig(
+                        model=self.model_name,
+                        spec=model_spec(self.model_name),
+                        dimension=self.output_dimensionality,
+                        max_items_per_request=min(self.embed_batch_size, max_items),
+                        max_tokens_per_request=max_tokens,
+                        max_concurrency=self.max_concurrency,
+                        retry=RetryPolicy(max_retries=self.max_retries),
+                        on_overlength=self.on_overlength,
+                    ),
+                    client_provider=lambda: self.client,
+                    limiter=self._limiter(),
+                    usage=self._usage,
+                    clock=self._clock or time.monotonic,
+                    sleep=self._sleep or asyncio.sleep,
+                    rng=self._rng,
+                    secret=self._secret,
+                )
+            return self._engine
+
+    @property
+    def usage(self) -> UsageSnapshot:
+        """Totals so far: items, requests, estimated tokens, retries, truncations, cost."""
+        return self._usage.snapshot()
+
+    @property
+    def dimension(self) -> int:
+        return self.output_dimensionality or model_spec(self.model_name).default_dimension
+
+    @property
+    def fingerprint(self) -> dict[str, str | int | bool]:
+        """What makes vectors comparable: stored by ChromaStore to refuse mixing setups."""
+        spec = model_spec(self.model_name)
+        scheme = "prefix" if spec.uses_task_prefixes else "task_type"
+        return {
+            "model": self.model_name,
+            "dimension": self.dimension,
+            "scheme": f"{scheme}:{self.document_task_type}",
+            "normalised": True,
+        }
+
+    def title_for(self, metadata: dict[str, Any]) -> str | None:
+        """The document title taken from ``metadata`` (first non-empty configured key)."""
+        for key in self.title_metadata_keys:
+            value = metadata.get(key)
+            if value is not None and str(value).strip():
+                return str(value).strip()
+        return None
+
+    def node_input(self, node: BaseNode) -> TextSpec:
+        """What is embedded for ``node``: its EMBED text (minus the title key) and title."""
+        title = self.title_for(node.metadata)
+        if title is not None:
+            used = [key for key in self.title_metadata_keys if key in node.metadata]
+            excluded = list(dict.fromkeys([*node.excluded_embed_metadata_keys, *used]))
+            node = node.model_copy(update={"excluded_embed_metadata_keys": excluded})
+        return TextSpec(
+            node.get_content(metadata_mode=MetadataMode.EMBED), self.document_task_type, title
+        )
+
+    # -- LlamaIndex hooks ------------------------------------------------------------------
+
+    async def _aembed(self, specs: Sequence[TextSpec]) -> list[list[float]]:
+        if not specs:
+            return []
+        before = self._usage.snapshot()
+        try:
+            return await self.engine.embed(specs)
+        finally:
+            delta = self._usage.snapshot() - before
+            dispatcher.event(
+                GeminiUsageEvent(
+                    model_name=self.model_name,
+                    items=delta.items,
+                    requests=delta.requests,
+                    tokens=delta.tokens,
+                    retries=delta.retries,
+                    truncated=delta.truncated,
+                    cost_usd=delta.cost_usd,
+                )
+            )
+
+    def _query_spec(self, query: str) -> TextSpec:
+        return TextSpec(query, self.query_task_type)
+
+    def _doc_specs(self, texts: Sequence[str]) -> list[TextSpec]:
+        return [TextSpec(text, self.document_task_type) for text in texts]
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return run_sync(self._aembed([self._query_spec(query)]))[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._aembed([self._query_spec(query)]))[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return run_sync(self._aembed(self._doc_specs([text])))[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aembed(self._doc_specs([text])))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return run_sync(self._aembed(self._doc_specs(texts)))
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._aembed(self._doc_specs(texts))
+
+    @dispatcher.span
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """Embed documents: one engine run (API-sized requests, bounded concurrency)."""
+        return run_sync(self._aembed_with_events(self._doc_specs(texts)))
+
+    @dispatcher.span
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        """Async :meth:`get_text_embedding_batch`."""
+        return await self._aembed_with_events(self._doc_specs(texts))
+
+    async def _aembed_with_events(self, specs: Sequence[TextSpec]) -> list[Embedding]:
+        dispatcher.event(EmbeddingStartEvent(model_dict=self.to_payload()))
+        vectors = await self._aembed(specs)
+        dispatcher.event(EmbeddingEndEvent(chunks=[s.text for s in specs], embeddings=vectors))
+        return vectors
+
+    # TransformComponent path (IngestionPipeline): titles come from node metadata.
+    def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        vectors = run_sync(self._aembed_with_events([self.node_input(n) for n in nodes]))
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector
+        return nodes
+
+    async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
+        vectors = await self._aembed_with_events([self.node_input(n) for n in nodes])
+        for node, vector in zip(nodes, vectors, strict=True):
+            node.embedding = vector
+        return nodes

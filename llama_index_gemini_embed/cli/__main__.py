@@ -1,0 +1,6 @@
+"""``python -m llama_index_gemini_embed.cli``: the same as the ``gemini-embed`` command."""
+
+from .app import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Pure planning behind ingest(): ids, hashes, front matter, plans and estimates."""
+
+from __future__ import annotations
+
+from llama_index_gemini_embed._embedding.engine import TextSpec
+from llama_index_gemini_embed._ingest.plan import (
+    PlannedNode,
+    content_hash,
+    doc_id_for_path,
+    estimate_requests,
+    estimate_seconds,
+    fingerprint_hash,
+    markdown_title,
+    metadata_hash,
+    node_hash,
+    node_id_for,
+    parse_front_matter,
+    plan_nodes,
+    split_hash,
+)
+from llama_index_gemini_embed._models import model_spec
+from llama_index_gemini_embed._tokens import estimate_tokens
+
+FP = fingerprint_hash({"model": "gemini-embedding-001", "dimension": 768})
+DOC = "RETRIEVAL_DOCUMENT"
+
+
+def test_ids_are_stable_and_readable() -> None:
+    assert node_id_for("guides/setup.md", 3) == "guides/setup.md#3"
+    assert doc_id_for_path(("guides", "setup.md")) == "guides/setup.md"
+    assert doc_id_for_path((".", "a.md")) == "a.md"
+
+
+def test_content_hash_covers_what_is_embedded_and_the_fingerprint() -> None:
+    base = content_hash(TextSpec("text", DOC, "Title"), FP)
+    assert base == content_hash(TextSpec("text", DOC, "Title"), FP)
+    assert base != content_hash(TextSpec("text!", DOC, "Title"), FP)
+    assert base != content_hash(TextSpec("text", DOC, "Other"), FP)
+    assert base != content_hash(TextSpec("text", "CLASSIFICATION", "Title"), FP)
+    other_fp = fingerprint_hash({"model": "gemini-embedding-001", "dimension": 3072})
+    assert base != content_hash(TextSpec("text", DOC, "Title"), other_fp)
+
+
+def test_metadata_hash_ignores_reserved_keys_and_order() -> None:
+    assert metadata_hash({"a": 1, "b": "x"}) == metadata_hash({"b": "x", "a": 1, "lige_hash": "z"})
+    assert metadata_hash({"a": 1}) != metadata_hash({"a": 2})
+
+
+def test_node_hash_splits_into_content_and_metadata_parts() -> None:
+    spec = TextSpec("hello", DOC, None)
+    value = node_hash(spec, {"k": "v"}, FP)
+    content, meta = split_hash(value)
+    assert content == content_hash(spec, FP)
+    assert meta == metadata_hash({"k": "v"})
+    assert split_hash("") == (None, None)
+    assert split_hash(None) == (None, None)
+
+
+def test_front_matter_and_title() -> None:
+    meta, body = parse_front_matter("---\ncategory: sync\ntags: [a, 'b']\n---\n# Hi\ntext")
+    assert meta == {"category": "sync", "tags": ["a", "b"]}
+    assert body == "# Hi\ntext"
+    assert markdown_title(body) == "Hi"
+    # nested YAML is left alone rather than half-parsed
+    nested = "---\nauthor:\n  - name: x\n---\nbody"
+    assert parse_front_matter(nested) == ({}, nested)
+    assert parse_front_matter("no front matter") == ({}, "no front matter")
+    assert markdown_title("intro line\n# Late heading") is None
+    assert markdown_title("\n\n#   \n") is None
+
+
+def _plan(new: list[PlannedNode], stored: dict[str, dict[str, str]]) -> dict[str, object]:
+    plan = plan_nodes(new, stored)
+    return {
+        "embed": plan.embed,
+        "skip": plan.skip,
+        "reuse": plan.reuse,
+        "empty": plan.empty,
+        "stale": sorted(plan.stale),
+    }
+
+
+def test_plan_skips_unchanged_and_embeds_new_or_changed() -> None:
+    new = [
+        PlannedNode("a#0", "a", "c0.m0"),
+        PlannedNode("a#1", "a", "c1.m0"),
+        PlannedNode("b#0", "b", "c2.m0"),
+    ]
+    stored = {"a": {"a#0": "c0.m0", "a#1": "old.m0", "a#2": "c9.m0"}}
+    assert _plan(new, stored) == {
+        "embed": ["a#1", "b#0"],
+        "skip": ["a#0"],
+        "reuse": {},
+        "empty": [],
+        "stale": ["a#2"],
+    }
+
+
+def test_plan_reuses_vectors_for_metadata_changes_and_moved_chunks() -> None:
+    new = [
+        PlannedNode("a#0", "a", "cX.m0"),  # a new first chunk
+        PlannedNode("a#1", "a", "c0.m1"),  # the old first chunk moved, metadata changed
+        PlannedNode("a#2", "a", "c1.m1"),  # same id, same content, new metadata
+    ]
+    stored = {"a": {"a#0": "c0.m0", "a#1": "c1.m0"}}
+    result = _plan(new, stored)
+    assert result["embed"] == ["a#0"]
+    assert result["reuse"] == {"a#1": "a#0", "a#2": "a#1"}
+    assert result["stale"] == []
+
+
+def test_plan_reports_empty_chunks_and_deletes_their_stored_version() -> None:
+    new = [PlannedNode("a#0", "a", None), PlannedNode("a#1", "a", "c1.m0")]
+    stored = {"a": {"a#0": "c0.m0", "a#1": "c1.m0"}}
+    result = _plan(new, stored)
+    assert result["empty"] == ["a#0"]
+    assert result["skip"] == ["a#1"]
+    assert result["stale"] == ["a#0"]
+
+
+def test_plan_treats_nodes_without_hash_as_changed() -> None:
+    result = _plan([PlannedNode("a#0", "a", "c0.m0")], {"a": {"a#0": ""}})
+    assert result["embed"] == ["a#0"]
+
+
+def test_estimate_requests_packs_like_the_engine() -> None:
+    spec = model_spec("gemini-embedding-001")
+    specs = [TextSpec(f"text {i}", DOC, None) for i in range(250)]
+    estimate = estimate_requests(specs, spec, max_items=100, max_tokens=None)
+    assert (estimate.items, estimate.requests) == (250, 3)
+    assert estimate.tokens == sum(estimate_tokens(s.text) for s in specs)
+    # one title per request on -001: two titles -> separate requests
+    titled = [TextSpec("x", DOC, "A"), TextSpec("y", DOC, "B"), TextSpec("z", DOC, "A")]
+    assert estimate_requests(titled, spec, max_items=100, max_tokens=None).requests == 2
+    # gemini-embedding-2 puts titles in the text: one request
+    two = model_spec("gemini-embedding-2")
+    assert estimate_requests(titled, two, max_items=100, max_tokens=None).requests == 1
+    # an over-long text is billed at the model's input limit
+    long = [TextSpec("word " * 5000, DOC, None)]
+    assert estimate_requests(long, spec, max_items=100, max_tokens=None).tokens == 2048
+
+
+def test_estimate_seconds_at_quota() -> None:
+    assert estimate_seconds(250, 10, items_per_minute=100, tokens_per_minute=None) == 120.0
+    assert estimate_seconds(100, 10, items_per_minute=100, tokens_per_minute=None) == 0.0
+    assert estimate_seconds(10, 90_000, items_per_minute=100, tokens_per_minute=30_000) == 120.0
+    assert estimate_seconds(10, 10, items_per_minute=None, tokens_per_minute=None) is None
+    assert estimate_seconds(0, 0, items_per_minute=5, tokens_per_minute=None) == 0.0
+    assert (
+        estimate_seconds(250, 1, items_per_minute=100, tokens_per_minute=None, window_seconds=1.0)
+        == 2.0
+    )
