@@ -216,7 +216,7 @@ def test_locked_store_exit_5(emu: Emulator, tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "llama_index_gemini_embed.cli.app",
+                "llama_index_gemini_embed.cli",
                 *ingest_args(tmp_path, emu),
             ],
             capture_output=True,
@@ -375,7 +375,7 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "llama_index_gemini_embed.cli.app",
+            "llama_index_gemini_embed.cli",
             "emulator",
             "--port",
             "0",
