@@ -10,6 +10,7 @@
       · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
       · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
+    - UnexpectedAnswerError: the API answered in a shape the SDK could not read.
   x InputError (also ValueError): a text or document cannot be embedded as given.
     - EmptyTextError
     - TextTooLongError
@@ -40,6 +41,7 @@ __all__ = [
     "StoreUnavailableError",
     "TextTooLongError",
     "TransientAPIError",
+    "UnexpectedAnswerError",
     "UnknownModelError",
     "redact",
 ]
@@ -95,6 +97,10 @@ class TransientAPIError(GeminiAPIError):
 
 class APIUnreachableError(TransientAPIError):
     """Every attempt of a request timed out or lost its connection: the API is unreachable."""
+
+
+class UnexpectedAnswerError(GeminiAPIError):
+    """The API answered in a shape the SDK could not read (e.g. its ``KeyError: 'file'``)."""
 
 
 class InputError(GeminiEmbedError, ValueError):
