@@ -10,6 +10,7 @@
       · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
       · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
+    - UnexpectedAnswerError: the API answered in a shape the SDK could not read.
   x InputError (also ValueError): a text or document cannot be embedded as given.
     - EmptyTextError
     - TextTooLongError
@@ -45,6 +46,7 @@ __all__ = [
     "StoreUnavailableError",
     "TextTooLongError",
     "TransientAPIError",
+    "UnexpectedAnswerError",
     "UnknownModelError",
     "redact",
 ]
@@ -133,6 +135,10 @@ class APIUnreachableError(TransientAPIError):
         super().__init__(message)
         self.url = url
         self.reason = reason
+
+
+class UnexpectedAnswerError(GeminiAPIError):
+    """The API answered in a shape the SDK could not read (e.g. its ``KeyError: 'file'``)."""
 
 
 class InputError(GeminiEmbedError, ValueError):
