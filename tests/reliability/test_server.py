@@ -41,7 +41,7 @@ from llama_index_gemini_embed import (
     sample_corpus_dir,
 )
 from llama_index_gemini_embed._ingest.run import _write_lag
-from llama_index_gemini_embed.cli.app import main
+from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import ChromaServer, start_chroma
 from tests.reliability_support import (

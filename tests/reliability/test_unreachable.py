@@ -15,7 +15,7 @@ from llama_index_gemini_embed import (
     TransientAPIError,
     aingest,
 )
-from llama_index_gemini_embed.cli.app import EXIT_API, main
+from llama_index_gemini_embed.cli import EXIT_API, main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.fakes import FakeTime
 
