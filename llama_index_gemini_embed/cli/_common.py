@@ -40,7 +40,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): progress is kept, re-run to resume",
 }
 
-KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+# One key rule everywhere, google-genai's: GOOGLE_API_KEY wins when both are set. Same
+# as _client.KEY_ENV_VARS (not imported: that would load the SDK before argument parsing).
+KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 
 #: What a command runs: parsed arguments in, exit code out.
 Handler = Callable[[argparse.Namespace], int]

@@ -82,7 +82,7 @@ def test_server_per_day_quota_mid_run_stops_cleanly_and_resumes_after_reset(
             with pytest.raises(DailyQuotaExceededError) as info:
                 ingest(docs, embed_model=embed(), store=store, show_progress=False)
             error = info.value
-            report = error.report  # type: ignore[attr-defined]
+            report = error.report
             assert isinstance(report, IngestReport)
 
             # What happened and when to resume, in the error and in the report.

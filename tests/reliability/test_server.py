@@ -264,7 +264,9 @@ def test_server_going_away_mid_ingest_then_resume_after_restart(tmp_path: Path) 
             message = str(error)
             assert message.startswith(f"Cannot reach the Chroma server at 127.0.0.1:{port} ")
             assert f"`chroma run --path DIR --host 127.0.0.1 --port {port}`" in message
-            report = error.report  # type: ignore[attr-defined]
+            assert isinstance(error, StoreUnavailableError)
+            report = error.report
+            assert report is not None
             assert report.fatal_error_type == "StoreUnavailableError"
             # Every chunk is accounted for: stored, failed, or left for the re-run.
             assert report.embedded + report.failed + report.pending == report.to_embed
