@@ -262,6 +262,12 @@ def api_key(args: argparse.Namespace) -> str | None:
     return None
 
 
+def key_option(args: argparse.Namespace) -> str:
+    """Where this command's key came from, in CLI terms, for messages about the key."""
+    name = getattr(args, "api_key_env", None)
+    return str(name) if name and not getattr(args, "api_key", None) else "--api-key"
+
+
 def require_key(args: argparse.Namespace) -> str | None:
     """The API key, checked before anything else is opened (None: Vertex AI from env)."""
     from llama_index_gemini_embed._errors import MissingAPIKeyError

@@ -62,6 +62,10 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.text.strip():
+        raise UsageError(
+            'empty query: give the text to search for, e.g. gemini-embed query "how do I export?"'
+        )
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     filters = parse_filters(args.filter)
