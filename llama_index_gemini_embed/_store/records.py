@@ -12,7 +12,12 @@ Layout of a record's Chroma metadata (only keys that are needed are written):
   mixed lists, NaN, huge ints) and every key Chroma cannot hold (``""``, ``#...``,
   ``$...``, ``chroma:...``, or one of the internal keys below);
 * ``lige_keys``: the user keys whose value is not empty (None, ``""`` and ``[]`` count as
-  empty), so that ``IS_EMPTY`` and negated filters can be answered by Chroma;
+  empty), in the node's order, so that ``IS_EMPTY`` and negated filters can be answered
+  by Chroma; it also gives back the key order (Chroma returns keys in its own order);
+* ``lige_order``: JSON list of every user key in the node's order, written only when
+  ``lige_keys`` followed by the other keys sorted would not reproduce it (e.g. an empty
+  value before a non-empty one), so that ``node.hash`` and the metadata text an LLM sees
+  are unchanged by a round trip;
 * ``doc_id``: the ref doc id (the SOURCE relationship), stored once;
 * ``lige_node``: JSON with the node class when it is not TextNode (``t``), the
   relationships (``r``), and node fields that differ from their defaults (char offsets,
@@ -51,6 +56,7 @@ __all__ = [
     "KEYS_KEY",
     "META_KEY",
     "NODE_KEY",
+    "ORDER_KEY",
     "Record",
     "decode_metadata",
     "decode_node",
@@ -63,7 +69,8 @@ DOC_ID_KEY = "doc_id"
 NODE_KEY = "lige_node"
 META_KEY = "lige_meta"
 KEYS_KEY = "lige_keys"
-INTERNAL_KEYS = frozenset({DOC_ID_KEY, NODE_KEY, META_KEY, KEYS_KEY})
+ORDER_KEY = "lige_order"
+INTERNAL_KEYS = frozenset({DOC_ID_KEY, NODE_KEY, META_KEY, KEYS_KEY, ORDER_KEY})
 #: Content hash the ingestion engine keeps in node metadata (see ``ChromaStore.get_index``).
 HASH_KEY = "lige_hash"
 
@@ -235,8 +242,14 @@ def _dumps(value: object, what: str) -> str:
 # ----------------------------------------------------------------------------- metadata
 
 
+def _default_order(present: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """The key order decoding gives without ``lige_order``: non-empty keys, then the rest sorted."""
+    listed = set(present)
+    return [*present, *sorted(k for k in keys if k not in listed)]
+
+
 def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """User metadata -> Chroma metadata (natives, plus ``lige_meta`` and ``lige_keys``)."""
+    """User metadata -> Chroma metadata: natives, plus the ``lige_*`` keys above."""
     out: dict[str, Any] = {}
     side: dict[str, Any] = {}
     present: list[str] = []
@@ -256,17 +269,30 @@ def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         out[META_KEY] = _dumps(side, f"metadata {sorted(side)!r}")
     if present:
         out[KEYS_KEY] = present
+    keys = list(metadata)
+    if keys != _default_order(present, keys):
+        out[ORDER_KEY] = _dumps(keys, "metadata key order")
     return out
 
 
 def decode_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Chroma metadata -> the user metadata that was encoded (internal keys removed)."""
+    """Chroma metadata -> the user metadata that was encoded, in its key order."""
     if not metadata:
         return {}
-    out = {k: v for k, v in metadata.items() if k not in INTERNAL_KEYS}
+    values = {k: v for k, v in metadata.items() if k not in INTERNAL_KEYS}
     side = metadata.get(META_KEY)
     if isinstance(side, str):
-        out.update(json.loads(side))
+        values.update(json.loads(side))
+    # Chroma hands keys back in its own order: put them back in the node's.
+    raw_order = metadata.get(ORDER_KEY)
+    if isinstance(raw_order, str):
+        order = json.loads(raw_order)
+    else:
+        present = metadata.get(KEYS_KEY)
+        order = _default_order(present if isinstance(present, list) else [], list(values))
+    out = {k: values[k] for k in order if k in values}
+    if len(out) != len(values):  # a row written by something else: keep every key
+        out.update(values)
     return out
 
 

@@ -731,14 +731,18 @@ class ChromaStore(BasePydanticVectorStore):
 
         Scores by space: ``cosine`` -> cosine similarity (1 - Chroma's distance), ``ip`` ->
         dot product (1 - distance), ``l2`` -> ``1 / (1 + euclidean distance)``.
-        Honours ``node_ids``, ``doc_ids`` (empty lists mean no restriction, as
-        ``VectorStoreIndex`` passes them), ``filters`` and MMR mode (``mmr_threshold``,
-        ``mmr_prefetch_k``/``mmr_prefetch_factor`` keyword options; MMR results carry
-        their real similarity). ``include_embeddings=True`` returns vectors too.
+        Honours ``doc_ids`` (an empty list means no restriction, as ``VectorStoreIndex``
+        passes it), ``filters`` and MMR mode (``mmr_threshold``, ``mmr_prefetch_k`` or
+        ``mmr_prefetch_factor`` keyword options; MMR results carry their real
+        similarity). ``include_embeddings=True`` returns vectors too. Restrict by id with
+        the ``node_ids=[...]`` keyword: ``query.node_ids`` is the index's docstore
+        bookkeeping, not a restriction (as in ``ChromaVectorStore``). Without
+        ``query_embedding`` it returns the first ``similarity_top_k`` rows matching the
+        filters, with ``similarities`` None.
 
         Raises:
-            ValueError: No query embedding (text-only queries are refused), an unsupported
-                mode, or a filter Chroma cannot express.
+            ValueError: An unsupported mode, both MMR prefetch options, or a filter Chroma
+                cannot express.
         """
         plan = plan_query(query, kwargs, self._actual_space, self._dimension)
         if plan is None:
