@@ -82,6 +82,7 @@ from .limits import (
     validate_collection_name,
 )
 from .lock import PathLease, acquire_lease
+from .loop_thread import LoopThread
 from .records import encode_node
 
 __all__ = ["ChromaStore", "DimensionMismatchError", "HasFingerprint"]
@@ -144,8 +145,38 @@ def _dimension_of(fingerprint: Mapping[str, FingerprintValue] | None) -> int | N
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _release(lease: PathLease | None, owned_client: BaseAPI | None) -> None:
-    """Finaliser: close a client we created, give the directory lock share back."""
+class _AsyncServer:
+    """Server mode's async side: one AsyncHttpClient collection on the store's own loop thread."""
+
+    def __init__(self, name: str) -> None:
+        self.io = LoopThread(f"lige-chroma-{name}")
+        self.collection: AsyncCollection | None = None
+        self.lock: asyncio.Lock | None = None  # created on the loop thread, used only there
+
+    async def aclose(self) -> None:
+        """On the loop thread: close the httpx pool chromadb keeps for this loop."""
+        collection, self.collection = self.collection, None
+        api = getattr(collection, "_client", None)
+        # chromadb's AsyncFastAPI caches one httpx.AsyncClient per loop in a class-level
+        # dict keyed by the loop's hash; nothing else ever closes it.
+        pools = getattr(type(api), "_clients", None)
+        if isinstance(pools, dict):
+            pool = pools.pop(hash(asyncio.get_running_loop()), None)
+            if isinstance(pool, httpx.AsyncClient):
+                await pool.aclose()
+
+    def stop(self) -> None:
+        """Close the pool and end the loop thread (idempotent)."""
+        self.io.stop(self.aclose)
+
+
+def _release(
+    lease: PathLease | None, owned_client: BaseAPI | None, aserver: _AsyncServer | None = None
+) -> None:
+    """Finaliser: close a client we created, stop the async loop thread, give the lock back."""
+    if aserver is not None:
+        with contextlib.suppress(Exception):  # closing must never raise
+            aserver.stop()
     close = getattr(owned_client, "close", None)
     if callable(close):
         with contextlib.suppress(Exception):  # closing must never raise
@@ -225,7 +256,8 @@ class ChromaStore(BasePydanticVectorStore):
     Local mode (the default) opens ``chromadb.PersistentClient(path)`` and locks the
     directory for this process (StoreLockedError in another process). Server mode
     (``host=``, or :meth:`from_url`) uses ``HttpClient`` and, for the ``a*`` methods,
-    ``AsyncHttpClient`` (one per event loop); local async methods run in a worker thread,
+    ``AsyncHttpClient`` (on the store's own loop thread: one connection pool whatever the
+    number of caller event loops); local async methods run in a worker thread,
     serialised per collection.
 
     Args:
@@ -284,12 +316,7 @@ class ChromaStore(BasePydanticVectorStore):
     _limits: Limits = PrivateAttr(default_factory=lambda: Limits(max_batch=1000))
     _op_lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _server: tuple[str, int, bool, dict[str, str] | None] | None = PrivateAttr(default=None)
-    _async_collections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCollection] = (
-        PrivateAttr(default_factory=weakref.WeakKeyDictionary)
-    )
-    _async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
-        default_factory=weakref.WeakKeyDictionary
-    )
+    _aserver: _AsyncServer | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -418,7 +445,9 @@ class ChromaStore(BasePydanticVectorStore):
             self._lease = None
             self._closed = True
             raise
-        self._finalizer = weakref.finalize(self, _release, self._lease, owned)
+        if self._server is not None:
+            self._aserver = _AsyncServer(self.collection_name)
+        self._finalizer = weakref.finalize(self, _release, self._lease, owned, self._aserver)
 
     def _get_or_create(self) -> Collection:
         if not isinstance(self._client, ClientAPI):  # pragma: no cover - collection= path
@@ -528,35 +557,38 @@ class ChromaStore(BasePydanticVectorStore):
         with self._op_lock, self._translate(what):
             return _drive(flow, collection)
 
-    async def _async_collection(self) -> AsyncCollection:
-        """This event loop's AsyncHttpClient collection, created once per loop."""
-        self._sync_collection()
-        loop = asyncio.get_running_loop()
-        collection = self._async_collections.get(loop)
-        if collection is not None:
-            return collection
-        lock = self._async_locks.setdefault(loop, asyncio.Lock())
-        async with lock:  # concurrent first calls on one loop share one client
-            collection = self._async_collections.get(loop)
-            if collection is None:
+    async def _async_collection(self, aserver: _AsyncServer) -> AsyncCollection:
+        """On the loop thread: the AsyncHttpClient collection, created once."""
+        if aserver.collection is not None:
+            return aserver.collection
+        if aserver.lock is None:
+            aserver.lock = asyncio.Lock()
+        async with aserver.lock:  # concurrent first calls share one client
+            if aserver.collection is None:
                 assert self._server is not None
                 host, port, ssl, headers = self._server
                 with self._translate("connecting (async)"):
                     client = await chromadb.AsyncHttpClient(
                         host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
                     )
-                    collection = await client.get_collection(
+                    aserver.collection = await client.get_collection(
                         self.collection_name, embedding_function=None
                     )
-                self._async_collections[loop] = collection
-        return collection
+            return aserver.collection
+
+    async def _adrive_on_loop_thread(self, aserver: _AsyncServer, flow: Flow[T]) -> T:
+        return await _adrive(flow, await self._async_collection(aserver))
 
     async def _arun(self, flow: Flow[T], what: str) -> T:
+        """Local: the sync flow in a worker thread. Server: natively async, on the store's
+        own loop thread whatever loop the caller runs (bounded sockets, see loop_thread)."""
         if self._server is None:
             return await asyncio.to_thread(self._run, flow, what)
-        collection = await self._async_collection()
+        self._sync_collection()
+        aserver = self._aserver
+        assert aserver is not None
         with self._translate(what):
-            return await _adrive(flow, collection)
+            return await aserver.io.run(self._adrive_on_loop_thread(aserver, flow))
 
     # ------------------------------------------------------------------ properties
 
@@ -804,8 +836,6 @@ class ChromaStore(BasePydanticVectorStore):
         if self._closed:
             return
         self._closed = True
-        self._async_collections.clear()
-        self._async_locks.clear()
         self._collection = None
         if self._finalizer is not None:
             self._finalizer()
