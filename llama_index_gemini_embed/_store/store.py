@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import threading
 import weakref
@@ -81,13 +82,14 @@ from .limits import (
     parse_server_url,
     validate_collection_name,
 )
-from .lock import PathLease, acquire_lease
+from .lock import PathLease, acquire_lease, join_held_lease
 from .loop_thread import LoopThread
 from .records import encode_node
 
 __all__ = ["ChromaStore", "DimensionMismatchError", "HasFingerprint"]
 
 T = TypeVar("T")
+_CHROMA_DB_FILE = "chroma.sqlite3"  # what PersistentClient writes first in a new directory
 _HTTP_IMPLS = ("chromadb.api.fastapi.FastAPI", "chromadb.api.async_fastapi.AsyncFastAPI")
 _DIMENSION_RE = re.compile(r"expecting embedding with dimension of (\d+), got (\d+)")
 _HNSW_KEYS = frozenset(
@@ -185,6 +187,21 @@ def _release(
         lease.release()
 
 
+def _check_local_path(path: str, *, must_exist: bool) -> None:
+    """Refuse, before anything is created, a path that is a file or (``must_exist``) no store."""
+    real = os.path.expanduser(path)
+    if os.path.exists(real) and not os.path.isdir(real):
+        raise ConfigurationError(
+            f"path={path!r} is a file, not a directory: pass the directory of a local "
+            "Chroma store (or a new one to create)."
+        )
+    if must_exist and not os.path.isfile(os.path.join(real, _CHROMA_DB_FILE)):
+        raise StoreError(
+            f"The local Chroma store {path} does not exist yet: ingest something first "
+            "(gemini-embed ingest PATH --path DIR), or check --path."
+        )
+
+
 def _open_local(path: str) -> ClientAPI:
     """``PersistentClient(path)``; a directory Chroma cannot open is a StoreError saying so."""
     try:
@@ -279,6 +296,10 @@ class ChromaStore(BasePydanticVectorStore):
             ``fingerprint``.
         create: Create the collection when it does not exist (default); False: open an
             existing one or raise :class:`StoreError` (nothing is created).
+        read_only: Open for reading only (``info``, ``query``, ``get_nodes``): a local
+            store takes no lock, so it can be read while another process writes to it
+            (it sees what the writer has persisted); writes raise :class:`StoreError`;
+            nothing is created (implies ``create=False``).
         payload_cap_bytes: Bytes per HTTP write request (default 30 MiB, under the
             server's 40 MiB limit); raise it only for a server configured with a larger
             ``max_payload_size_bytes``.
@@ -304,6 +325,7 @@ class ChromaStore(BasePydanticVectorStore):
     expected_fingerprint: Fingerprint | None = None
     payload_cap_bytes: int | None = None
     create: bool = True
+    read_only: bool = False
 
     _client: BaseAPI | None = PrivateAttr(default=None)
     _collection: Collection | None = PrivateAttr(default=None)
@@ -334,6 +356,7 @@ class ChromaStore(BasePydanticVectorStore):
         embed_model: object | None = None,
         *,
         create: bool = True,
+        read_only: bool = False,
         payload_cap_bytes: int | None = None,
         expected_fingerprint: Mapping[str, FingerprintValue] | None = None,
         **kwargs: Any,
@@ -360,10 +383,12 @@ class ChromaStore(BasePydanticVectorStore):
                 "pass the same name."
             )
         resolved = _resolve_fingerprint(fingerprint or expected_fingerprint, embed_model)
-        if host is None and client is None and collection is None and not path:
-            raise ConfigurationError(
-                "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
-            )
+        if host is None and client is None and collection is None:
+            if not path:
+                raise ConfigurationError(
+                    "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
+                )
+            _check_local_path(path, must_exist=read_only or not create)
         super().__init__(
             collection_name=collection_name,
             path=path,
@@ -374,7 +399,8 @@ class ChromaStore(BasePydanticVectorStore):
             hnsw=hnsw,
             expected_fingerprint=resolved,
             payload_cap_bytes=payload_cap_bytes,
-            create=create,
+            create=create and not read_only,
+            read_only=read_only,
             **kwargs,
         )
         self._open(client, collection)
@@ -426,6 +452,17 @@ class ChromaStore(BasePydanticVectorStore):
                         settings=_settings(),
                     )
                 self._client = owned
+            elif self.read_only:
+                # A reader takes no lock: it joins this process's writer if there is one,
+                # else opens the directory on its own (readers never shut a writer out).
+                assert self.path is not None
+                self._lease = join_held_lease(self.path)
+                if self._lease is not None:
+                    lease = self._lease
+                    self._client = cast(ClientAPI, lease.client(lambda: _open_local(lease.path)))
+                else:
+                    owned = _open_local(os.path.realpath(os.path.expanduser(self.path)))
+                    self._client = owned
             else:
                 assert self.path is not None
                 lease = self._lease = acquire_lease(self.path)
@@ -621,7 +658,9 @@ class ChromaStore(BasePydanticVectorStore):
 
         Raises:
             FingerprintMismatchError: Names both fingerprints and what to do.
+            StoreError: The store is read-only.
         """
+        self._refuse_write("record a fingerprint")
         self._check_fingerprint(normalise_fingerprint(fingerprint), refresh=True)
 
     def _check_fingerprint(self, expected: Fingerprint, refresh: bool) -> None:
@@ -634,6 +673,8 @@ class ChromaStore(BasePydanticVectorStore):
             else:
                 metadata = self._collection.metadata
             if self._recorded is None:
+                if self.read_only:  # a reader records nothing
+                    return
                 self._refuse_other_dimension(expected)
                 merged = merge_collection_metadata(metadata, expected)
                 self._collection.modify(metadata=cast(Any, merged))
@@ -662,29 +703,41 @@ class ChromaStore(BasePydanticVectorStore):
 
     # ------------------------------------------------------------------ writes
 
+    def _refuse_write(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"This ChromaStore was opened with read_only=True and cannot {what}: open it "
+                "without read_only=True to change the collection (a local store allows one "
+                "writer process at a time)."
+            )
+
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Upsert nodes (with embeddings) in safe batches; returns their ids.
 
         A re-added id gets the new text, vector and metadata; metadata keys it no longer
         has are removed. Every vector length is checked before anything is written.
         """
+        self._refuse_write("add nodes")
         flow = add_flow(nodes, self._limits, self._dimension, self.collection_name)
         ids, self._dimension = self._run(flow, "adding nodes")
         return ids
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Async :meth:`add`."""
+        self._refuse_write("add nodes")
         flow = add_flow(nodes, self._limits, self._dimension, self.collection_name)
         ids, self._dimension = await self._arun(flow, "adding nodes")
         return ids
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node whose ref doc id is ``ref_doc_id``."""
+        self._refuse_write("delete nodes")
         flow = delete_flow(None, translate_filters(doc_ids=[ref_doc_id]), self._limits)
         self._run(flow, "deleting a document")
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Async :meth:`delete`."""
+        self._refuse_write("delete nodes")
         flow = delete_flow(None, translate_filters(doc_ids=[ref_doc_id]), self._limits)
         await self._arun(flow, "deleting a document")
 
@@ -711,6 +764,7 @@ class ChromaStore(BasePydanticVectorStore):
 
         With neither, nothing is deleted: use :meth:`clear` to empty the collection.
         """
+        self._refuse_write("delete nodes")
         self._run(self._delete_nodes_flow(node_ids, filters), "deleting nodes")
 
     async def adelete_nodes(
@@ -720,14 +774,17 @@ class ChromaStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Async :meth:`delete_nodes`."""
+        self._refuse_write("delete nodes")
         await self._arun(self._delete_nodes_flow(node_ids, filters), "deleting nodes")
 
     def clear(self) -> None:
         """Delete every node (the collection, its settings and fingerprint stay)."""
+        self._refuse_write("clear the collection")
         self._run(delete_flow(None, ChromaFilter(), self._limits), "clearing the collection")
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
+        self._refuse_write("clear the collection")
         await self._arun(delete_flow(None, ChromaFilter(), self._limits), "clearing")
 
     # ------------------------------------------------------------------ reads
