@@ -26,7 +26,10 @@ def test_add_emulator_arguments_on_a_foreign_parser_launches_the_same_emulator()
     assert launch.api_keys == ("k1",) and launch.quota.items_per_minute == 2 and launch.seed == 7
     with launch.emulator() as emu:
         c = genai.Client(api_key="k1", http_options=types.HttpOptions(base_url=emu.base_url))
-        c.models.embed_content(model="gemini-embedding-001", contents=["a", "b"])
+        c.models.embed_content(
+            model="gemini-embedding-001",
+            contents=[types.Content(parts=[types.Part(text=t)]) for t in "ab"],
+        )
         with pytest.raises(errors.ClientError) as exc:  # --items-per-minute 2 applies
             c.models.embed_content(model="gemini-embedding-001", contents="c")
         assert exc.value.code == 429
