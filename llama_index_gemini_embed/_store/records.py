@@ -18,7 +18,9 @@ Layout of a record's Chroma metadata (only keys that are needed are written):
   ``lige_keys`` followed by the other keys sorted would not reproduce it (e.g. an empty
   value before a non-empty one), so that ``node.hash`` and the metadata text an LLM sees
   are unchanged by a round trip;
-* ``doc_id``: the ref doc id (the SOURCE relationship), stored once;
+* ``doc_id``: the ref doc id (the SOURCE relationship), and ``document_id``, the same id
+  under the key LlamaIndex's ``ChromaVectorStore`` deletes by (unless the node's own
+  metadata has a ``document_id``), so that store can read and manage our collections;
 * ``lige_node``: JSON with the node class when it is not TextNode (``t``), the
   relationships (``r``), and node fields that differ from their defaults (char offsets,
   excluded keys, templates...). A relationship is the bare id when it carries nothing
@@ -48,6 +50,7 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
+from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
 __all__ = [
     "DOC_ID_KEY",
@@ -66,6 +69,10 @@ __all__ = [
 ]
 
 DOC_ID_KEY = "doc_id"
+#: ChromaVectorStore's ref doc key (its ``delete(ref_doc_id)`` filters on it).
+UPSTREAM_DOC_KEY = "document_id"
+#: Keys ChromaVectorStore (llama_index.core.vector_stores.utils.node_to_metadata_dict) writes.
+UPSTREAM_KEYS = frozenset({"_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id"})
 NODE_KEY = "lige_node"
 META_KEY = "lige_meta"
 KEYS_KEY = "lige_keys"
@@ -290,6 +297,15 @@ def decode_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     else:
         present = metadata.get(KEYS_KEY)
         order = _default_order(present if isinstance(present, list) else [], list(values))
+    # Our copy of the ref doc id for ChromaVectorStore, unless the node had the key itself.
+    ref = metadata.get(DOC_ID_KEY)
+    present_keys = metadata.get(KEYS_KEY)
+    if (
+        ref is not None
+        and values.get(UPSTREAM_DOC_KEY) == ref
+        and UPSTREAM_DOC_KEY not in (present_keys if isinstance(present_keys, list) else ())
+    ):
+        del values[UPSTREAM_DOC_KEY]
     out = {k: values[k] for k in order if k in values}
     if len(out) != len(values):  # a row written by something else: keep every key
         out.update(values)
@@ -397,6 +413,8 @@ def encode_node(node: BaseNode) -> Record:
     doc_id = node.ref_doc_id
     if doc_id is not None:
         metadata[DOC_ID_KEY] = doc_id
+        if UPSTREAM_DOC_KEY not in node.metadata:
+            metadata[UPSTREAM_DOC_KEY] = doc_id
 
     fields = node.model_dump(mode="json", exclude_defaults=True, exclude=_EXCLUDED_FIELDS)
     fields.pop("class_name", None)
@@ -419,6 +437,20 @@ def encode_node(node: BaseNode) -> Record:
     )
 
 
+def _decode_upstream(
+    node_id: str,
+    document: str | None,
+    metadata: Mapping[str, Any],
+    embedding: Sequence[float] | None,
+) -> BaseNode:
+    """A row ChromaVectorStore wrote, read as it reads it (its keys are not user metadata)."""
+    node = metadata_dict_to_node(dict(metadata), text=document)
+    node.id_ = node_id
+    if embedding is not None:
+        node.embedding = [float(x) for x in embedding]
+    return node
+
+
 def decode_node(
     node_id: str,
     document: str | None,
@@ -427,6 +459,8 @@ def decode_node(
 ) -> BaseNode:
     """A Chroma row -> the node that :func:`encode_node` stored (embedding if given)."""
     metadata = metadata or {}
+    if "_node_content" in metadata and NODE_KEY not in metadata and KEYS_KEY not in metadata:
+        return _decode_upstream(node_id, document, metadata, embedding)
     user_metadata = decode_metadata(metadata)
     raw_info = metadata.get(NODE_KEY)
     info: dict[str, Any] = json.loads(raw_info) if isinstance(raw_info, str) else {}
