@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from llama_index.core.schema import NodeWithScore
 
     from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
-    from llama_index_gemini_embed._ingest.run import IngestReport
+    from llama_index_gemini_embed._ingest import IngestReport
     from llama_index_gemini_embed._store.store import ChromaStore
 
 __all__ = ["EXIT_CODES", "build_parser", "exit_code_for", "main"]
@@ -499,7 +499,7 @@ def _parse_filters(items: Sequence[str]) -> Any:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from llama_index_gemini_embed._ingest.run import aingest
+    from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
         if not Path(raw).exists():
@@ -546,7 +546,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
                 store=store,
                 embed_model=embed,
                 transformations=transformations,
-                sync=args.sync,
+                delete_missing=args.sync,
                 dry_run=args.dry_run,
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),
@@ -809,7 +809,7 @@ def _demo_backend() -> Iterator[tuple[str, str | None, str]]:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
-    from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
+    from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
     from llama_index_gemini_embed._store.store import ChromaStore
 
     if args.top_k < 1:
