@@ -43,6 +43,7 @@ Gemini Developer API only: the SDK does not offer embedding batches on Vertex AI
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import logging
@@ -68,12 +69,14 @@ from llama_index_gemini_embed._errors import (
     GeminiAPIError,
     GeminiEmbedError,
     InputError,
+    UnexpectedAnswerError,
 )
 from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._usage import Usage
 
 from .plan import (
+    MAX_INLINE_RESPONSE_BYTES,
     TERMINAL_STATES,
     BatchState,
     BatchStateError,
@@ -82,6 +85,7 @@ from .plan import (
     PlanItem,
     batch_cost,
     covered_keys,
+    expected_result_bytes,
     inline_request_bytes,
     item_digest,
     jsonl_payload,
@@ -117,7 +121,21 @@ OnVectors = Callable[[list[tuple[str, list[float]]]], Awaitable[None]]
 """Receives ``(key, normalised vector)`` pairs; must be idempotent (e.g. a store upsert)."""
 
 _SUCCEEDED = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED"})
-_UNKNOWN_DOWNLOAD_BYTES = 1_000_000_000
+
+#: The API version of every Batch/Files API call unless the user set one: Google documents
+#: these routes (and every example uses them) on v1beta; see docs/gemini-api.md.
+BATCH_API_VERSION = "v1beta"
+
+#: MIME types tried in turn for the JSONL input file: the documented one, then one the
+#: Files API has always accepted (it has refused ``application/jsonl`` at times).
+JSONL_MIME_TYPES = ("application/jsonl", "text/plain")
+
+#: SDK exceptions that mean "the answer was not what the SDK expected" (e.g. its
+#: ``KeyError: 'file'`` after an upload answered 200 without a file).
+_ODD_ANSWERS = (KeyError, IndexError, TypeError, AttributeError, ValueError)
+
+#: Jobs per page when looking up lost creates: a listing may carry inline results.
+_LIST_PAGE_SIZE = 20
 
 
 # ----------------------------------------------------------------------------- results
@@ -194,6 +212,9 @@ class BatchRunReport:
     jobs_expired: int = 0
     jobs_cancelled: int = 0
     jobs_pending: int = 0
+    jobs_results_missing: int = 0
+    """Jobs that reported SUCCEEDED but whose results never appeared within
+    ``results_timeout``: their items were embedded online (full price)."""
     embedded_batch: int = 0
     embedded_online: int = 0
     item_errors: int = 0
@@ -302,7 +323,12 @@ class BatchEmbedder:
         state_path: the JSON state file of this corpus' jobs (one per collection).
         poll_initial / poll_max: first delay between polls and its cap (doubling).
         max_inline_bytes: largest inline request body; larger jobs go through a file.
+        max_inline_response_bytes: largest expected inline *result* (items × dimension);
+            larger jobs go through a file, so no job status carries more than this.
         max_items_per_job: items per batch job.
+        results_timeout: seconds a SUCCEEDED job may lack its results (they can lag
+            behind the state) while it is re-polled with backoff; only then are its
+            items embedded online, and the report says so.
         fallback_online: embed the items of FAILED/EXPIRED/CANCELLED jobs online at once
             (full price) instead of resubmitting them on the next run.
         deliver_batch_size: most pairs per ``on_vectors`` call.
@@ -318,7 +344,9 @@ class BatchEmbedder:
         poll_initial: float = 10.0,
         poll_max: float = 120.0,
         max_inline_bytes: int = 19_000_000,
+        max_inline_response_bytes: int = MAX_INLINE_RESPONSE_BYTES,
         max_items_per_job: int = 10_000,
+        results_timeout: float = 1800.0,
         fallback_online: bool = False,
         deliver_batch_size: int = 1000,
         on_event: Callable[[JobStatus], None] | None = None,
@@ -327,17 +355,26 @@ class BatchEmbedder:
     ) -> None:
         if poll_initial <= 0 or poll_max < poll_initial:
             raise ConfigurationError("Need 0 < poll_initial <= poll_max (seconds)")
-        if max_items_per_job < 1 or deliver_batch_size < 1 or max_inline_bytes < 0:
+        if (
+            max_items_per_job < 1
+            or deliver_batch_size < 1
+            or max_inline_bytes < 0
+            or max_inline_response_bytes < 0
+        ):
             raise ConfigurationError(
                 "max_items_per_job and deliver_batch_size must be at least 1, "
-                "max_inline_bytes at least 0"
+                "max_inline_bytes and max_inline_response_bytes at least 0"
             )
+        if not results_timeout >= 0:
+            raise ConfigurationError("results_timeout must be >= 0 seconds")
         self.embed_model = embed_model
         self.state_path = Path(state_path)
         self.poll_initial = poll_initial
         self.poll_max = poll_max
         self.max_inline_bytes = max_inline_bytes
+        self.max_inline_response_bytes = max_inline_response_bytes
         self.max_items_per_job = max_items_per_job
+        self.results_timeout = results_timeout
         self.fallback_online = fallback_online
         self.deliver_batch_size = deliver_batch_size
         self.on_event = on_event
@@ -345,6 +382,7 @@ class BatchEmbedder:
         self._sleep = sleep
         self._clock = clock
         self._run_id = uuid.uuid4().hex[:10]
+        self._absent_since: dict[str, float] = {}
         _quiet_experimental_warning()
         self._submitted = 0
         self.caller = RetryingCaller(
@@ -422,16 +460,37 @@ class BatchEmbedder:
 
     # -- API calls (all through the retry layer) -------------------------------------------
 
-    async def _call(self, send: Callable[[], Awaitable[Any]]) -> Any:
-        return await self.caller.call(send, items=0, tokens=0)
+    async def _call(self, send: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """``send`` through the retry layer; an answer the SDK cannot read becomes a clear
+        :class:`UnexpectedAnswerError` (never a raw ``KeyError``)."""
 
-    def _http_options(self, size_bytes: int) -> types.HttpOptions | None:
-        """A timeout that lets big uploads/downloads finish (at least 1 MB/s assumed)."""
+        async def guarded() -> Any:
+            try:
+                return await send()
+            except _ODD_ANSWERS as exc:
+                raise UnexpectedAnswerError(
+                    f"The Gemini API's answer to {what} could not be read by the google-genai "
+                    f"SDK ({type(exc).__name__}: {exc}). Run again (the batch state is kept); "
+                    "if it persists, upgrade google-genai."
+                ) from exc
+
+        return await self.caller.call(guarded, items=0, tokens=0)
+
+    @property
+    def api_version(self) -> str:
+        """The user's ``api_version``, else :data:`BATCH_API_VERSION` (v1beta)."""
+        return self.embed_model.api_version or BATCH_API_VERSION
+
+    def _http_options(self, size_bytes: int = 0) -> types.HttpOptions:
+        """The batch API version, and a timeout that lets ``size_bytes`` move at >= 1 MB/s."""
         base = self.embed_model.timeout
-        if base is None:
-            return None
-        seconds = max(base, 60.0 + size_bytes / 1_000_000)
-        return types.HttpOptions(timeout=round(seconds * 1000))
+        timeout = None
+        if base is not None and size_bytes > 0:
+            timeout = round(max(base, 60.0 + size_bytes / 1_000_000) * 1000)
+        return types.HttpOptions(api_version=self.api_version, timeout=timeout)
+
+    def _result_bytes(self, record: JobRecord) -> int:
+        return expected_result_bytes(len(record.keys), self._dimension)
 
     async def _files(self, method: str, **kwargs: Any) -> Any:
         """``client.aio.files.<method>``, or the sync one in a thread on SDKs without it."""
@@ -441,10 +500,21 @@ class BatchEmbedder:
             return await aio_method(**kwargs)
         return await asyncio.to_thread(getattr(client.files, method), **kwargs)
 
-    async def _get(self, name: str) -> types.BatchJob | None:
-        """The job, or None when the API no longer knows it (404)."""
+    async def _get(self, record: JobRecord) -> types.BatchJob | None:
+        """The job, or None when the API no longer knows it (404).
+
+        The timeout is sized for the job's results, which a succeeded job may carry inline.
+        """
+        name = record.name
+        assert name is not None
+        config = types.GetBatchJobConfig(
+            http_options=self._http_options(self._result_bytes(record))
+        )
         try:
-            job: types.BatchJob = await self._call(lambda: self.client.aio.batches.get(name=name))
+            job: types.BatchJob = await self._call(
+                lambda: self.client.aio.batches.get(name=name, config=config),
+                f"getting batch job {name}",
+            )
         except GeminiAPIError as exc:
             if exc.code == 404:
                 return None
@@ -458,7 +528,11 @@ class BatchEmbedder:
         """
         wanted = set(display_names)
         found: dict[str, types.BatchJob] = {}
-        pager = await self.client.aio.batches.list(config={"page_size": 100})
+        size = _LIST_PAGE_SIZE * self.max_inline_response_bytes
+        config = types.ListBatchJobsConfig(
+            page_size=_LIST_PAGE_SIZE, http_options=self._http_options(size)
+        )
+        pager = await self.client.aio.batches.list(config=config)
         async for job in pager:
             if job.display_name in wanted:
                 found[job.display_name] = job
@@ -485,16 +559,60 @@ class BatchEmbedder:
                 model=self.embed_model.model_name, src=src, config=config
             )
 
-        job: types.BatchJob = await self._call(send)
+        job: types.BatchJob = await self._call(send, f"creating batch job {display_name}")
         return job
+
+    async def _upload(self, payload: bytes, display_name: str) -> str:
+        """Upload a JSONL input file; returns its name (``files/…``).
+
+        Tries each of :data:`JSONL_MIME_TYPES` in turn: the Files API has refused the
+        documented ``application/jsonl`` (400 "Unsupported MIME type") or answered it
+        without a file; ``text/plain`` is accepted everywhere.
+        """
+        problems: list[str] = []
+        for mime_type in JSONL_MIME_TYPES:
+            config = types.UploadFileConfig(
+                mime_type=mime_type,
+                display_name=display_name,
+                http_options=self._http_options(len(payload)),
+            )
+            try:
+                uploaded = await self._call(
+                    functools.partial(
+                        self._files, "upload", file=io.BytesIO(payload), config=config
+                    ),
+                    f"uploading the batch input file as {mime_type}",
+                )
+            except UnexpectedAnswerError as exc:
+                problems.append(f"{mime_type}: {exc}")
+                continue
+            except GeminiAPIError as exc:
+                if type(exc) is not GeminiAPIError or exc.code != 400:
+                    raise
+                problems.append(f"{mime_type}: {exc}")
+                continue
+            name = getattr(uploaded, "name", None)
+            if isinstance(name, str) and name:
+                if problems:
+                    logger.info("Batch input uploaded as %s after: %s", mime_type, problems)
+                return name
+            problems.append(f"{mime_type}: the answer names no file")
+        raise UnexpectedAnswerError(
+            "The Files API did not accept the batch input file under any MIME type tried ("
+            + "; ".join(problems)
+            + "). Run again later (nothing was submitted), or ingest without --batch."
+        )
 
     async def _forget_input(self, record: JobRecord) -> None:
         """Delete a finished job's input file (Files API storage is capped); best effort."""
         if record.input_file is None:
             return
         name = record.input_file
+        config = types.DeleteFileConfig(http_options=self._http_options())
         try:
-            await self._call(lambda: self._files("delete", name=name))
+            await self._call(
+                lambda: self._files("delete", name=name, config=config), f"deleting {name}"
+            )
         except GeminiEmbedError as exc:
             logger.debug("Could not delete batch input file %s: %s", name, exc)
 
@@ -536,7 +654,7 @@ class BatchEmbedder:
             if record.name is None:
                 out.append(self._status(record))
                 continue
-            job = await self._get(record.name)
+            job = await self._get(record)
             if job is None:
                 record.state = "MISSING"
                 out.append(self._status(record, "the API no longer knows this job"))
@@ -573,7 +691,7 @@ class BatchEmbedder:
         ]
         lost = [record.display_name for record in targets if record.name is None]
         listed: dict[str, types.BatchJob] = (
-            await self._call(lambda: self._lookup(lost)) if lost else {}
+            await self._call(lambda: self._lookup(lost), "listing batch jobs") if lost else {}
         )
         out: list[JobStatus] = []
         for record in targets:
@@ -589,7 +707,7 @@ class BatchEmbedder:
             name = record.name
             if record.state not in TERMINAL_STATES:
                 await self._cancel_job(name)
-            job = await self._get(name)
+            job = await self._get(record)
             if job is None:
                 record.state = "MISSING"
             else:
@@ -602,8 +720,12 @@ class BatchEmbedder:
         return out
 
     async def _cancel_job(self, name: str) -> None:
+        config = types.CancelBatchJobConfig(http_options=self._http_options())
         try:
-            await self._call(lambda: self.client.aio.batches.cancel(name=name))
+            await self._call(
+                lambda: self.client.aio.batches.cancel(name=name, config=config),
+                f"cancelling batch job {name}",
+            )
         except GeminiAPIError as exc:
             if exc.code != 404:
                 raise
@@ -668,6 +790,8 @@ class BatchEmbedder:
                 dimension=self.embed_model.output_dimensionality,
                 max_items_per_job=self.max_items_per_job,
                 max_inline_bytes=self.max_inline_bytes,
+                result_dimension=self._dimension,
+                max_inline_response_bytes=self.max_inline_response_bytes,
             ):
                 await self._submit(plan, state)
                 report.jobs_submitted += 1
@@ -706,7 +830,9 @@ class BatchEmbedder:
         if not lost:
             return
         names = [record.display_name for record in lost]
-        found: dict[str, types.BatchJob] = await self._call(lambda: self._lookup(names))
+        found: dict[str, types.BatchJob] = await self._call(
+            lambda: self._lookup(names), "listing batch jobs"
+        )
         for record in lost:
             job = found.get(record.display_name)
             if job is None:
@@ -728,17 +854,9 @@ class BatchEmbedder:
         dimension = self.embed_model.output_dimensionality
         if plan.mode == "file":
             payload = jsonl_payload(plan.items, dimension)
-            upload_config = types.UploadFileConfig(
-                mime_type="application/jsonl",
-                display_name=f"{record.display_name}.jsonl",
-                http_options=self._http_options(len(payload)),
-            )
-            uploaded: types.File = await self._call(
-                lambda: self._files("upload", file=io.BytesIO(payload), config=upload_config)
-            )
-            record.input_file = uploaded.name
+            record.input_file = await self._upload(payload, f"{record.display_name}.jsonl")
             self._save(state)
-            src = types.EmbeddingsBatchJobSource(file_name=uploaded.name)
+            src = types.EmbeddingsBatchJobSource(file_name=record.input_file)
             size = 1024
         else:
             contents: list[types.Content] = [
@@ -786,7 +904,7 @@ class BatchEmbedder:
     async def _check(self, record: JobRecord, state: BatchState, run: _Run) -> None:
         assert record.name is not None
         run.report.polls += 1
-        job = await self._get(record.name)
+        job = await self._get(record)
         if job is None:
             record.state = "MISSING"
             await self._finish_unsuccessful(
@@ -800,27 +918,67 @@ class BatchEmbedder:
             if record.state not in TERMINAL_STATES:
                 self._emit(record)
         if record.state in _SUCCEEDED:
-            await self._consume(record, job, state, run)
+            results = await self._results(record, job)
+            if results is None:
+                await self._results_absent(record, state, run)
+            else:
+                await self._consume(record, results, state, run)
         elif record.state in TERMINAL_STATES:
             await self._finish_unsuccessful(record, state, run, _job_error(job))
 
+    async def _results_absent(self, record: JobRecord, state: BatchState, run: _Run) -> None:
+        """A SUCCEEDED job without results anywhere (yet): keep polling it with backoff,
+        for ``results_timeout`` seconds of this run; only then embed its items online."""
+        assert record.name is not None
+        record.absent_polls += 1
+        self._save(state)
+        since = self._absent_since.setdefault(record.display_name, self._clock())
+        waited = self._clock() - since
+        if waited < self.results_timeout:
+            logger.info(
+                "Batch job %s reports %s but its results are not available yet (poll %d); "
+                "polling again",
+                record.name,
+                record.state,
+                record.absent_polls,
+            )
+            return
+        report = run.report
+        keys = [key for key, digest, _ in record.keys if run.wants(key, digest)]
+        message = (
+            f"Batch job {record.name} reported {record.state} but its results never appeared "
+            f"(not inline, no results file) in {waited:.0f}s and {record.absent_polls} polls "
+            f"(results_timeout={self.results_timeout:g}s): its {len(keys)} requested item(s)"
+            f"{_sample(keys)} were embedded online at full price."
+        )
+        report.errors.append(message)
+        report.jobs_results_missing += 1
+        report.jobs.append(
+            JobOutcome(record.name, record.state, record.mode, len(record.keys), message=message)
+        )
+        self._emit(record, "results missing")
+        if keys:
+            await self._embed_online(keys, run)
+        self._absent_since.pop(record.display_name, None)
+        await self._drop(state, record)
+
     async def _consume(
-        self, record: JobRecord, job: types.BatchJob, state: BatchState, run: _Run
+        self, record: JobRecord, results: _Results, state: BatchState, run: _Run
     ) -> None:
         """Deliver a succeeded job's vectors, retry its failed items online, then forget it."""
         assert record.name is not None
         report = run.report
-        results = await self._results(record, job)
+        self._absent_since.pop(record.display_name, None)
         outcome = JobOutcome(record.name, record.state, record.mode, len(record.keys))
         good_keys: list[str] = []
         good_values: list[list[float]] = []
         retry: list[str] = []
         first_error = ""
         for key, digest, tokens in record.keys:
-            value = results.get(key, "no result for this key")
+            value = results.values.get(key, "no result for this key")
             succeeded = not isinstance(value, str)
             if succeeded:
-                report.batch_tokens += tokens  # billed, even if unused now
+                report.batch_tokens += results.tokens.get(key, tokens)  # billed, even if unused
             if not run.wants(key, digest):
                 outcome.stale += int(succeeded)
                 continue
@@ -887,37 +1045,74 @@ class BatchEmbedder:
             report.failures.extend(ItemFailure(key, error, message) for key in keys)
         await self._drop(state, record)
 
-    async def _results(
-        self, record: JobRecord, job: types.BatchJob
-    ) -> dict[str, list[float] | str]:
-        """key → raw vector, or → error text for a failed/missing/malformed item."""
+    async def _results(self, record: JobRecord, job: types.BatchJob) -> _Results | None:
+        """The job's results, from whichever form arrived (inline or a results file,
+        whatever mode it was submitted in); None when they are nowhere (yet)."""
+        dest = job.dest
+        if dest is not None:
+            inline = dest.inlined_embed_content_responses or dest.inlined_responses
+            if inline:
+                return self._inline_results(record, list(inline))
+            if dest.file_name:
+                return await self._file_results(record, dest.file_name)
+        return None
+
+    def _inline_results(self, record: JobRecord, entries: list[Any]) -> _Results:
+        """Inline results map by their ``metadata.key`` when they carry ours, else by
+        position (inline requests carry no key; file lines are in key order)."""
         keys = [key for key, _, _ in record.keys]
-        out: dict[str, list[float] | str] = {}
-        if record.mode == "inline":
-            responses = (job.dest.inlined_embed_content_responses if job.dest else None) or []
-            if len(responses) != len(keys):
-                error = (
-                    f"the job returned {len(responses)} results for {len(keys)} requests, so "
-                    "they cannot be matched by position"
-                )
-                return dict.fromkeys(keys, error)
-            for key, response in zip(keys, responses, strict=True):
-                if response.error is not None:
-                    out[key] = f"{response.error.code}: {response.error.message}"
-                    continue
-                embedding = response.response.embedding if response.response else None
-                out[key] = self._vector(embedding.values if embedding else None)
+        out = _Results()
+        keyed = [_metadata_key(entry) for entry in entries]
+        if keyed and all(key in set(keys) for key in keyed):
+            pairs = list(zip(keyed, entries, strict=True))
+        elif len(entries) == len(keys):
+            pairs = list(zip(keys, entries, strict=True))
+        else:
+            error = (
+                f"the job returned {len(entries)} results for {len(keys)} requests, so "
+                "they cannot be matched by position"
+            )
+            out.values.update(dict.fromkeys(keys, error))
             return out
-        file_name = job.dest.file_name if job.dest else None
-        if not file_name:
-            return dict.fromkeys(keys, "the job has no responses file")
-        download_config = types.DownloadFileConfig(
-            http_options=self._http_options(_UNKNOWN_DOWNLOAD_BYTES)
+        for key, entry in pairs:
+            if key is None or key in out.values:
+                continue
+            failure = getattr(entry, "error", None)
+            if failure is not None:
+                out.values[key] = _error_text(failure)
+                continue
+            answer = getattr(entry, "response", None)
+            embedding = getattr(answer, "embedding", None)
+            out.values[key] = self._vector(getattr(embedding, "values", None))
+            tokens = _count(getattr(answer, "token_count", None))
+            if tokens is not None:
+                out.tokens[key] = tokens
+        return out
+
+    async def _file_results(self, record: JobRecord, file_name: str) -> _Results | None:
+        """Results from a responses file; None when the file is not downloadable yet."""
+        config = types.DownloadFileConfig(
+            http_options=self._http_options(self._result_bytes(record))
         )
-        data: bytes = await self._call(
-            lambda: self._files("download", file=file_name, config=download_config)
-        )
+        try:
+            data: bytes = await self._call(
+                lambda: self._files("download", file=file_name, config=config),
+                f"downloading {file_name}",
+            )
+        except GeminiAPIError as exc:
+            if exc.code in (403, 404):  # the file is announced before it exists
+                logger.info("Batch results file %s is not available yet: %s", file_name, exc)
+                return None
+            raise
+        return self._parse_results_file(record, data)
+
+    def _parse_results_file(self, record: JobRecord, data: bytes) -> _Results:
+        """Lines ``{"key": …, "response": {"embedding": …, "tokenCount": …}}``, or an
+        ``"error"``/``"status"`` object for a failed item. Our keys map directly; an
+        inline job's results (no keys of ours) map by index key, else by line order."""
+        keys = [key for key, _, _ in record.keys]
         wanted = set(keys)
+        entries: list[dict[str, Any]] = []
         for line in data.splitlines():
             if not line.strip():
                 continue
@@ -925,22 +1120,33 @@ class BatchEmbedder:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if not isinstance(entry, dict) or entry.get("key") not in wanted:
+            if isinstance(entry, dict):
+                entries.append(entry)
+        line_keys = [entry.get("key") for entry in entries]
+        if not any(key in wanted for key in line_keys):
+            if all(isinstance(k, str) and k.isdigit() and int(k) < len(keys) for k in line_keys):
+                line_keys = [keys[int(k)] for k in line_keys]  # type: ignore[arg-type]
+            elif len(entries) == len(keys):
+                line_keys = list(keys)
+        out = _Results()
+        for key, entry in zip(line_keys, entries, strict=True):
+            if key not in wanted or key in out.values:
                 continue
-            key = str(entry["key"])
-            failure = entry.get("error")
-            if failure is not None:
-                if isinstance(failure, dict):
-                    failure = f"{failure.get('code')}: {failure.get('message')}"
-                out[key] = str(failure)
+            failure = entry.get("error") or entry.get("status")
+            if failure is not None and not entry.get("response"):
+                out.values[key] = _error_text(failure)
                 continue
             answer = entry.get("response")
-            embedding = answer.get("embedding") if isinstance(answer, dict) else None
-            out[key] = self._vector(
+            answer = answer if isinstance(answer, dict) else entry
+            embedding = answer.get("embedding")
+            out.values[key] = self._vector(
                 embedding.get("values") if isinstance(embedding, dict) else None
             )
+            tokens = _count(answer.get("tokenCount", answer.get("token_count")))
+            if tokens is not None:
+                out.tokens[key] = tokens
         for key in keys:
-            out.setdefault(key, "no line for this key in the responses file")
+            out.values.setdefault(key, "no line for this key in the responses file")
         return out
 
     def _vector(self, values: object) -> list[float] | str:
@@ -981,6 +1187,42 @@ class BatchEmbedder:
                 for key in keys
                 if key not in resolved
             )
+
+
+@dataclass
+class _Results:
+    """A job's results: key → raw vector or error text; key → billed tokens if reported."""
+
+    values: dict[str, list[float] | str] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+
+def _metadata_key(entry: object) -> str | None:
+    metadata = getattr(entry, "metadata", None)
+    key = metadata.get("key") if isinstance(metadata, dict) else None
+    return None if key is None else str(key)
+
+
+def _error_text(failure: object) -> str:
+    """``"code: message"`` from an error/status object (SDK type or JSON dict)."""
+    if isinstance(failure, dict):
+        code, message = failure.get("code"), failure.get("message")
+    else:
+        code, message = getattr(failure, "code", None), getattr(failure, "message", None)
+    if code is None and message is None:
+        return str(failure)
+    return f"{code}: {message}" if code is not None else str(message)
+
+
+def _count(value: object) -> int | None:
+    """A token count as the API spells it (int64 as a JSON string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _usd(amount: float) -> str:

@@ -34,6 +34,7 @@ from llama_index_gemini_embed._models import ModelSpec
 
 __all__ = [
     "MAX_FILE_BYTES",
+    "MAX_INLINE_RESPONSE_BYTES",
     "SCHEMA_VERSION",
     "STATE_KIND",
     "TERMINAL_STATES",
@@ -45,6 +46,7 @@ __all__ = [
     "PlanItem",
     "batch_cost",
     "covered_keys",
+    "expected_result_bytes",
     "inline_request_bytes",
     "item_digest",
     "jsonl_line",
@@ -62,6 +64,16 @@ MAX_FILE_BYTES = 1_000_000_000
 
 #: Envelope of an inline ``asyncBatchEmbedContent`` body, beyond the items themselves.
 _INLINE_OVERHEAD = 512
+
+#: Largest expected *response* of an inline job: inline results come back inside the job
+#: (every ``batches.get`` after success carries them), so they are kept to about the size
+#: of the documented inline request cap (20 MB); bigger jobs go through a file.
+MAX_INLINE_RESPONSE_BYTES = 20_000_000
+
+#: JSON bytes per embedding value in a result (one 3072-d item measured ~38.9 KB, i.e.
+#: ~12.7 bytes a value; rounded up for longer float spellings) and per result envelope.
+_RESULT_BYTES_PER_VALUE = 16
+_RESULT_BYTES_PER_ITEM = 128
 
 #: Short job states after which a job never changes again.
 TERMINAL_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
@@ -116,6 +128,15 @@ def inline_request_bytes(item: PlanItem, dimension: int | None) -> int:
     return len(json.dumps({"request": request}, ensure_ascii=True)) + 2
 
 
+def expected_result_bytes(items: int, dimension: int) -> int:
+    """Upper estimate of the JSON bytes of ``items`` embedding results of ``dimension``.
+
+    >>> expected_result_bytes(10_000, 768)
+    124160000
+    """
+    return items * (_RESULT_BYTES_PER_ITEM + _RESULT_BYTES_PER_VALUE * dimension)
+
+
 def jsonl_line(item: PlanItem, dimension: int | None) -> bytes:
     """One Batch API input line: ``{"key": ..., "request": {...}}`` with its own config."""
     request: dict[str, Any] = {"content": {"parts": [{"text": item.text}]}}
@@ -162,12 +183,16 @@ def plan_jobs(
     max_items_per_job: int,
     max_inline_bytes: int,
     max_file_bytes: int = MAX_FILE_BYTES,
+    result_dimension: int | None = None,
+    max_inline_response_bytes: int = MAX_INLINE_RESPONSE_BYTES,
 ) -> Iterator[JobPlan]:
     """Cut ``items`` (in order) into jobs of at most ``max_items_per_job`` items.
 
-    A job is inline when its items share one (task type, title) config and the inline
-    body stays within ``max_inline_bytes``; otherwise it is a JSONL file job, whose file
-    stays within ``max_file_bytes`` (a single larger item still gets a job of its own).
+    A job is inline when its items share one (task type, title) config, the inline body
+    stays within ``max_inline_bytes`` and its expected results (items × ``result_dimension``,
+    see :func:`expected_result_bytes`) within ``max_inline_response_bytes``; otherwise it
+    is a JSONL file job, whose file stays within ``max_file_bytes`` (a single larger item
+    still gets a job of its own) and whose results come back as a file.
 
     >>> a = [PlanItem(f"k{i}", "d", "text", "RETRIEVAL_DOCUMENT", None, 1) for i in range(5)]
     >>> [(j.mode, len(j.items)) for j in plan_jobs(a, dimension=None, max_items_per_job=2,
@@ -177,6 +202,9 @@ def plan_jobs(
     >>> [(j.mode, len(j.items)) for j in plan_jobs(titled, dimension=None, max_items_per_job=9,
     ...                                             max_inline_bytes=10**6)]
     [('file', 3)]
+    >>> [j.mode for j in plan_jobs(a, dimension=None, max_items_per_job=9, max_inline_bytes=10**6,
+    ...                            result_dimension=3072, max_inline_response_bytes=100_000)]
+    ['file']
     """
     if max_items_per_job < 1:
         raise ValueError("max_items_per_job must be at least 1")
@@ -186,7 +214,12 @@ def plan_jobs(
     file_bytes = 0
 
     def finish() -> JobPlan:
-        if len(configs) == 1 and inline_bytes <= max_inline_bytes:
+        results = expected_result_bytes(len(chunk), result_dimension or 0)
+        if (
+            len(configs) == 1
+            and inline_bytes <= max_inline_bytes
+            and results <= max_inline_response_bytes
+        ):
             task_type, title = next(iter(configs))
             return JobPlan("inline", tuple(chunk), task_type, title)
         return JobPlan("file", tuple(chunk))
@@ -231,6 +264,7 @@ class JobRecord:
     ``keys`` are ``(key, digest, tokens)`` in request order: inline results map back by
     position, file results by key. ``name`` is None while the create call is in flight
     (state ``SUBMITTING``); a later run then finds the job by ``display_name``.
+    ``absent_polls`` counts polls that saw the job SUCCEEDED without its results.
     """
 
     display_name: str
@@ -241,6 +275,7 @@ class JobRecord:
     input_file: str | None = None
     created: str | None = None
     updated: str | None = None
+    absent_polls: int = 0
 
     @property
     def tokens(self) -> int:
@@ -255,6 +290,7 @@ class JobRecord:
             "input_file": self.input_file,
             "created": self.created,
             "updated": self.updated,
+            "absent_polls": self.absent_polls,
             "keys": [list(entry) for entry in self.keys],
         }
 
@@ -273,6 +309,7 @@ class JobRecord:
             input_file=data.get("input_file"),
             created=data.get("created"),
             updated=data.get("updated"),
+            absent_polls=int(data.get("absent_polls") or 0),
         )
 
 

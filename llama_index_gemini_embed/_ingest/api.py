@@ -45,7 +45,11 @@ from llama_index.core.schema import TransformComponent
 
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport, estimate_batch_cost
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
-from llama_index_gemini_embed._errors import ConfigurationError, FingerprintMismatchError
+from llama_index_gemini_embed._errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    GeminiEmbedError,
+)
 from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._store.limits import (
     fingerprint_mismatch_message,
@@ -313,7 +317,10 @@ def _stop(report: IngestReport, fatal: BaseException, *, raise_on_fatal: bool) -
             f"({report.failed} failed, {report.pending} not attempted); "
             "run it again to resume. The report is on this error's .report attribute."
         )
-        fatal.report = report  # type: ignore[attr-defined]
+        if isinstance(fatal, GeminiEmbedError):
+            fatal.report = report  # declared on the class
+        else:  # not one of ours (a bug, or the caller's code): still attach the report
+            fatal.report = report  # type: ignore[attr-defined]
         raise fatal
 
 

@@ -1,0 +1,351 @@
+"""The Batch API path against what the real service does (issue 13 §3): never pay twice.
+
+Real SDK against the emulator over loopback. Where the emulator cannot yet produce a
+behaviour the real service shows (results lagging behind SUCCEEDED, a refused JSONL MIME
+type), the test wraps the *SDK* call on the client instance (never our code), as
+``test_jobs.test_a_retried_create_never_pays_twice`` does for a lost answer.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from llama_index_gemini_embed._batch.jobs import BATCH_API_VERSION, BatchEmbedder
+from llama_index_gemini_embed._batch.plan import (
+    MAX_INLINE_RESPONSE_BYTES,
+    JobRecord,
+    PlanItem,
+    expected_result_bytes,
+    plan_jobs,
+)
+from llama_index_gemini_embed._errors import UnexpectedAnswerError
+from llama_index_gemini_embed.emulator import Emulator
+from tests.batch.test_jobs import (
+    Sink,
+    assert_all_delivered_once,
+    batcher,
+    corpus,
+    created_requests,
+    model,
+    state_json,
+)
+from tests.fakes import FakeTime
+
+BATCH_PATHS = ("batches", "files", ":asyncBatchEmbedContent")
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+def batch_paths(emu: Emulator) -> list[str]:
+    return [r.path for r in emu.requests if any(part in r.path for part in BATCH_PATHS)]
+
+
+# ----------------------------------------------------------------------------- API version
+
+
+@pytest.mark.parametrize("titles", [False, True], ids=["inline", "file"])
+async def test_batch_and_files_calls_use_v1beta_unless_the_user_sets_a_version(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, titles: bool
+) -> None:
+    """SDK 3.x defaults to v1; Google documents the Batch and Files APIs on v1beta."""
+    assert BATCH_API_VERSION == "v1beta"
+    items = corpus(3, titles=titles)
+    report = await batcher(model(emulator, fake), tmp_path / "a.json", fake).run(items, Sink())
+    assert report.ok
+    paths = batch_paths(emulator)
+    assert len(paths) >= 3  # create + get (+ upload, download, delete for a file job)
+    assert all("/v1beta/" in path for path in paths), paths
+    if titles:
+        assert any(p.startswith("/upload/v1beta/files") for p in paths)
+        assert any(p.endswith(":download") for p in paths)
+
+    emulator.reset_counters()
+    embed = model(emulator, fake, api_version="v1alpha")
+    report = await batcher(embed, tmp_path / "b.json", fake).run(items, Sink())
+    assert report.ok
+    assert all("/v1alpha/" in path for path in batch_paths(emulator))
+
+
+# ----------------------------------------------------------------------------- late results
+
+
+def strip_results(embed: Any, monkeypatch: pytest.MonkeyPatch, times: int | None) -> list[str]:
+    """Make the SDK's ``batches.get`` show a SUCCEEDED job without results ``times`` times
+    (None: always), as the real service does while its output is still being written."""
+    batches = embed.client.aio.batches
+    real = batches.get
+    seen: list[str] = []
+
+    async def get(**kwargs: Any) -> types.BatchJob:
+        job: types.BatchJob = await real(**kwargs)
+        state = str(job.state)
+        if "SUCCEEDED" in state and (times is None or len(seen) < times):
+            seen.append(state)
+            return job.model_copy(update={"dest": None})
+        return job
+
+    monkeypatch.setattr(batches, "get", get)
+    return seen
+
+
+@pytest.mark.parametrize("titles", [False, True], ids=["inline", "file"])
+async def test_results_lagging_behind_succeeded_are_awaited_not_paid_twice(
+    emulator: Emulator,
+    fake: FakeTime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    titles: bool,
+) -> None:
+    emulator.set_batch_behaviour(polls_until_done=2)
+    embed = model(emulator, fake, output_dimensionality=768)
+    stripped = strip_results(embed, monkeypatch, times=3)
+    items = corpus(4, titles=titles)
+    sink = Sink()
+    path = tmp_path / "s.json"
+    report = await batcher(embed, path, fake).run(items, sink)
+
+    assert len(stripped) == 3
+    assert report.embedded_batch == 4 and report.embedded_online == 0 and report.ok
+    assert emulator.counters.embed_items == 0  # nothing was paid a second time online
+    assert report.jobs_results_missing == 0 and report.errors == []
+    assert report.polls == 5 and fake.sleeps == [10.0, 20.0, 40.0, 80.0]  # backoff
+    assert_all_delivered_once(sink, items)
+    assert state_json(path)["jobs"] == []
+
+
+async def test_results_that_never_appear_are_embedded_online_after_the_timeout(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.set_batch_behaviour(polls_until_done=1)
+    embed = model(emulator, fake)
+    strip_results(embed, monkeypatch, times=None)
+    items = corpus(3)
+    path = tmp_path / "s.json"
+
+    # One pass (--no-wait): the job stays, nothing is paid online.
+    report = await batcher(embed, path, fake, results_timeout=300).run(items, Sink(), wait=False)
+    assert report.jobs_pending == 1 and len(report.pending_keys) == 3
+    assert report.embedded_online == 0 and emulator.counters.embed_items == 0
+    (job,) = state_json(path)["jobs"]
+    assert job["state"] == "SUCCEEDED" and job["absent_polls"] == 1
+
+    # Waiting: re-polled with backoff for results_timeout, then proven absent.
+    sink = Sink()
+    started = fake.now
+    report = await batcher(embed, path, fake, results_timeout=300).run(items, sink)
+    assert fake.now - started >= 300 and fake.sleeps == [10.0, 20.0, 40.0, 80.0, 120.0, 120.0]
+    assert report.jobs_results_missing == 1 and report.embedded_online == 3 and report.ok
+    assert emulator.counters.embed_items == 3
+    (message,) = report.errors
+    assert "results never appeared" in message and "embedded online at full price" in message
+    assert "results_timeout=300s" in message
+    assert state_json(path)["jobs"] == []
+    assert_all_delivered_once(sink, items)
+
+
+# ----------------------------------------------------------------------------- sizing
+
+
+def items_of(n: int) -> list[PlanItem]:
+    return [PlanItem(f"k{i}", "d", "some text", "RETRIEVAL_DOCUMENT", None, 3) for i in range(n)]
+
+
+def test_inline_jobs_are_sized_by_their_expected_results() -> None:
+    def modes(n: int, dimension: int) -> list[str]:
+        return [
+            job.mode
+            for job in plan_jobs(
+                items_of(n),
+                dimension=dimension,
+                max_items_per_job=10_000,
+                max_inline_bytes=19_000_000,
+                result_dimension=dimension,
+            )
+        ]
+
+    # A 10,000-item 768-d job would answer ~124 MB inline: it goes through a file instead.
+    assert expected_result_bytes(10_000, 768) > 100_000_000
+    assert modes(10_000, 768) == ["file"]
+    assert modes(1_000, 768) == ["inline"]
+    assert expected_result_bytes(400, 3072) <= MAX_INLINE_RESPONSE_BYTES
+    assert modes(400, 3072) == ["inline"] and modes(500, 3072) == ["file"]
+
+
+async def test_a_small_inline_response_cap_sends_the_job_as_a_file(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
+) -> None:
+    embed = model(emulator, fake, output_dimensionality=768)
+    batch = batcher(embed, tmp_path / "s.json", fake, max_inline_response_bytes=20_000)
+    sink = Sink()
+    items = corpus(3)  # 3 x 768-d ~ 37 KB of results > 20 KB
+    report = await batch.run(items, sink)
+    assert "file_name" in created_requests(emulator)[0]["batch"]["inputConfig"]
+    assert report.embedded_batch == 3
+    assert_all_delivered_once(sink, items)
+
+
+def test_status_and_download_timeouts_are_sized_to_the_results(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    embed = model(emulator, FakeTime(), output_dimensionality=768, timeout=30.0)
+    batch = BatchEmbedder(embed, tmp_path / "s.json")
+    small = batch._http_options(0)
+    assert small.api_version == "v1beta" and small.timeout is None  # the client's 30 s
+    record = JobRecord("d", "inline", [(f"k{i}", "x", 1) for i in range(10_000)])
+    big = batch._http_options(batch._result_bytes(record))
+    assert big.timeout is not None and big.timeout >= (60 + 124) * 1000  # >= 1 MB/s
+
+
+# ----------------------------------------------------------------------------- JSONL upload
+
+
+def refuse_jsonl(embed: Any, monkeypatch: pytest.MonkeyPatch, how: str) -> list[str]:
+    """The Files API refusing ``application/jsonl`` (400) or the SDK's KeyError after it."""
+    files = embed.client.aio.files
+    real = files.upload
+    tried: list[str] = []
+
+    async def upload(**kwargs: Any) -> types.File:
+        mime = kwargs["config"].mime_type
+        tried.append(mime)
+        if mime == "application/jsonl" or how == "always":
+            if how == "keyerror":
+                raise KeyError("file")
+            body = {
+                "error": {
+                    "code": 400,
+                    "message": "Unsupported MIME type: jsonl",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
+            raise genai_errors.ClientError(400, body)
+        result: types.File = await real(**kwargs)
+        return result
+
+    monkeypatch.setattr(files, "upload", upload)
+    return tried
+
+
+@pytest.mark.parametrize("how", ["400", "keyerror"])
+async def test_jsonl_upload_falls_back_to_a_mime_type_the_service_accepts(
+    emulator: Emulator,
+    fake: FakeTime,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    embed = model(emulator, fake)
+    tried = refuse_jsonl(embed, monkeypatch, how)
+    items = corpus(3, titles=True)
+    sink = Sink()
+    report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
+    assert tried == ["application/jsonl", "text/plain"]
+    assert report.embedded_batch == 3 and report.ok
+    assert_all_delivered_once(sink, items)
+
+
+async def test_a_refused_upload_is_one_clear_error_and_the_next_run_resubmits(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embed = model(emulator, fake)
+    refuse_jsonl(embed, monkeypatch, "always")
+    path = tmp_path / "s.json"
+    items = corpus(2, titles=True)
+    with pytest.raises(UnexpectedAnswerError) as exc:
+        await batcher(embed, path, fake).run(items, Sink())
+    message = str(exc.value)
+    assert "application/jsonl" in message and "text/plain" in message
+    assert "Unsupported MIME type" in message and "\n" not in message
+    assert emulator.counters.batch_jobs_created == 0
+
+    monkeypatch.undo()
+    sink = Sink()
+    report = await batcher(model(emulator, fake), path, fake).run(items, sink)
+    assert report.jobs_submitted == 1 and report.ok
+    assert_all_delivered_once(sink, items)
+
+
+async def test_an_sdk_keyerror_never_escapes_a_batch_call(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    embed = model(emulator, fake)
+    batches = embed.client.aio.batches
+
+    async def broken(**kwargs: Any) -> types.BatchJob:
+        raise KeyError("metadata")
+
+    monkeypatch.setattr(batches, "create_embeddings", broken)
+    with pytest.raises(UnexpectedAnswerError, match="could not be read by the google-genai SDK"):
+        await batcher(embed, tmp_path / "s.json", fake).run(corpus(2), Sink())
+
+
+# ----------------------------------------------------------------------------- result forms
+
+
+def record_of(keys: list[str], mode: str = "file") -> JobRecord:
+    return JobRecord("d", mode, [(key, "x", 5) for key in keys], name="batches/1")  # type: ignore[arg-type]
+
+
+def test_results_files_are_read_in_every_documented_form(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    embed = model(emulator, FakeTime(), output_dimensionality=128)
+    batch = BatchEmbedder(embed, tmp_path / "s.json")
+    vector = [0.5] * 128
+    lines = [
+        {"key": "b", "response": {"tokenCount": "7", "embedding": {"values": vector}}},
+        {"key": "a", "status": {"code": 3, "message": "Request contains an invalid argument."}},
+        {"key": "c", "error": {"code": 13, "message": "Internal error encountered."}},
+        {"key": "zzz", "response": {"embedding": {"values": vector}}},  # not ours: ignored
+    ]
+    data = b"\n".join(json.dumps(line).encode() for line in lines)
+    results = batch._parse_results_file(record_of(["a", "b", "c", "d"]), data)
+    assert results.values["a"] == "3: Request contains an invalid argument."
+    assert results.values["b"] == vector and results.tokens == {"b": 7}
+    assert results.values["c"] == "13: Internal error encountered."
+    assert results.values["d"] == "no line for this key in the responses file"
+
+    # An inline job answered with a file: keys are positions (or absent: line order).
+    indexed = [{"key": str(i), "response": {"embedding": {"values": vector}}} for i in (1, 0)]
+    data = b"\n".join(json.dumps(line).encode() for line in indexed)
+    results = batch._parse_results_file(record_of(["p", "q"], "inline"), data)
+    assert results.values == {"p": vector, "q": vector}
+    unkeyed = [{"response": {"embedding": {"values": vector}}}, {"error": {"code": 13}}]
+    data = b"\n".join(json.dumps(line).encode() for line in unkeyed)
+    results = batch._parse_results_file(record_of(["p", "q"], "inline"), data)
+    assert results.values["p"] == vector and results.values["q"] == "13: None"
+
+
+def test_inline_results_map_by_key_when_present_else_by_position(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    embed = model(emulator, FakeTime(), output_dimensionality=128)
+    batch = BatchEmbedder(embed, tmp_path / "s.json")
+    v1, v2 = [0.25] * 128, [0.75] * 128
+
+    def entry(values: list[float], key: str | None = None) -> types.InlinedEmbedContentResponse:
+        return types.InlinedEmbedContentResponse(
+            response=types.SingleEmbedContentResponse(
+                embedding=types.ContentEmbedding(values=values), token_count=4
+            ),
+            metadata={"key": key} if key else None,
+        )
+
+    # A file job answered inline, out of order, with its keys.
+    results = batch._inline_results(record_of(["a", "b"]), [entry(v2, "b"), entry(v1, "a")])
+    assert results.values == {"a": v1, "b": v2} and results.tokens == {"a": 4, "b": 4}
+    # No keys: by position.
+    results = batch._inline_results(record_of(["a", "b"], "inline"), [entry(v1), entry(v2)])
+    assert results.values == {"a": v1, "b": v2}
+    # A count that cannot be matched: every item errors (retried online), none is guessed.
+    results = batch._inline_results(record_of(["a", "b"], "inline"), [entry(v1)])
+    assert all("cannot be matched" in str(v) for v in results.values.values())
