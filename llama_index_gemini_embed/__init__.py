@@ -26,7 +26,7 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from ._ingest.run import (
+from ._ingest import (
     IngestReport,
     NodeFailure,
     aingest,

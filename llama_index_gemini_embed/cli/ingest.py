@@ -34,7 +34,7 @@ from ._common import (
 from ._terms import in_cli_terms
 
 if TYPE_CHECKING:
-    from llama_index_gemini_embed._ingest.run import IngestReport
+    from llama_index_gemini_embed._ingest import IngestReport
     from llama_index_gemini_embed._store.store import ChromaStore
 
 
@@ -103,7 +103,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llama_index_gemini_embed._ingest.run import aingest
+    from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
         if not Path(raw).exists():
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                 store=store,
                 embed_model=embed,
                 transformations=transformations,
-                sync=args.sync,
+                delete_missing=args.sync,
                 dry_run=args.dry_run,
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),

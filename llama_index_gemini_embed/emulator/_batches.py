@@ -29,6 +29,7 @@ __all__ = [
     "operation_json",
     "parse_jsonl",
     "poll",
+    "resolve_file",
 ]
 
 GRPC_CODES: dict[int, int] = {400: 3, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14, 504: 4}
@@ -81,6 +82,22 @@ def parse_jsonl(data: bytes) -> list[tuple[str | None, dict[str, Any] | str]]:
             continue
         inputs.append((key, request))
     return inputs
+
+
+def resolve_file(state: EmulatorState, uri: str) -> tuple[str, bytes]:
+    """``fileData.fileUri`` (``…/files/ID`` or ``files/ID``) → (MIME type, bytes)."""
+    file_id = uri.rstrip("/").rsplit("/files/", 1)[-1].removeprefix("files/")
+    with state.lock:
+        f = state.files.get(file_id)
+    if f is None:
+        raise ApiError(
+            403, f"You do not have permission to access the File {file_id} or it may not exist."
+        )
+    if not f.complete:
+        raise bad_request(
+            f"File files/{file_id} is not in an ACTIVE state and usage is not allowed."
+        )
+    return f.mime_type, bytes(f.data)
 
 
 # ---------------------------------------------------------------- jobs
@@ -159,6 +176,10 @@ def poll(
 ) -> None:
     """One GET of the job: advance its state machine (and compute results when it succeeds)."""
     if job.done:
+        if job.held_output is not None:
+            job.polls += 1
+            if job.polls >= job.behaviour.polls_until_done + job.behaviour.results_lag_polls:
+                job.output, job.held_output = job.held_output, None
         return
     job.polls += 1
     b = job.behaviour
@@ -166,6 +187,8 @@ def poll(
         if b.final_state == "SUCCEEDED":
             _run(state, job, encoder=encoder, strict_length=strict_length, api_version=api_version)
             _finish(job, "SUCCEEDED")
+            if b.results_lag_polls > 0:
+                job.held_output, job.output = job.output, None
         elif b.final_state == "FAILED":
             job.error = {"code": 13, "message": "Batch job failed: internal error (emulated)."}
             job.stats = {"requestCount": str(len(job.inputs)), "failedRequestCount": "0"}
@@ -215,22 +238,32 @@ def _run(
                 api_version=api_version,
                 vertex=False,
                 strict_length=strict_length,
+                resolve_file=lambda uri: resolve_file(state, uri),
             )
         except ApiError as err:
             results[i] = {"error": {"code": GRPC_CODES.get(err.code, 2), "message": err.message}}
             continue
         ok_idx.append(i)
-        parsed.append(item.item)
-    vectors = compute_vectors(parsed, job.model, encoder) if parsed else []
-    for i, vec in zip(ok_idx, vectors, strict=True):
-        results[i] = {"response": {"embedding": {"values": vec}}}
+        parsed.append(item)
+    plain = [p.item for p in parsed]
+    vectors = compute_vectors(plain, job.model, encoder) if plain else []
+    for i, p, vec in zip(ok_idx, parsed, vectors, strict=True):
+        # tokenCount is an int64, which proto JSON writes as a string (cookbook Batch_mode).
+        results[i] = {"response": {"tokenCount": str(p.tokens), "embedding": {"values": vec}}}
     failed = len(job.inputs) - len(ok_idx)
     job.stats = {
         "requestCount": str(len(job.inputs)),
         "successfulRequestCount": str(len(ok_idx)),
         "failedRequestCount": str(failed),
     }
-    if job.file_input is None:
+    mode = b.answer_mode
+    if mode == "auto":
+        inline = len(job.inputs) <= b.inline_answer_max_items
+    elif mode == "submitted":
+        inline = job.file_input is None
+    else:
+        inline = mode == "inline"
+    if inline:
         inlined = []
         for (key, _), res in zip(job.inputs, results, strict=True):
             entry = dict(res)
@@ -241,6 +274,8 @@ def _run(
         return
     lines = []
     for i, ((key, _), res) in enumerate(zip(job.inputs, results, strict=True)):
+        if b.item_error_form == "status" and "error" in res:
+            res = {"status": res["error"]}
         lines.append(
             orjson.dumps(
                 {"key": key if key is not None else str(i), **res},

@@ -13,6 +13,8 @@ and the ``google-genai`` SDK (sync httpx2 and async aiohttp transports) can all 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import contextvars
 import logging
@@ -30,12 +32,19 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from llama_index_gemini_embed._models import KNOWN_MODELS
-
 from . import _batches
-from ._judge import Judge, JudgeRequest, default_judge
-from ._protocol import (
+from ._facts import (
+    EMBEDDING_MODELS,
     GENERATION_MODELS,
+    MAX_ITEMS_PER_BATCH_EMBED,
+    MEDIA_LIMITS,
+    PAYLOAD_LIMIT_BYTES,
+    PAYLOAD_LIMIT_MESSAGE,
+)
+from ._judge import Judge, JudgeRequest, default_judge
+from ._media import read_media
+from ._protocol import (
+    MODALITY_NAMES,
     ApiError,
     ParsedItem,
     bad_request,
@@ -49,6 +58,7 @@ from ._protocol import (
     parse_embed_item,
     pick,
     quota_error,
+    usage_metadata,
     vertex_not_found,
 )
 from ._state import (
@@ -63,7 +73,8 @@ from ._state import (
     RequestRecord,
     rfc3339_now,
 )
-from ._vectors import Encoder, FloatArray, count_tokens, truncate_to_tokens
+from ._tokens import count_tokens
+from ._vectors import Encoder, FloatArray, part_tokens, truncate_to_tokens
 
 __all__ = ["DEFAULT_API_KEY", "Emulator", "serve_forever"]
 
@@ -72,7 +83,8 @@ DEFAULT_API_KEY = "emulator-key"
 log = logging.getLogger("llama_index_gemini_embed.emulator")
 
 MAX_BATCH_MESSAGE = (
-    "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n"
+    f"* BatchEmbedContentsRequest.requests: at most {MAX_ITEMS_PER_BATCH_EMBED} requests can "
+    "be in one batch\n"
 )
 VERTEX_MAX_INSTANCES = 250
 VERTEX_MAX_TOKENS = 20_000
@@ -113,6 +125,16 @@ def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None)
 
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+def _details(pieces: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: tokens per modality, sorted by modality name."""
+    per: dict[str, int] = {}
+    for _, n, modality in pieces:
+        per[modality] = per.get(modality, 0) + n
+    if not per:
+        per["TEXT"] = 0
+    return [{"modality": k, "tokenCount": v} for k, v in sorted(per.items())]
 
 
 @dataclass
@@ -263,8 +285,13 @@ class _Service:
             "token, login cookie or other valid authentication credential.",
         )
 
-    async def _body(self, request: web.Request) -> Any:
+    async def _body(self, request: web.Request, *, limit: int | None = None) -> Any:
+        """The JSON body; over ``limit`` bytes → the API's 400 "payload size" answer."""
+        if limit is not None and (request.content_length or 0) > limit:
+            raise bad_request(PAYLOAD_LIMIT_MESSAGE)
         raw = await request.read()
+        if limit is not None and len(raw) > limit:
+            raise bad_request(PAYLOAD_LIMIT_MESSAGE)
         ctx = _CTX.get()
         if not raw:
             ctx.body = {}
@@ -311,6 +338,7 @@ class _Service:
                 retry_delay=fault.retry_delay_seconds,
                 daily=fault.daily,
                 message=fault.message,
+                reason=fault.reason,
             )
         if fault.kind == "slow":
             await self._hold(fault.seconds or 0.0)
@@ -396,11 +424,11 @@ class _Service:
 
     async def batch_embed_contents(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("embed_requests")
-        body = await self._body(request)
+        body = await self._body(request, limit=PAYLOAD_LIMIT_BYTES)
         model, ver = m["model"], m["ver"]
         self._dev_embed_model(model, ver)
         reqs = pick(body, "requests")
-        if not isinstance(reqs, list) or not 1 <= len(reqs) <= 100:
+        if not isinstance(reqs, list) or not 1 <= len(reqs) <= MAX_ITEMS_PER_BATCH_EMBED:
             raise bad_request(MAX_BATCH_MESSAGE, "requests")
         parsed = [
             parse_embed_item(
@@ -411,16 +439,23 @@ class _Service:
                 api_version=ver,
                 vertex=False,
                 strict_length=self.settings.strict_length,
+                resolve_file=self._resolve_file,
             )
             for i, r in enumerate(reqs)
         ]
         return await self._embed(
-            request, model, parsed, lambda vs: {"embeddings": [{"values": v} for v in vs]}
+            request,
+            model,
+            parsed,
+            lambda vs: {
+                "embeddings": [{"values": v} for v in vs],
+                "usageMetadata": usage_metadata(parsed),
+            },
         )
 
     async def embed_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("embed_requests")
-        body = await self._body(request)
+        body = await self._body(request, limit=PAYLOAD_LIMIT_BYTES)
         model, ver = m["model"], m["ver"]
         self._dev_embed_model(model, ver)
         parsed = parse_embed_item(
@@ -431,29 +466,66 @@ class _Service:
             api_version=ver,
             vertex=False,
             strict_length=self.settings.strict_length,
+            resolve_file=self._resolve_file,
         )
         return await self._embed(
-            request, model, [parsed], lambda vs: {"embedding": {"values": vs[0]}}
+            request,
+            model,
+            [parsed],
+            lambda vs: {"embedding": {"values": vs[0]}, "usageMetadata": usage_metadata([parsed])},
         )
 
-    @staticmethod
-    def _content_texts(contents: Any) -> list[str]:
+    def _content_pieces(self, contents: Any) -> list[tuple[str, int, str]]:
+        """``(text, tokens, modality)`` per part of generate/countTokens ``contents``.
+
+        A media part becomes its embedded description (see ``_media``), in place, so the
+        judge reads ``<passage id="3">`` + image as the image's description; it costs the
+        media's published token rate. Media types outside the embedding model's list (the
+        generation models take more) count as an image without a description.
+        """
         if isinstance(contents, Mapping):
             contents = [contents]
         if isinstance(contents, str):
-            return [contents]
-        texts: list[str] = []
+            return [(contents, count_tokens(contents), "TEXT")]
+        out: list[tuple[str, int, str]] = []
         if not isinstance(contents, list):
-            return texts
+            return out
         for content in contents:
             if isinstance(content, str):
-                texts.append(content)
+                out.append((content, count_tokens(content), "TEXT"))
                 continue
             parts = content.get("parts") if isinstance(content, Mapping) else None
             for part in parts or []:
-                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-        return texts
+                if not isinstance(part, Mapping):
+                    continue
+                if isinstance(part.get("text"), str):
+                    out.append((part["text"], count_tokens(part["text"]), "TEXT"))
+                    continue
+                piece = self._media_piece(part)
+                if piece is not None:
+                    out.append(piece)
+        return out
+
+    def _media_piece(self, part: Mapping[str, Any]) -> tuple[str, int, str] | None:
+        inline = pick(part, "inlineData")
+        file_data = pick(part, "fileData")
+        if isinstance(inline, Mapping):
+            mime = str(pick(inline, "mimeType") or "")
+            try:
+                data = base64.b64decode(str(inline.get("data") or ""))
+            except (binascii.Error, ValueError):
+                raise bad_request(
+                    "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES)."
+                ) from None
+        elif isinstance(file_data, Mapping):
+            file_mime, data = self._resolve_file(str(pick(file_data, "fileUri") or ""))
+            mime = str(pick(file_data, "mimeType") or file_mime)
+        else:
+            return None
+        if MEDIA_LIMITS.modality(mime) is None:
+            return ("", MEDIA_LIMITS.tokens_per_image, "IMAGE")
+        info = read_media(mime, data)
+        return (info.description or "", info.tokens, MODALITY_NAMES[info.modality])
 
     async def count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("count_tokens_requests")
@@ -465,14 +537,9 @@ class _Service:
         if contents is None:
             inner = pick(body, "generateContentRequest") or {}
             contents = pick(inner, "contents") if isinstance(inner, Mapping) else None
-        texts = self._content_texts(contents)
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        return _json(
-            {
-                "totalTokens": total,
-                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}],
-            }
-        )
+        pieces = self._content_pieces(contents)
+        total = sum(n for _, n, _ in pieces)
+        return _json({"totalTokens": total, "promptTokensDetails": _details(pieces)})
 
     async def generate_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
         """``:generateContent`` for generation models, answered by the judge (see ``_judge``)."""
@@ -489,8 +556,10 @@ class _Service:
             raise bad_request(
                 "* GenerateContentRequest.contents: contents is not specified\n", "contents"
             )
-        prompt_texts = self._content_texts(contents)
-        system_texts = self._content_texts(pick(body, "systemInstruction"))
+        prompt_pieces = self._content_pieces(contents)
+        system_pieces = self._content_pieces(pick(body, "systemInstruction"))
+        prompt_texts = [t for t, _, _ in prompt_pieces]
+        system_texts = [t for t, _, _ in system_pieces]
         gen = pick(body, "generationConfig") or {}
         if not isinstance(gen, Mapping):
             raise bad_request("Invalid value at 'generation_config'.")
@@ -521,7 +590,7 @@ class _Service:
         if isinstance(max_out, int) and count_tokens(text) > max_out:
             text = truncate_to_tokens(text, max_out)
             finish = "MAX_TOKENS"
-        prompt_tokens = sum(count_tokens(t) for t in [*system_texts, *prompt_texts])
+        prompt_tokens = sum(n for _, n, _ in [*system_pieces, *prompt_pieces])
         out_tokens = count_tokens(text) if text else 0
         ctx = _CTX.get()
         ctx.items = 1
@@ -539,7 +608,7 @@ class _Service:
                     "promptTokenCount": prompt_tokens,
                     "candidatesTokenCount": out_tokens,
                     "totalTokenCount": prompt_tokens + out_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+                    "promptTokensDetails": _details([*system_pieces, *prompt_pieces]),
                 },
                 "modelVersion": bare_model(model),
                 "responseId": self.state.next_id("resp"),
@@ -547,7 +616,7 @@ class _Service:
         )
 
     async def list_models(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        page, token = self._page(request, [*KNOWN_MODELS, *GENERATION_MODELS])
+        page, token = self._page(request, [*EMBEDDING_MODELS, *GENERATION_MODELS])
         out: dict[str, Any] = {"models": [model_resource(n) for n in page]}
         if token:
             out["nextPageToken"] = token
@@ -635,6 +704,9 @@ class _Service:
             )
         return f
 
+    def _resolve_file(self, uri: str) -> tuple[str, bytes]:
+        return _batches.resolve_file(self.state, uri)
+
     def _file_json(self, request: web.Request, f: FileRecord, ver: str) -> dict[str, Any]:
         generated = f.id in self.state.generated_files
         return _batches.file_json(f, self._base(request), ver, generated=generated)
@@ -653,6 +725,8 @@ class _Service:
             mime = request.headers.get("X-Goog-Upload-Header-Content-Type") or pick(
                 meta, "mimeType", "application/octet-stream"
             )
+            if str(mime).split(";", 1)[0].strip().lower() in self.state.refused_upload_mime_types:
+                raise bad_request(f"Unsupported MIME type: {mime}")
             name = pick(meta, "name")
             file_id = name.removeprefix("files/") if isinstance(name, str) else None
             f = FileRecord(
@@ -779,7 +853,7 @@ class _Service:
 
     @staticmethod
     def _stats(p: ParsedItem) -> dict[str, Any]:
-        used = sum(count_tokens(t) for t in p.item.parts)
+        used = sum(part_tokens(t) for t in p.item.parts)
         return {"truncated": p.truncated, "token_count": used}
 
     async def vertex_predict(self, request: web.Request, m: dict[str, str]) -> web.Response:
@@ -872,9 +946,9 @@ class _Service:
         model = m["model"]
         if not (embedding_model_exists(model, vertex=True) or generation_model_exists(model)):
             raise vertex_not_found(self._vertex_model_path(m))
-        texts = self._content_texts(pick(body, "contents") or pick(body, "instances"))
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        chars = sum(1 for t in texts for ch in t if not ch.isspace())
+        pieces = self._content_pieces(pick(body, "contents") or pick(body, "instances"))
+        total = sum(n for _, n, _ in pieces)
+        chars = sum(1 for t, _, m in pieces if m == "TEXT" for ch in t if not ch.isspace())
         return _json({"totalTokens": total, "totalBillableCharacters": chars})
 
 
@@ -1124,10 +1198,28 @@ class Emulator:
         item_error_rate: float = 0.0,
         item_error_keys: set[str] | frozenset[str] = frozenset(),
         seed: int | None = None,
+        *,
+        results_lag_polls: int = 0,
+        answer_mode: str = "submitted",
+        inline_answer_max_items: int = 1000,
+        item_error_form: str = "error",
     ) -> None:
-        """How batch jobs created from now on progress (see ``BatchBehaviour``)."""
+        """How batch jobs created from now on progress (see ``BatchBehaviour``).
+
+        Fault modes reported for the real Batch API (docs/gemini-api.md §4):
+        ``results_lag_polls=N``: SUCCEEDED arrives N GETs before its ``output``;
+        ``answer_mode="inline"|"file"|"auto"``: results come back inline or as a responses
+        file whatever was submitted (``auto``: inline up to ``inline_answer_max_items``);
+        ``item_error_form="status"``: per-item errors in a results file are ``status`` lines.
+        """
         if final_state not in ("SUCCEEDED", "FAILED", "EXPIRED"):
             raise ValueError("final_state must be SUCCEEDED, FAILED or EXPIRED")
+        if answer_mode not in ("submitted", "inline", "file", "auto"):
+            raise ValueError("answer_mode must be 'submitted', 'inline', 'file' or 'auto'")
+        if item_error_form not in ("error", "status"):
+            raise ValueError("item_error_form must be 'error' or 'status'")
+        if results_lag_polls < 0 or inline_answer_max_items < 0:
+            raise ValueError("results_lag_polls and inline_answer_max_items must be >= 0")
         self._state.set_batch_behaviour(
             BatchBehaviour(
                 polls_until_running=polls_until_running,
@@ -1136,8 +1228,20 @@ class Emulator:
                 item_error_rate=item_error_rate,
                 item_error_keys=frozenset(item_error_keys),
                 seed=seed,
+                results_lag_polls=results_lag_polls,
+                answer_mode=answer_mode,  # type: ignore[arg-type]
+                inline_answer_max_items=inline_answer_max_items,
+                item_error_form=item_error_form,  # type: ignore[arg-type]
             )
         )
+
+    def set_upload_behaviour(
+        self, *, refuse_mime_types: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Refuse Files API uploads declaring these MIME types with 400 "Unsupported MIME
+        type: …" (reported for ``application/jsonl``: python-genai#1547)."""
+        with self._state.lock:
+            self._state.refused_upload_mime_types = frozenset(m.lower() for m in refuse_mime_types)
 
 
 def serve_forever(

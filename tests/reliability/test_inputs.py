@@ -37,7 +37,7 @@ from llama_index_gemini_embed import (
     StoreUnavailableError,
     UnknownModelError,
 )
-from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
+from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.limits import validate_collection_name
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.cli._terms import in_cli_terms

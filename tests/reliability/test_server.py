@@ -40,7 +40,7 @@ from llama_index_gemini_embed import (
     ingest,
     sample_corpus_dir,
 )
-from llama_index_gemini_embed._ingest.run import _write_lag
+from llama_index_gemini_embed._ingest.writer import write_lag
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import ChromaServer, start_chroma
@@ -425,7 +425,7 @@ def test_requests_keep_going_out_while_a_write_hangs_then_everything_is_stored(
             embed = make_embed(
                 emu, embed_batch_size=BATCH, max_concurrency=CONCURRENCY, title_metadata_keys=[]
             )
-            assert _write_lag(embed) == CONCURRENCY
+            assert write_lag(embed) == CONCURRENCY
 
             async def run() -> tuple[int, int, int]:
                 store = ChromaStore.from_url(server.url, collection_name=collection)
