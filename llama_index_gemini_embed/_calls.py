@@ -3,16 +3,26 @@ embedding engine and the reranker.
 
     caller = RetryingCaller(policy=RetryPolicy(), limiter=limiter, usage=usage, model="m")
     result = await caller.call(lambda: client.aio.models.embed_content(...), items=100, tokens=9000)
+
+Every wait this layer takes (a retry's backoff, or pacing to the configured quota) is
+announced as a :class:`RetryEvent` to the listener installed with :func:`retry_listener`,
+so a front end can show "retrying in 12s (rate limited)":
+
+    with retry_listener(lambda event: print(event.describe())):
+        embed.get_text_embedding_batch(texts)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 from ._client import describe_failure, failure_from_exception
 from ._concurrency import AdaptiveLimit
@@ -20,13 +30,71 @@ from ._quota import QuotaLimiter
 from ._retry import Action, RetryPolicy, decide
 from ._usage import Usage
 
-__all__ = ["Clock", "RetryingCaller", "Sleep"]
+__all__ = ["Clock", "RetryEvent", "RetryListener", "RetryingCaller", "Sleep", "retry_listener"]
 
 logger = logging.getLogger("llama_index_gemini_embed")
 
 T = TypeVar("T")
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """One wait about to happen in the retry layer.
+
+    RetryEvent(kind="retry", what="embedding", model="gemini-embedding-001",
+               delay=12.0, reason="rate limited", attempt=2, code=429).describe()
+    # 'embedding: retrying in 12s (rate limited, attempt 2)'
+    """
+
+    kind: Literal["retry", "pace"]
+    """``retry``: backing off after a failure; ``pace``: waiting for the configured quota."""
+    what: str
+    """``embedding``, ``rerank`` or ``batch``."""
+    model: str
+    delay: float
+    """Seconds about to be waited."""
+    reason: str
+    """Why: ``rate limited``, ``connection refused``, ``503 UNAVAILABLE``, ``quota``..."""
+    attempt: int = 0
+    """For retries: the number of this retry (1 = first); 0 for pacing."""
+    code: int | None = None
+    """HTTP status of the failure, None for transport failures and pacing."""
+
+    def describe(self) -> str:
+        """One short line for a progress display."""
+        if self.kind == "pace":
+            return f"{self.what}: waiting {self.delay:.0f}s for the quota window"
+        return f"{self.what}: retrying in {self.delay:.0f}s ({self.reason}, attempt {self.attempt})"
+
+
+RetryListener = Callable[[RetryEvent], None]
+
+_listener: contextvars.ContextVar[RetryListener | None] = contextvars.ContextVar(
+    "llama_index_gemini_embed_retry_listener", default=None
+)
+
+
+@contextlib.contextmanager
+def retry_listener(listener: RetryListener | None) -> Iterator[None]:
+    """Send every :class:`RetryEvent` raised within this block (and tasks it starts, also
+    via the sync wrappers) to ``listener``. A listener that raises is logged, not fatal."""
+    token = _listener.set(listener)
+    try:
+        yield
+    finally:
+        _listener.reset(token)
+
+
+def _announce(event: RetryEvent) -> None:
+    listener = _listener.get()
+    if listener is None:
+        return
+    try:
+        listener(event)
+    except Exception:
+        logger.exception("A retry listener failed; continuing")
 
 
 class RetryingCaller:
@@ -63,6 +131,7 @@ class RetryingCaller:
             wait, ticket = self.limiter.reserve(items, tokens, self.clock())
             if wait <= 0:
                 return ticket
+            _announce(RetryEvent("pace", self.what, self.model, wait, "quota"))
             await self.sleep(wait)
             # Let in-flight requests finish even if an injected sleep does not yield.
             await asyncio.sleep(0)
@@ -105,6 +174,17 @@ class RetryingCaller:
                     attempt + 1,
                 )
                 attempt += 1
+                _announce(
+                    RetryEvent(
+                        "retry",
+                        self.what,
+                        self.model,
+                        decision.delay,
+                        decision.reason,
+                        attempt=attempt,
+                        code=failure.code,
+                    )
+                )
                 await self.sleep(decision.delay)
                 continue
             self.limiter.complete(ticket, self.clock())

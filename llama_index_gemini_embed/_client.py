@@ -8,8 +8,10 @@ because retries live in exactly one place: :mod:`._retry`, driven by :mod:`._eng
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 from google import genai
@@ -31,25 +33,72 @@ from ._errors import (
 from ._retry import Failure
 
 __all__ = [
+    "KEY_ENV_VARS",
+    "APIKey",
     "ClientSettings",
     "build_client",
     "describe_failure",
     "failure_from_exception",
+    "find_api_key",
+    "key_source",
     "resolve_api_key",
 ]
 
-_KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")  # the SDK's precedence
+logger = logging.getLogger("llama_index_gemini_embed")
+
+KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
+"""Where a key is looked up when none is given, in order. google-genai's own rule
+(``_api_client.get_env_api_key``, 2.x and 3.x): GOOGLE_API_KEY wins when both are set."""
+
+_warned_both_keys = False
+
+
+@dataclass(frozen=True)
+class APIKey:
+    """A key and where it came from (``"api_key="`` or the environment variable's name)."""
+
+    value: str = field(repr=False)
+    source: str
+
+
+def find_api_key(explicit: str | None) -> APIKey | None:
+    """The explicit key, else ``GOOGLE_API_KEY``, else ``GEMINI_API_KEY`` (the SDK's rule).
+
+        >>> find_api_key("AIza-example").source
+        'api_key='
+
+    When both variables are set to different keys, warns once (as the SDK does) that
+    GOOGLE_API_KEY is used.
+    """
+    global _warned_both_keys
+    if explicit and explicit.strip():
+        return APIKey(explicit.strip(), "api_key=")
+    found = [
+        APIKey(value, name) for name in KEY_ENV_VARS if (value := os.environ.get(name, "").strip())
+    ]
+    if len(found) > 1 and found[0].value != found[1].value and not _warned_both_keys:
+        _warned_both_keys = True
+        logger.warning("Both GOOGLE_API_KEY and GEMINI_API_KEY are set. Using GOOGLE_API_KEY.")
+    return found[0] if found else None
 
 
 def resolve_api_key(explicit: str | None) -> str | None:
-    """The explicit key, else ``GOOGLE_API_KEY``, else ``GEMINI_API_KEY`` (as the SDK does)."""
+    """The key :func:`find_api_key` finds, or None."""
+    key = find_api_key(explicit)
+    return key.value if key is not None else None
+
+
+def key_source(explicit: str | None) -> str:
+    """Name of where the key in use comes from, for messages: ``GOOGLE_API_KEY``,
+    ``GEMINI_API_KEY`` (also when that variable's value was passed on explicitly, as the
+    CLI does), else ``api_key=``."""
     if explicit and explicit.strip():
-        return explicit.strip()
-    for name in _KEY_ENV_VARS:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
+        for name in KEY_ENV_VARS:
+            if os.environ.get(name, "").strip() == explicit.strip():
+                return name
+        return "api_key="
+    key = find_api_key(None)
+    return key.source if key is not None else "api_key="
 
 
 def _env_flag(name: str) -> bool:
@@ -141,12 +190,88 @@ def _transport_error_types() -> tuple[type[BaseException], ...]:
 _TRANSPORT_ERRORS = _transport_error_types()
 
 
+def _connect_error_types() -> tuple[type[BaseException], ...]:
+    """Errors meaning no connection was ever made (refused, DNS failure, TLS handshake)."""
+    found: list[type[BaseException]] = [ConnectionRefusedError, socket.gaierror]
+    for module_name, name in (
+        ("httpx", "ConnectError"),
+        ("httpx2", "ConnectError"),
+        ("aiohttp", "ClientConnectorError"),
+    ):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        error_type = getattr(module, name, None)
+        if isinstance(error_type, type) and issubclass(error_type, BaseException):
+            found.append(error_type)
+    return tuple(found)
+
+
+_CONNECT_ERRORS = _connect_error_types()
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes/contexts and aiohttp's ``os_error`` (a few levels)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 8:
+        current = todo.pop(0)
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        os_error = getattr(current, "os_error", None)
+        todo += [current.__cause__, current.__context__]
+        if isinstance(os_error, BaseException):
+            todo.append(os_error)
+    return seen
+
+
+def _connect_reason(exc: BaseException) -> str:
+    chain = _chain(exc)
+    if any(isinstance(e, socket.gaierror) or "DNSError" in type(e).__name__ for e in chain):
+        return "DNS lookup failed"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    text = " ".join(str(e) for e in chain).lower()
+    if "name or service not known" in text or "nodename nor servname" in text:
+        return "DNS lookup failed"
+    if "refused" in text:
+        return "connection refused"
+    return f"cannot connect: {type(exc).__name__}"
+
+
+def _connect_target(exc: BaseException) -> str:
+    """``scheme://host:port`` the failed connection was for, when the error tells."""
+    host, port = getattr(exc, "host", None), getattr(exc, "port", None)
+    if isinstance(host, str) and host:
+        key = getattr(exc, "_conn_key", None)
+        secure = bool(getattr(key, "is_ssl", False))
+        scheme = "https" if secure else "http"
+        return f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}"
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]  # httpx/httpx2 ConnectError
+    except Exception:
+        return ""
+    try:
+        return f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+    except AttributeError:
+        return ""
+
+
 def failure_from_exception(exc: BaseException) -> Failure | None:
     """Reduce an SDK/transport exception to a :class:`Failure`; None if it is not one."""
     if isinstance(exc, genai_errors.APIError):
         details = exc.details if isinstance(exc.details, dict) else None
         return Failure(
             code=exc.code, status=exc.status, details=details, message=str(exc.message or "")
+        )
+    if isinstance(exc, _CONNECT_ERRORS):
+        return Failure(
+            transport=True,
+            connect=True,
+            message=_connect_reason(exc),
+            target=_connect_target(exc),
         )
     if isinstance(exc, _TRANSPORT_ERRORS):
         return Failure(transport=True, message=type(exc).__name__)
@@ -169,11 +294,21 @@ def describe_failure(
     """The typed, actionable error for a failure we will not (or no longer) retry."""
     code, status = failure.code, failure.status
     message = redact(failure.message, secret)
+    if failure.connect:
+        where = failure.target or "its address"
+        return APIUnreachableError(
+            f"Could not reach the Gemini API at {where} ({message}) for {what}. Check "
+            "the address (base_url), the network and the proxy; completed work is kept, so "
+            "run again to resume.",
+            url=failure.target or None,
+            reason=message,
+        )
     if failure.transport:
         return APIUnreachableError(
             f"Could not reach the Gemini API for {what}: every attempt timed out or lost its "
             f"connection ({message or 'connection error'}). Check the network, proxy and "
             "base_url, or raise timeout=; completed work is kept, so run again to resume.",
+            reason=message or "connection error",
         )
     if code == 429:
         from ._retry import is_daily_quota
@@ -196,11 +331,13 @@ def describe_failure(
     if code in (401, 403) or (
         code == 400 and ("API_KEY" in _reason(failure.details) or "API key" in message)
     ):
+        source = key_source(secret)
         return InvalidAPIKeyError(
-            f"The Gemini API rejected the API key ({code} {status}). Check GEMINI_API_KEY or "
-            "api_key=... (create one at https://aistudio.google.com/apikey).",
+            f"The Gemini API rejected the API key from {source} ({code} {status}). Check "
+            f"{source} (create a key at https://aistudio.google.com/apikey).",
             code=code,
             status=status,
+            key_source=source,
         )
     if code == 404:
         return UnknownModelError(

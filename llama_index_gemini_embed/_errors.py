@@ -24,6 +24,11 @@ Messages never include the API key: build them from :func:`redact` when in doubt
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the report type is data only; importing it here would be a cycle
+    from . import IngestReport
+
 __all__ = [
     "APIUnreachableError",
     "ConfigurationError",
@@ -50,6 +55,9 @@ __all__ = [
 class GeminiEmbedError(Exception):
     """Base class of every error raised by llama-index-gemini-embed."""
 
+    report: IngestReport | None = None
+    """Set by ``ingest()`` on the error that stopped a run: what was done before it."""
+
 
 class ConfigurationError(GeminiEmbedError, ValueError):
     """A constructor argument or option is invalid."""
@@ -69,7 +77,12 @@ class MissingAPIKeyError(ConfigurationError):
 class GeminiAPIError(GeminiEmbedError):
     """The Gemini API answered with an error we do not retry, or retries ran out."""
 
-    def __init__(self, message: str, *, code: int | None = None, status: str | None = None):
+    code: int | None
+    """HTTP status code of the last answer (None: no answer, e.g. unreachable)."""
+    status: str | None
+    """Google's status name, e.g. ``RESOURCE_EXHAUSTED``."""
+
+    def __init__(self, message: str, *, code: int | None = None, status: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
@@ -77,6 +90,21 @@ class GeminiAPIError(GeminiEmbedError):
 
 class InvalidAPIKeyError(GeminiAPIError):
     """The API rejected the key."""
+
+    key_source: str | None
+    """Where the rejected key came from: ``GOOGLE_API_KEY``, ``GEMINI_API_KEY`` or
+    ``api_key=`` (None when unknown)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: str | None = None,
+        key_source: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.key_source = key_source
 
 
 class UnknownModelError(GeminiAPIError):
@@ -97,6 +125,16 @@ class TransientAPIError(GeminiAPIError):
 
 class APIUnreachableError(TransientAPIError):
     """Every attempt of a request timed out or lost its connection: the API is unreachable."""
+
+    url: str | None
+    """``scheme://host:port`` that could not be reached, when known."""
+    reason: str
+    """Why, e.g. ``connection refused``, ``DNS lookup failed``, ``ReadTimeout``."""
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+        self.reason = reason
 
 
 class UnexpectedAnswerError(GeminiAPIError):

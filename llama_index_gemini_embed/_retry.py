@@ -7,7 +7,10 @@
 The one place that decides whether a failure is retried and for how long we wait:
 408/429/5xx, timeouts and dropped connections are retried with capped exponential
 backoff and jitter; a 429 carrying Gemini's ``RetryInfo.retryDelay`` waits at least that
-long; a per-day quota 429 (``quotaId`` containing ``PerDay``) is never retried.
+long; a per-day quota 429 (``quotaId`` containing ``PerDay``) is never retried. A request
+that never connected (connection refused, DNS failure) is retried only
+``max_connect_retries`` times with short waits: an endpoint that is not there rarely
+appears within minutes, so the caller hears about it within seconds.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class Failure:
     message: str = ""
     transport: bool = False
     """A timeout or connection error: no HTTP status was received."""
+    connect: bool = False
+    """No connection was ever made (refused, DNS failure): the endpoint is not there."""
+    target: str = ""
+    """Where we tried to connect (``scheme://host:port``), when the error says."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class RetryPolicy:
     exp_base: float = 2.0
     max_server_delay: float = 15 * 60.0
     """A server-requested wait longer than this is not honoured: we give up instead."""
+    max_connect_retries: int = 2
+    """Retries when no connection could be made at all (also capped by ``max_retries``)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,8 @@ def decide(failure: Failure, *, attempt: int, policy: RetryPolicy, rand: float) 
     retryable = failure.transport or failure.code in RETRYABLE_STATUS
     if not retryable:
         return Decision(Action.FAIL, reason=f"status {failure.code} is not retryable")
+    if failure.connect and attempt >= min(policy.max_connect_retries, policy.max_retries):
+        return Decision(Action.FAIL, reason="unreachable")
     if attempt >= policy.max_retries:
         return Decision(Action.FAIL, rate_limited=failure.code == 429, reason="retries exhausted")
     delay = backoff(attempt, policy, rand)
@@ -149,4 +160,10 @@ def decide(failure: Failure, *, attempt: int, policy: RetryPolicy, rand: float) 
             # Wait what the server asked, plus a little jitter so callers do not stampede.
             delay = server_delay + rand * min(1.0, 0.1 * server_delay + 0.05)
         return Decision(Action.RETRY, delay=delay, rate_limited=True, reason="rate limited")
-    return Decision(Action.RETRY, delay=delay, reason="transient failure")
+    if failure.connect:
+        return Decision(Action.RETRY, delay=delay, reason=failure.message or "cannot connect")
+    if failure.transport:
+        return Decision(Action.RETRY, delay=delay, reason=failure.message or "connection lost")
+    return Decision(
+        Action.RETRY, delay=delay, reason=f"{failure.code} {failure.status or ''}".strip()
+    )

@@ -143,8 +143,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def cli_command(*args: str) -> list[str]:
-    """``python -m llama_index_gemini_embed.cli.app ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "llama_index_gemini_embed.cli.app", *args]
+    """``python -m llama_index_gemini_embed.cli ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "llama_index_gemini_embed.cli", *args]
 
 
 def run_cli(

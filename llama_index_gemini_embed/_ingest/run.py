@@ -1317,7 +1317,10 @@ async def aingest(
                 f"({report.failed} failed, {report.pending} not attempted); "
                 "run it again to resume. The report is on this error's .report attribute."
             )
-            fatal.report = report  # type: ignore[attr-defined]
+            if isinstance(fatal, GeminiEmbedError):
+                fatal.report = report  # declared on the class
+            else:  # not one of ours (a bug, or the caller's code): still attach the report
+                fatal.report = report  # type: ignore[attr-defined]
             raise fatal
     return report
 

@@ -64,7 +64,9 @@ DEMO_QUESTIONS: tuple[str, ...] = (
     "Why does sync fail with error K-409?",
 )
 
-_KEY_ENV_VARS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+# One key rule everywhere, google-genai's: GOOGLE_API_KEY wins when both are set. Same
+# as _client.KEY_ENV_VARS (not imported: that would load the SDK before argument parsing).
+_KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 
 
 class UsageError(Exception):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llama_index_gemini_embed import ChromaStore, sample_corpus_dir
-from llama_index_gemini_embed.cli.app import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from llama_index_gemini_embed.cli import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.cli.test_cli import SECRET, ingest_args, run, store_args
 

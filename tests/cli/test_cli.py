@@ -18,7 +18,7 @@ import pytest
 from llama_index_gemini_embed import GeminiEmbedding
 from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.store import ChromaStore
-from llama_index_gemini_embed.cli.app import EXIT_CODES, build_parser, exit_code_for, main
+from llama_index_gemini_embed.cli import EXIT_CODES, build_parser, exit_code_for, main
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig
 
 SECRET = "sk-test-SECRET-4f9a1c"
@@ -216,7 +216,7 @@ def test_locked_store_exit_5(emu: Emulator, tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "llama_index_gemini_embed.cli.app",
+                "llama_index_gemini_embed.cli",
                 *ingest_args(tmp_path, emu),
             ],
             capture_output=True,
@@ -375,7 +375,7 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "llama_index_gemini_embed.cli.app",
+            "llama_index_gemini_embed.cli",
             "emulator",
             "--port",
             "0",

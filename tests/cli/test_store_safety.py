@@ -9,7 +9,7 @@ import pytest
 from chromadb.config import Settings
 
 from llama_index_gemini_embed import ChromaStore, StoreError
-from llama_index_gemini_embed.cli.app import EXIT_STORE, main
+from llama_index_gemini_embed.cli import EXIT_STORE, main
 
 
 def names(path: Path) -> set[str]:

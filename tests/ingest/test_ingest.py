@@ -372,7 +372,7 @@ def test_daily_quota_mid_run_stops_cleanly_and_resumes_after_reset(
     docs = list(documents(100, sentences=2))
     with pytest.raises(DailyQuotaExceededError) as caught:
         ingest(docs, embed_model=embed, store=store, show_progress=False)
-    report = caught.value.report  # type: ignore[attr-defined]
+    report = caught.value.report
     assert isinstance(report, IngestReport)
     assert report.fatal_error_type == "DailyQuotaExceededError"
     assert report.fatal_error and "quota" in report.fatal_error.lower()

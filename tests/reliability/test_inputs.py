@@ -39,7 +39,7 @@ from llama_index_gemini_embed import (
 )
 from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.limits import validate_collection_name
-from llama_index_gemini_embed.cli.app import main
+from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import free_port
 from tests.reliability_support import (
@@ -385,7 +385,7 @@ def test_invalid_key(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[s
     with case.store() as store, pytest.raises(InvalidAPIKeyError) as info:
         ingest(new_docs(), embed_model=embed, store=store, show_progress=False)
     assert str(info.value) == message
-    assert info.value.report.written == 0  # type: ignore[attr-defined]
+    assert info.value.report is not None and info.value.report.written == 0
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "new.md").write_text("# New\n\nSomething to embed.")

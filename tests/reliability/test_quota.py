@@ -16,7 +16,7 @@ from llama_index.core import Document
 
 from llama_index_gemini_embed import ChromaStore, DailyQuotaExceededError, GeminiEmbedding
 from llama_index_gemini_embed._ingest.run import IngestReport, ingest
-from llama_index_gemini_embed.cli.app import main
+from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
 from tests.reliability_support import (
     KEY_VARS,
@@ -82,7 +82,7 @@ def test_server_per_day_quota_mid_run_stops_cleanly_and_resumes_after_reset(
             with pytest.raises(DailyQuotaExceededError) as info:
                 ingest(docs, embed_model=embed(), store=store, show_progress=False)
             error = info.value
-            report = error.report  # type: ignore[attr-defined]
+            report = error.report
             assert isinstance(report, IngestReport)
 
             # What happened and when to resume, in the error and in the report.

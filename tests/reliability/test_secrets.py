@@ -31,7 +31,7 @@ from llama_index_gemini_embed import (
     ingest,
     sample_corpus_dir,
 )
-from llama_index_gemini_embed.cli.app import main
+from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, Fault
 from tests.reliability_support import (
     KEY_VARS,

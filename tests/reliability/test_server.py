@@ -41,7 +41,7 @@ from llama_index_gemini_embed import (
     sample_corpus_dir,
 )
 from llama_index_gemini_embed._ingest.run import _write_lag
-from llama_index_gemini_embed.cli.app import main
+from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import ChromaServer, start_chroma
 from tests.reliability_support import (
@@ -264,7 +264,9 @@ def test_server_going_away_mid_ingest_then_resume_after_restart(tmp_path: Path) 
             message = str(error)
             assert message.startswith(f"Cannot reach the Chroma server at 127.0.0.1:{port} ")
             assert f"`chroma run --path DIR --host 127.0.0.1 --port {port}`" in message
-            report = error.report  # type: ignore[attr-defined]
+            assert isinstance(error, StoreUnavailableError)
+            report = error.report
+            assert report is not None
             assert report.fatal_error_type == "StoreUnavailableError"
             # Every chunk is accounted for: stored, failed, or left for the re-run.
             assert report.embedded + report.failed + report.pending == report.to_embed

@@ -15,7 +15,7 @@ from llama_index_gemini_embed import (
     TransientAPIError,
     aingest,
 )
-from llama_index_gemini_embed.cli.app import EXIT_API, main
+from llama_index_gemini_embed.cli import EXIT_API, main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.fakes import FakeTime
 
@@ -61,7 +61,8 @@ async def test_ingest_stops_at_once_when_every_connection_drops(
     emulator.set_faults(rate_drop=1.0, seed=1)
     with pytest.raises(APIUnreachableError) as info:
         await aingest(docs, store=store, embed_model=embed, show_progress=False)
-    report = info.value.report  # type: ignore[attr-defined]
+    report = info.value.report
+    assert report is not None
     assert report.pending > 100, "stopped instead of trying every remaining request"
     assert emulator.counters.faults["drop"] <= 2 * 2, "only the requests in flight retried"
     assert store.count() == 10, "what was stored before is kept"
