@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import pickle
 import random
 import threading
 import time
@@ -333,7 +334,15 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             http_options=types.HttpOptions(api_version=self.api_version or RERANK_API_VERSION),
         )
 
-    # -- pickling: drop clients and callers, keep settings (and the key) ---------------
+    # -- copying: like pickling, settings (and the key) travel; clients, callers and locks
+    # are rebuilt; injected clock/sleep (behaviour, not state) are shared. ----------------
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> GeminiReranker:
+        clone: GeminiReranker = pickle.loads(pickle.dumps(self))
+        clone._clock, clone._sleep = self._clock, self._sleep
+        if memo is not None:
+            memo[id(self)] = clone
+        return clone
 
     # -- judging ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ emulator. Backoff waits are skipped with an injected ``sleep``, so nothing reall
 from __future__ import annotations
 
 import asyncio
+import copy
 import html
 import json
 import pickle
@@ -609,6 +610,16 @@ def test_top_n_changed_after_construction_is_checked_at_call_time(emulator):
 def test_missing_key_is_reported_at_construction():
     with pytest.raises(MissingAPIKeyError, match="GEMINI_API_KEY"):
         GeminiReranker()
+
+
+def test_deepcopy_gives_a_working_independent_copy(emulator):
+    reranker = make(emulator, top_n=2, metadata_keys=["year"])
+    reranker.postprocess_nodes(candidates("a red fox"), query_str="red fox")
+    twin = copy.deepcopy(reranker)
+    assert twin.to_dict() == reranker.to_dict() and twin is not reranker
+    result = twin.postprocess_nodes(candidates("x", "a red fox", "red"), query_str="red fox")
+    assert ids_of(result) == ["n1", "n2"]
+    assert twin.usage.requests == 1 and reranker.usage.requests == 1  # own counters
 
 
 def test_key_is_never_serialised_and_survives_pickling():
