@@ -29,6 +29,7 @@ __all__ = [
     "operation_json",
     "parse_jsonl",
     "poll",
+    "resolve_file",
 ]
 
 GRPC_CODES: dict[int, int] = {400: 3, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14, 504: 4}
@@ -81,6 +82,22 @@ def parse_jsonl(data: bytes) -> list[tuple[str | None, dict[str, Any] | str]]:
             continue
         inputs.append((key, request))
     return inputs
+
+
+def resolve_file(state: EmulatorState, uri: str) -> tuple[str, bytes]:
+    """``fileData.fileUri`` (``…/files/ID`` or ``files/ID``) → (MIME type, bytes)."""
+    file_id = uri.rstrip("/").rsplit("/files/", 1)[-1].removeprefix("files/")
+    with state.lock:
+        f = state.files.get(file_id)
+    if f is None:
+        raise ApiError(
+            403, f"You do not have permission to access the File {file_id} or it may not exist."
+        )
+    if not f.complete:
+        raise bad_request(
+            f"File files/{file_id} is not in an ACTIVE state and usage is not allowed."
+        )
+    return f.mime_type, bytes(f.data)
 
 
 # ---------------------------------------------------------------- jobs
@@ -215,15 +232,18 @@ def _run(
                 api_version=api_version,
                 vertex=False,
                 strict_length=strict_length,
+                resolve_file=lambda uri: resolve_file(state, uri),
             )
         except ApiError as err:
             results[i] = {"error": {"code": GRPC_CODES.get(err.code, 2), "message": err.message}}
             continue
         ok_idx.append(i)
-        parsed.append(item.item)
-    vectors = compute_vectors(parsed, job.model, encoder) if parsed else []
-    for i, vec in zip(ok_idx, vectors, strict=True):
-        results[i] = {"response": {"embedding": {"values": vec}}}
+        parsed.append(item)
+    plain = [p.item for p in parsed]
+    vectors = compute_vectors(plain, job.model, encoder) if plain else []
+    for i, p, vec in zip(ok_idx, parsed, vectors, strict=True):
+        # tokenCount is an int64, which proto JSON writes as a string (cookbook Batch_mode).
+        results[i] = {"response": {"tokenCount": str(p.tokens), "embedding": {"values": vec}}}
     failed = len(job.inputs) - len(ok_idx)
     job.stats = {
         "requestCount": str(len(job.inputs)),

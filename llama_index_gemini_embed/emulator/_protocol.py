@@ -8,16 +8,24 @@ identical vectors and errors.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from llama_index_gemini_embed._models import KNOWN_MODELS, model_spec
-
+from ._facts import (
+    EMBEDDING_MODELS,
+    GENERATION_MODELS,
+    MEDIA_LIMITS,
+    QUOTA_IDS,
+    RETIRED_MODELS,
+)
+from ._media import MediaInfo, read_media
 from ._state import QuotaViolation, format_duration
 from ._vectors import (
     TASK_TYPES,
@@ -26,12 +34,16 @@ from ._vectors import (
     Encoder,
     EncodeRequest,
     FloatArray,
-    count_tokens,
+    MediaPart,
+    Part,
     effective_title,
     finish_vector,
     is_multimodal_model,
     item_vector,
     max_dimension,
+    max_input_tokens,
+    part_text,
+    part_tokens,
     truncate_parts,
 )
 
@@ -46,6 +58,7 @@ __all__ = [
     "model_resource",
     "parse_embed_item",
     "quota_error",
+    "usage_metadata",
 ]
 
 STATUS_NAMES: dict[int, str] = {
@@ -113,11 +126,6 @@ def bad_request(message: str, field: str | None = None) -> ApiError:
 
 
 # ---------------------------------------------------------------- model catalogue
-GENERATION_MODELS: dict[str, dict[str, Any]] = {
-    "gemini-2.5-flash": {"displayName": "Gemini 2.5 Flash", "version": "001"},
-    "gemini-2.5-flash-lite": {"displayName": "Gemini 2.5 Flash-Lite", "version": "001"},
-    "gemini-2.5-pro": {"displayName": "Gemini 2.5 Pro", "version": "2.5"},
-}
 _GENERATION_NAME_RE = re.compile(r"^gemini-[0-9][\w.\-]*$")
 
 
@@ -129,12 +137,14 @@ def bare_model(model: str) -> str:
 def embedding_model_exists(model: str, *, vertex: bool = False) -> bool:
     """Embedding models the emulator serves (plus Vertex's legacy text models on Vertex)."""
     bare = bare_model(model)
-    return bare in KNOWN_MODELS or (vertex and bare in VERTEX_LEGACY_MODELS)
+    return bare in EMBEDDING_MODELS or (vertex and bare in VERTEX_LEGACY_MODELS)
 
 
 def generation_model_exists(model: str) -> bool:
-    """Any ``gemini-<digit>…`` name that is not an embedding model can generate."""
+    """Any ``gemini-<digit>…`` name that is neither an embedding model nor retired."""
     bare = bare_model(model)
+    if bare in RETIRED_MODELS:
+        return False
     return bare in GENERATION_MODELS or (
         _GENERATION_NAME_RE.match(bare) is not None and "embedding" not in bare
     )
@@ -143,9 +153,9 @@ def generation_model_exists(model: str) -> bool:
 def model_resource(model: str) -> dict[str, Any]:
     """The ``GET /models/{m}`` body for a known model, as the real API shapes it."""
     bare = bare_model(model)
-    if bare in KNOWN_MODELS:
-        spec = KNOWN_MODELS[bare]
-        is2 = spec.uses_task_prefixes
+    if bare in EMBEDDING_MODELS:
+        spec = EMBEDDING_MODELS[bare]
+        is2 = spec.multimodal
         return {
             "name": f"models/{bare}",
             "version": "2" if is2 else "001",
@@ -183,7 +193,18 @@ def model_resource(model: str) -> dict[str, Any]:
 
 
 def not_found(model: str, api_version: str, method: str) -> ApiError:
-    """The real 404 for an unknown model or a model without ``method``."""
+    """The real 404 for an unknown model or a model without ``method``.
+
+    A model retired for new users answers Google's "no longer available" 404
+    (text from a real answer quoted in ITSpecialist111/ai_automation_suggester#184).
+    """
+    if bare_model(model) == "gemini-2.5-flash":
+        return ApiError(
+            404,
+            f"This model models/{bare_model(model)} is no longer available to new users. "
+            "Please update your code to use a newer model for the latest features and "
+            "improvements.",
+        )
     return ApiError(
         404,
         f"models/{bare_model(model)} is not found for API version {api_version}, or is not "
@@ -202,28 +223,7 @@ def vertex_not_found(path_model: str) -> ApiError:
 
 
 # ---------------------------------------------------------------- quota / fault errors
-_QUOTA_IDS: dict[str, tuple[str, str]] = {
-    "minute_items": (
-        "generativelanguage.googleapis.com/embed_content_free_tier_requests",
-        "EmbedContentRequestsPerMinutePerUserPerProjectPerModel-FreeTier",
-    ),
-    "minute_tokens": (
-        "generativelanguage.googleapis.com/embed_content_free_tier_input_token_count",
-        "EmbedContentInputTokensPerModelPerMinute-FreeTier",
-    ),
-    "day": (
-        "generativelanguage.googleapis.com/embed_content_free_tier_requests",
-        "EmbedContentRequestsPerDayPerProjectPerModel-FreeTier",
-    ),
-    "generate_minute": (
-        "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-        "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-    ),
-    "generate_day": (
-        "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-        "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
-    ),
-}
+_QUOTA_IDS = QUOTA_IDS
 
 
 def _rate_limit_error(
@@ -312,9 +312,112 @@ class ParsedItem:
     item: EmbedItem
     tokens: int
     truncated: bool
+    details: tuple[tuple[str, int], ...] = ()
+    """Tokens per modality (``TEXT``, ``IMAGE``, ``AUDIO``, ``VIDEO``, ``DOCUMENT``)."""
 
 
-def _parse_parts(content: Any, where: str, multimodal: bool) -> tuple[str, ...]:
+MODALITY_NAMES: dict[str, str] = {
+    "image": "IMAGE",
+    "audio": "AUDIO",
+    "video": "VIDEO",
+    "pdf": "DOCUMENT",
+}
+"""Our modality → the API's ``MediaModality`` enum (SDK types.py ``MediaModality``)."""
+
+
+def usage_metadata(items: Sequence[ParsedItem]) -> dict[str, Any]:
+    """``usageMetadata`` for an embedding answer: total prompt tokens and per modality."""
+    total = sum(p.tokens for p in items)
+    per: dict[str, int] = {}
+    for p in items:
+        for name, n in p.details:
+            per[name] = per.get(name, 0) + n
+    return {
+        "promptTokenCount": total,
+        "promptTokensDetails": [{"modality": k, "tokenCount": v} for k, v in sorted(per.items())],
+    }
+
+
+FileResolver = Callable[[str], tuple[str, bytes]]
+"""``fileUri`` → (MIME type, bytes) of an uploaded file; raises ApiError when absent."""
+
+
+def _media_part(
+    media: Mapping[str, Any],
+    *,
+    inline: bool,
+    where: str,
+    resolve_file: FileResolver | None,
+) -> tuple[MediaPart, MediaInfo]:
+    kind = "inline_data" if inline else "file_data"
+    mime = pick(media, "mimeType")
+    if inline:
+        raw = media.get("data")
+        if not isinstance(raw, str):
+            raise bad_request(f"* {where}.{kind}.data: data is required.\n", f"{where}.{kind}.data")
+        try:
+            data = base64.b64decode(raw.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            raise bad_request(
+                f"Invalid value at '{where}.{kind}.data' (TYPE_BYTES), Base64 decoding failed.",
+                f"{where}.{kind}.data",
+            ) from None
+    else:
+        uri = pick(media, "fileUri")
+        if not isinstance(uri, str) or not uri:
+            raise bad_request(
+                f"* {where}.{kind}.file_uri: file_uri is required.\n", f"{where}.{kind}.file_uri"
+            )
+        if resolve_file is None:
+            raise bad_request(f"* {where}.{kind}: file_data is not supported here.\n")
+        file_mime, data = resolve_file(uri)
+        mime = mime or file_mime
+    if not isinstance(mime, str) or not mime:
+        raise bad_request(
+            f"* {where}.{kind}.mime_type: mime_type is required.\n", f"{where}.{kind}.mime_type"
+        )
+    if MEDIA_LIMITS.modality(mime) is None:
+        raise bad_request(f"Unsupported MIME type: {mime}", f"{where}.{kind}.mime_type")
+    info = read_media(mime, data)
+    return MediaPart(info.modality, info.description, info.digest, info.tokens), info
+
+
+def _check_media_limits(where: str, media: list[tuple[MediaPart, MediaInfo]]) -> None:
+    lim = MEDIA_LIMITS
+    counts: dict[str, int] = {}
+    for part, info in media:
+        counts[part.modality] = counts.get(part.modality, 0) + 1
+        if part.modality == "pdf" and info.pages is not None and info.pages > lim.max_pdf_pages:
+            raise bad_request(
+                f"* {where}.content: the document has {info.pages} pages; at most "
+                f"{lim.max_pdf_pages} pages are supported per document.\n"
+            )
+        if part.modality == "video" and (info.seconds or 0.0) > lim.max_video_seconds:
+            raise bad_request(
+                f"* {where}.content: the video is {info.seconds:g} seconds long; at most "
+                f"{lim.max_video_seconds:g} seconds are supported.\n"
+            )
+        if part.modality == "audio" and (info.seconds or 0.0) > lim.max_audio_seconds:
+            raise bad_request(
+                f"* {where}.content: the audio is {info.seconds:g} seconds long; at most "
+                f"{lim.max_audio_seconds:g} seconds are supported.\n"
+            )
+    for modality, most, noun in (
+        ("image", lim.max_images, "images"),
+        ("pdf", lim.max_pdfs, "documents"),
+        ("video", lim.max_videos, "videos"),
+        ("audio", lim.max_audios, "audio files"),
+    ):
+        n = counts.get(modality, 0)
+        if n > most:
+            raise bad_request(
+                f"* {where}.content: at most {most} {noun} are supported per content, got {n}.\n"
+            )
+
+
+def _parse_parts(
+    content: Any, where: str, multimodal: bool, resolve_file: FileResolver | None = None
+) -> tuple[Part, ...]:
     if not isinstance(content, Mapping):
         raise bad_request(f"* {where}.content: content is required.\n", f"{where}.content")
     parts = content.get("parts")
@@ -323,7 +426,8 @@ def _parse_parts(content: Any, where: str, multimodal: bool) -> tuple[str, ...]:
             f"* {where}.content.parts: contents.parts must not be empty.\n",
             f"{where}.content.parts",
         )
-    texts: list[str] = []
+    out: list[Part] = []
+    media: list[tuple[MediaPart, MediaInfo]] = []
     for i, part in enumerate(parts):
         if not isinstance(part, Mapping):
             raise bad_request(f"* {where}.content.parts[{i}]: part must be an object.\n")
@@ -334,20 +438,27 @@ def _parse_parts(content: Any, where: str, multimodal: bool) -> tuple[str, ...]:
                     f"* {where}.content.parts[{i}].text: text must not be empty.\n",
                     f"{where}.content.parts[{i}].text",
                 )
-            texts.append(text)
+            out.append(text)
             continue
-        media = pick(part, "inlineData") or pick(part, "fileData")
-        if multimodal and isinstance(media, Mapping):
-            # Media gets a stable pseudo-token from its bytes/URI and mime type.
-            blob = media.get("data") or pick(media, "fileUri") or ""
-            mime = pick(media, "mimeType") or "application/octet-stream"
-            texts.append(f"<media {mime} {hash_blob(str(blob))}>")
+        inline = pick(part, "inlineData")
+        file_data = pick(part, "fileData")
+        media_obj = inline if isinstance(inline, Mapping) else file_data
+        if multimodal and isinstance(media_obj, Mapping):
+            mp, info = _media_part(
+                media_obj,
+                inline=media_obj is inline,
+                where=f"{where}.content.parts[{i}]",
+                resolve_file=resolve_file,
+            )
+            out.append(mp)
+            media.append((mp, info))
             continue
         raise bad_request(
             f"* {where}.content.parts[{i}]: only text parts are supported by this model.\n",
             f"{where}.content.parts[{i}]",
         )
-    return tuple(texts)
+    _check_media_limits(where, media)
+    return tuple(out)
 
 
 def hash_blob(blob: str) -> str:
@@ -370,7 +481,7 @@ def _parse_dimension(value: Any, where_field: str, model: str) -> int | None:
         ) from None
     top = max_dimension(model)
     low = min(128, top)
-    if not low <= dim <= top:
+    if not low <= dim <= top:  # DIMENSION_RANGE (128-3072) or the Vertex model's maximum
         raise bad_request(
             f"* {where_field}: output_dimensionality must be between {low} and {top}, got {dim}.\n",
             where_field,
@@ -388,6 +499,7 @@ def parse_embed_item(
     vertex: bool,
     strict_length: bool,
     check_model: bool = True,
+    resolve_file: FileResolver | None = None,
 ) -> ParsedItem:
     """Validate one EmbedContentRequest-like object (camelCase or snake_case).
 
@@ -396,7 +508,9 @@ def parse_embed_item(
     ``Invalid value at`` messages (``requests[0]``). On Vertex,
     options may also sit in ``embedContentConfig`` and ``title`` without RETRIEVAL_DOCUMENT is
     refused. Over-long texts are truncated, or refused when ``strict_length`` (Dev API) or
-    ``autoTruncate: false`` (Vertex).
+    ``autoTruncate: false`` (Vertex). ``title`` without RETRIEVAL_DOCUMENT is refused for
+    gemini-embedding-001 on both APIs (-2 ignores both fields). ``resolve_file`` looks up
+    ``fileData`` URIs (Files API uploads).
     """
     if not isinstance(obj, Mapping):
         raise bad_request(f"* {where}: request must be an object.\n", field_path or None)
@@ -447,7 +561,7 @@ def parse_embed_item(
     title = opt("title")
     if title is not None and not isinstance(title, str):
         raise bad_request(f"Invalid value at '{prefix}title' (TYPE_STRING), {title!r}")
-    if vertex and title and task != "RETRIEVAL_DOCUMENT":
+    if title and task != "RETRIEVAL_DOCUMENT" and not multimodal:
         raise bad_request(
             "Unable to submit request because the model does not support the title parameter "
             "unless the task_type is RETRIEVAL_DOCUMENT. Learn more: "
@@ -455,7 +569,7 @@ def parse_embed_item(
         )
     dim = _parse_dimension(opt("outputDimensionality"), f"{prefix}output_dimensionality", url_model)
     auto_truncate = opt("autoTruncate") if vertex else None
-    parts = _parse_parts(obj.get("content"), where, multimodal)
+    parts = _parse_parts(obj.get("content"), where, multimodal, resolve_file)
     return finish_item(
         parts,
         task=task,
@@ -468,7 +582,7 @@ def parse_embed_item(
 
 
 def finish_item(
-    parts: Sequence[str],
+    parts: Sequence[Part],
     *,
     task: str | None,
     title: str | None,
@@ -478,8 +592,8 @@ def finish_item(
     vertex: bool,
 ) -> ParsedItem:
     """Count tokens, truncate (or refuse) and apply the model's field rules."""
-    tokens = sum(count_tokens(p) for p in parts)
-    limit = model_spec(model).max_input_tokens
+    tokens = sum(part_tokens(p) for p in parts)
+    limit = max_input_tokens(model)
     if tokens > limit and refuse_long:
         if vertex:
             raise bad_request(
@@ -494,7 +608,13 @@ def finish_item(
     if is_multimodal_model(model):
         task, title = None, None  # gemini-embedding-2 ignores taskType/title
     item = EmbedItem(parts=cut, task_type=task, title=title, dimension=dim)
-    return ParsedItem(item=item, tokens=tokens, truncated=truncated)
+    details: dict[str, int] = {}
+    for p in parts:
+        key = MODALITY_NAMES[p.modality] if isinstance(p, MediaPart) else "TEXT"
+        details[key] = details.get(key, 0) + part_tokens(p)
+    return ParsedItem(
+        item=item, tokens=tokens, truncated=truncated, details=tuple(sorted(details.items()))
+    )
 
 
 # ---------------------------------------------------------------- vectors
@@ -510,7 +630,7 @@ def compute_vectors(
     for i, it in enumerate(items):
         groups.setdefault(None if multimodal else it.task_type, []).append(i)
     for task, idx in groups.items():
-        texts = ["\n".join(items[i].parts) for i in idx]
+        texts = ["\n".join(part_text(p) for p in items[i].parts) for i in idx]
         titles = [
             None if multimodal else effective_title(items[i].task_type, items[i].title) for i in idx
         ]

@@ -30,12 +30,16 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from llama_index_gemini_embed._models import KNOWN_MODELS
-
 from . import _batches
+from ._facts import (
+    EMBEDDING_MODELS,
+    GENERATION_MODELS,
+    MAX_ITEMS_PER_BATCH_EMBED,
+    PAYLOAD_LIMIT_BYTES,
+    PAYLOAD_LIMIT_MESSAGE,
+)
 from ._judge import Judge, JudgeRequest, default_judge
 from ._protocol import (
-    GENERATION_MODELS,
     ApiError,
     ParsedItem,
     bad_request,
@@ -49,6 +53,7 @@ from ._protocol import (
     parse_embed_item,
     pick,
     quota_error,
+    usage_metadata,
     vertex_not_found,
 )
 from ._state import (
@@ -63,7 +68,8 @@ from ._state import (
     RequestRecord,
     rfc3339_now,
 )
-from ._vectors import Encoder, FloatArray, count_tokens, truncate_to_tokens
+from ._tokens import count_tokens
+from ._vectors import Encoder, FloatArray, part_tokens, truncate_to_tokens
 
 __all__ = ["DEFAULT_API_KEY", "Emulator", "serve_forever"]
 
@@ -72,7 +78,8 @@ DEFAULT_API_KEY = "emulator-key"
 log = logging.getLogger("llama_index_gemini_embed.emulator")
 
 MAX_BATCH_MESSAGE = (
-    "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n"
+    f"* BatchEmbedContentsRequest.requests: at most {MAX_ITEMS_PER_BATCH_EMBED} requests can "
+    "be in one batch\n"
 )
 VERTEX_MAX_INSTANCES = 250
 VERTEX_MAX_TOKENS = 20_000
@@ -263,8 +270,13 @@ class _Service:
             "token, login cookie or other valid authentication credential.",
         )
 
-    async def _body(self, request: web.Request) -> Any:
+    async def _body(self, request: web.Request, *, limit: int | None = None) -> Any:
+        """The JSON body; over ``limit`` bytes → the API's 400 "payload size" answer."""
+        if limit is not None and (request.content_length or 0) > limit:
+            raise bad_request(PAYLOAD_LIMIT_MESSAGE)
         raw = await request.read()
+        if limit is not None and len(raw) > limit:
+            raise bad_request(PAYLOAD_LIMIT_MESSAGE)
         ctx = _CTX.get()
         if not raw:
             ctx.body = {}
@@ -396,11 +408,11 @@ class _Service:
 
     async def batch_embed_contents(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("embed_requests")
-        body = await self._body(request)
+        body = await self._body(request, limit=PAYLOAD_LIMIT_BYTES)
         model, ver = m["model"], m["ver"]
         self._dev_embed_model(model, ver)
         reqs = pick(body, "requests")
-        if not isinstance(reqs, list) or not 1 <= len(reqs) <= 100:
+        if not isinstance(reqs, list) or not 1 <= len(reqs) <= MAX_ITEMS_PER_BATCH_EMBED:
             raise bad_request(MAX_BATCH_MESSAGE, "requests")
         parsed = [
             parse_embed_item(
@@ -411,16 +423,23 @@ class _Service:
                 api_version=ver,
                 vertex=False,
                 strict_length=self.settings.strict_length,
+                resolve_file=self._resolve_file,
             )
             for i, r in enumerate(reqs)
         ]
         return await self._embed(
-            request, model, parsed, lambda vs: {"embeddings": [{"values": v} for v in vs]}
+            request,
+            model,
+            parsed,
+            lambda vs: {
+                "embeddings": [{"values": v} for v in vs],
+                "usageMetadata": usage_metadata(parsed),
+            },
         )
 
     async def embed_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("embed_requests")
-        body = await self._body(request)
+        body = await self._body(request, limit=PAYLOAD_LIMIT_BYTES)
         model, ver = m["model"], m["ver"]
         self._dev_embed_model(model, ver)
         parsed = parse_embed_item(
@@ -431,9 +450,13 @@ class _Service:
             api_version=ver,
             vertex=False,
             strict_length=self.settings.strict_length,
+            resolve_file=self._resolve_file,
         )
         return await self._embed(
-            request, model, [parsed], lambda vs: {"embedding": {"values": vs[0]}}
+            request,
+            model,
+            [parsed],
+            lambda vs: {"embedding": {"values": vs[0]}, "usageMetadata": usage_metadata([parsed])},
         )
 
     @staticmethod
@@ -547,7 +570,7 @@ class _Service:
         )
 
     async def list_models(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        page, token = self._page(request, [*KNOWN_MODELS, *GENERATION_MODELS])
+        page, token = self._page(request, [*EMBEDDING_MODELS, *GENERATION_MODELS])
         out: dict[str, Any] = {"models": [model_resource(n) for n in page]}
         if token:
             out["nextPageToken"] = token
@@ -634,6 +657,9 @@ class _Service:
                 403, f"You do not have permission to access the File {file_id} or it may not exist."
             )
         return f
+
+    def _resolve_file(self, uri: str) -> tuple[str, bytes]:
+        return _batches.resolve_file(self.state, uri)
 
     def _file_json(self, request: web.Request, f: FileRecord, ver: str) -> dict[str, Any]:
         generated = f.id in self.state.generated_files
@@ -779,7 +805,7 @@ class _Service:
 
     @staticmethod
     def _stats(p: ParsedItem) -> dict[str, Any]:
-        used = sum(count_tokens(t) for t in p.item.parts)
+        used = sum(part_tokens(t) for t in p.item.parts)
         return {"truncated": p.truncated, "token_count": used}
 
     async def vertex_predict(self, request: web.Request, m: dict[str, str]) -> web.Response:

@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from llama_index_gemini_embed._models import model_spec
-from llama_index_gemini_embed._tokens import estimate_tokens
+from ._facts import EMBEDDING_MODELS
+from ._tokens import count_tokens
 
 __all__ = [
     "FULL_DIMENSION",
@@ -46,13 +46,16 @@ __all__ = [
     "EmbedItem",
     "EncodeRequest",
     "Encoder",
+    "MediaPart",
     "count_tokens",
     "embed_text",
     "finish_vector",
     "is_multimodal_model",
     "item_vector",
     "max_dimension",
+    "max_input_tokens",
     "parse_prefix",
+    "part_tokens",
     "to_json_floats",
     "truncate_to_tokens",
 ]
@@ -126,10 +129,38 @@ Encoder = Callable[[EncodeRequest], Sequence[Sequence[float]]]
 
 
 @dataclass(frozen=True)
-class EmbedItem:
-    """One embedding request item: its text parts and options (already validated)."""
+class MediaPart:
+    """A media part as the emulator understands it (see ``_media.read_media``)."""
 
-    parts: tuple[str, ...]
+    modality: str
+    description: str | None
+    digest: str
+    tokens: int
+
+    @property
+    def text(self) -> str:
+        """The text that places this medium in the space (its description, else its hash)."""
+        return self.description if self.description else f"media {self.digest}"
+
+
+Part = str | MediaPart
+
+
+def part_tokens(part: Part) -> int:
+    """Tokens of one part: the counter's for text, the published rate for media."""
+    return part.tokens if isinstance(part, MediaPart) else count_tokens(part)
+
+
+def part_text(part: Part) -> str:
+    """A part as text (media: its description), for custom encoders."""
+    return part.text if isinstance(part, MediaPart) else part
+
+
+@dataclass(frozen=True)
+class EmbedItem:
+    """One embedding request item: its text and media parts and options (already validated)."""
+
+    parts: tuple[Part, ...]
     task_type: str | None = None
     title: str | None = None
     dimension: int | None = None
@@ -147,13 +178,27 @@ def _bare(model: str) -> str:
 
 
 def is_multimodal_model(model: str) -> bool:
-    """True for gemini-embedding-2* (normalised at every dimension, ignores taskType)."""
-    return model_spec(model).uses_task_prefixes
+    """True for gemini-embedding-2* (media parts, normalised at every dimension, no taskType)."""
+    bare = _bare(model)
+    spec = EMBEDDING_MODELS.get(bare)
+    return spec.multimodal if spec is not None else "gemini-embedding-2" in bare
 
 
 def max_dimension(model: str) -> int:
     """Largest (and default) output dimension of ``model``."""
-    return VERTEX_LEGACY_MODELS.get(_bare(model), model_spec(model).max_dimension)
+    bare = _bare(model)
+    if bare in VERTEX_LEGACY_MODELS:
+        return VERTEX_LEGACY_MODELS[bare]
+    spec = EMBEDDING_MODELS.get(bare)
+    return spec.max_dimension if spec is not None else FULL_DIMENSION
+
+
+def max_input_tokens(model: str) -> int:
+    """Input token limit of ``model`` (Vertex legacy text models: 2,048)."""
+    spec = EMBEDDING_MODELS.get(_bare(model))
+    if spec is not None:
+        return spec.max_input_tokens
+    return 8192 if is_multimodal_model(model) else 2048
 
 
 def _renormalises(model: str) -> bool:
@@ -162,34 +207,6 @@ def _renormalises(model: str) -> bool:
 
 def _family(model: str) -> str:
     return "gemini-embedding-2" if is_multimodal_model(model) else "gemini-embedding-001"
-
-
-# ---------------------------------------------------------------- token counting
-def _fast_estimate(text: str) -> int:
-    # Same arithmetic as estimate_tokens, with C-level counting instead of a Python loop.
-    if not text:
-        return 1
-    other = len(text) - len(text.encode("ascii", "ignore"))
-    by_chars = -(-(len(text) - other) // 4) + other
-    return max(1, by_chars, len(text.split()))
-
-
-def _self_check() -> bool:
-    samples = [
-        "",
-        " ",
-        "a",
-        "hello world",
-        "x" * 4097,
-        "日本語のテキスト abc",
-        "a  b\tc\n d",
-        "é" * 9,
-    ]
-    return all(_fast_estimate(s) == estimate_tokens(s) for s in samples)
-
-
-count_tokens: Callable[[str], int] = _fast_estimate if _self_check() else estimate_tokens
-"""Token count used everywhere in the emulator: equal to ``_tokens.estimate_tokens``."""
 
 
 # ---------------------------------------------------------------- hashing
@@ -279,6 +296,20 @@ def _unit_vector(
     return v
 
 
+_MODALITY_WEIGHT = 0.25
+
+
+@lru_cache(maxsize=4096)
+def _media_vector(text: str, family: str, modality: str) -> npt.NDArray[np.float64]:
+    # A medium sits next to the text of its description, nudged by a fixed direction per
+    # modality (like a task type), so "a red bicycle" finds the picture described so, and
+    # the picture is not the very same point as the sentence.
+    v = _unit(_features(text, family) if text else np.zeros(FULL_DIMENSION))
+    v = _unit(v + _MODALITY_WEIGHT * _task_direction(family, f"modality:{modality}"))
+    v.setflags(write=False)
+    return v
+
+
 # ---------------------------------------------------------------- prefixes / truncation
 def parse_prefix(text: str) -> tuple[str, str | None, str | None]:
     """Split a gemini-embedding-2 prefix: ``(content, task_type, title)``.
@@ -299,11 +330,11 @@ def parse_prefix(text: str) -> tuple[str, str | None, str | None]:
 
 
 def truncate_to_tokens(text: str, limit: int) -> str:
-    """Longest prefix of ``text`` whose :func:`estimate_tokens` is at most ``limit``."""
+    """Longest prefix of ``text`` whose :func:`count_tokens` is at most ``limit``."""
     if count_tokens(text) <= limit:
         return text
     lo, hi = 0, len(text)
-    while lo < hi:  # estimate_tokens is monotone in the prefix length
+    while lo < hi:  # count_tokens is monotone in the prefix length
         mid = (lo + hi + 1) // 2
         if count_tokens(text[:mid]) <= limit:
             lo = mid
@@ -312,15 +343,22 @@ def truncate_to_tokens(text: str, limit: int) -> str:
     return text[:lo]
 
 
-def truncate_parts(parts: Sequence[str], limit: int) -> tuple[tuple[str, ...], bool]:
-    """Cut ``parts`` so that their token estimates add up to at most ``limit``."""
-    out: list[str] = []
-    budget = limit
+def truncate_parts(parts: Sequence[Part], limit: int) -> tuple[tuple[Part, ...], bool]:
+    """Cut the text of ``parts`` so that all tokens add up to at most ``limit``.
+
+    Media parts are kept whole (their tokens are spent first); text fills what is left.
+    """
+    media_tokens = sum(p.tokens for p in parts if isinstance(p, MediaPart))
+    out: list[Part] = []
+    budget = limit - media_tokens
     truncated = False
     for part in parts:
+        if isinstance(part, MediaPart):
+            out.append(part)
+            continue
         if budget <= 0:
             truncated = True
-            break
+            continue
         tokens = count_tokens(part)
         if tokens <= budget:
             out.append(part)
@@ -344,10 +382,13 @@ def item_vector(item: EmbedItem, model: str) -> npt.NDArray[np.float64]:
     if family == "gemini-embedding-2":
         total = np.zeros(FULL_DIMENSION)
         for part in item.parts:
+            if isinstance(part, MediaPart):
+                total += _media_vector(part.text, family, part.modality)
+                continue
             content, task, title = parse_prefix(part)
             total += _unit_vector(content, family, task, title)
         return _unit(total) if len(item.parts) > 1 else total
-    text = "\n".join(item.parts)
+    text = "\n".join(part_text(p) for p in item.parts)
     return _unit_vector(text, family, item.task_type, effective_title(item.task_type, item.title))
 
 
@@ -384,9 +425,8 @@ def embed_text(
     Applies the same truncation (to the model's input limit), the -2 rules (taskType and
     title ignored, prefixes parsed) and the dimension rule as the server.
     """
-    spec = model_spec(model)
-    parts, _ = truncate_parts((text,), spec.max_input_tokens)
-    if spec.uses_task_prefixes:
+    parts, _ = truncate_parts((text,), max_input_tokens(model))
+    if is_multimodal_model(model):
         task_type, title = None, None
     item = EmbedItem(parts=parts, task_type=task_type, title=title, dimension=dimension)
     return to_json_floats(finish_vector(item_vector(item, model), model, dimension))

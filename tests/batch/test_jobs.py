@@ -27,8 +27,8 @@ from llama_index_gemini_embed._batch.jobs import (
 from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import ConfigurationError
 from llama_index_gemini_embed._tasks import wire_text
-from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import Emulator
+from llama_index_gemini_embed.emulator._tokens import count_tokens as emulator_count_tokens
 from tests.fakes import FakeTime
 
 E1 = "gemini-embedding-001"
@@ -503,7 +503,8 @@ async def test_cost_and_saving_in_the_report(
 ) -> None:
     items = corpus(6)
     report = await batcher(model(emulator, fake), tmp_path / "s.json", fake).run(items, Sink())
-    tokens = sum(estimate_tokens(spec.text) for _, spec in items)
+    # The report uses each result's tokenCount: the emulator's own count of what was sent.
+    tokens = sum(emulator_count_tokens(spec.text) for _, spec in items)
     assert report.batch_tokens == tokens
     assert report.batch_cost_usd == pytest.approx(tokens * 0.075 / 1e6)
     assert report.online_equivalent_usd == pytest.approx(2 * report.batch_cost_usd)

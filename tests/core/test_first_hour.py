@@ -218,9 +218,9 @@ def test_explicit_key_is_named_as_the_parameter(emulator: Emulator) -> None:
 
 
 def test_cli_key_order_is_the_library_s() -> None:
-    from llama_index_gemini_embed.cli import app
+    from llama_index_gemini_embed.cli import _common
 
-    assert app._KEY_ENV_VARS == _client.KEY_ENV_VARS
+    assert _common.KEY_ENV_VARS == _client.KEY_ENV_VARS
 
 
 def test_cli_uses_the_same_key_rule(

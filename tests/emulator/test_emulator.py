@@ -22,7 +22,6 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import (
     DEFAULT_API_KEY,
     Emulator,
@@ -183,7 +182,7 @@ def test_counters_and_request_log(emulator: Emulator, client: genai.Client) -> N
     c = emulator.counters
     assert c.requests == 2 and c.embed_requests == 1 and c.count_tokens_requests == 1
     assert c.embed_items == 2
-    assert c.tokens == estimate_tokens("one two") + estimate_tokens("three")
+    assert c.tokens == count_tokens("one two") + count_tokens("three")
     assert c.status == {200: 2}
     snapshot = emulator.counters
     client.models.embed_content(model=E1, contents="more")
@@ -217,7 +216,13 @@ def test_raw_embed_content_route_with_query_key_and_snake_case(emulator: Emulato
         {"requests": [{"content": {"parts": [{"text": "a"}]}, "taskType": "CLUSTERING"}]},
     )
     assert status == 200
-    assert body == {"embeddings": [{"values": embed_text("a", task_type="CLUSTERING")}]}
+    assert body == {
+        "embeddings": [{"values": embed_text("a", task_type="CLUSTERING")}],
+        "usageMetadata": {
+            "promptTokenCount": 1,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}],
+        },
+    }
 
 
 def test_api_key_is_never_recorded(emulator: Emulator, client: genai.Client) -> None:
@@ -237,28 +242,34 @@ def test_models_get_and_list(client: genai.Client) -> None:
     flash = client.models.get(model="gemini-2.5-flash-lite")
     assert flash.supported_actions is not None and "generateContent" in flash.supported_actions
     names = [m.name for m in client.models.list(config={"page_size": 2})]
-    assert f"models/{E1}" in names and "models/gemini-2.5-flash" in names
+    assert f"models/{E1}" in names and "models/gemini-2.5-flash-lite" in names
     with pytest.raises(errors.ClientError) as exc:
         client.models.get(model="no-such-model")
     assert exc.value.code == 404
 
 
-def test_count_tokens_uses_the_shared_estimate(client: genai.Client) -> None:
+def test_count_tokens_uses_the_emulators_own_counter(client: genai.Client) -> None:
     r = client.models.count_tokens(model=E1, contents=many(["one", "two words here"]))
-    assert r.total_tokens == estimate_tokens("one") + estimate_tokens("two words here")
-    r = client.models.count_tokens(model="gemini-2.5-flash", contents="日本語のテキスト")
-    assert r.total_tokens == estimate_tokens("日本語のテキスト")
+    assert r.total_tokens == count_tokens("one") + count_tokens("two words here") == 4
+    r = client.models.count_tokens(model="gemini-2.5-flash-lite", contents="日本語のテキスト")
+    assert r.total_tokens == count_tokens("日本語のテキスト") == 8
 
 
-def test_fast_token_count_equals_estimate_tokens() -> None:
+def test_token_counter_is_its_own_and_not_the_clients_estimate() -> None:
+    # Digits and punctuation count one each, like a subword tokenizer that splits digits;
+    # the client's estimate (ASCII / 4) says 3 for this date and 3 for "hello world".
+    assert count_tokens("2026-12-01") == 10
+    assert count_tokens("hello world") == 2
+    assert count_tokens("") == 0 and count_tokens(" ") == 1
     rng = np.random.default_rng(3)
-    alphabet = [*"abc xyz\t\n.,é日本語 ", "  "]
-    for _ in range(300):
-        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 60))))
-        assert count_tokens(text) == estimate_tokens(text)
+    alphabet = [*"abc xyz\t\n.,é日本語9 ", "  "]
+    for _ in range(300):  # monotone in the prefix length (truncation depends on it)
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(1, 60))))
+        counts = [count_tokens(text[:k]) for k in range(1, len(text) + 1)]
+        assert counts == sorted(counts)
     long = "word " * 5000
     cut = truncate_to_tokens(long, 2048)
-    assert estimate_tokens(cut) <= 2048 < estimate_tokens(long[: len(cut) + 1])
+    assert count_tokens(cut) <= 2048 < count_tokens(long[: len(cut) + 1])
 
 
 # ---------------------------------------------------------------- error envelopes
@@ -523,20 +534,28 @@ def test_title_only_counts_for_retrieval_document(client: genai.Client) -> None:
     with_title = emb({"task_type": "RETRIEVAL_DOCUMENT", "title": "A title"})
     without = emb({"task_type": "RETRIEVAL_DOCUMENT"})
     assert with_title != without and cosine(with_title, without) > 0.9
-    # On the Developer API a title with another task type is accepted and has no effect.
-    assert emb({"task_type": "RETRIEVAL_QUERY", "title": "A title"}) == emb(
-        {"task_type": "RETRIEVAL_QUERY"}
+    # A title with another task type is refused, as the real API does (js-genai#549).
+    with pytest.raises(errors.ClientError) as exc:
+        emb({"task_type": "RETRIEVAL_QUERY", "title": "A title"})
+    assert exc.value.code == 400 and (exc.value.message or "").startswith(
+        "Unable to submit request because the model does not support the title parameter "
+        "unless the task_type is RETRIEVAL_DOCUMENT."
     )
+    # gemini-embedding-2 ignores both fields instead (the SDK's own tests send them).
+    r = client.models.embed_content(
+        model=E2, contents="body", config={"task_type": "RETRIEVAL_QUERY", "title": "T"}
+    )
+    assert values(r)[0] == embed_text("body", model=E2)
 
 
 def test_over_long_text_is_truncated_silently_or_refused_when_strict(emulator: Emulator) -> None:
-    long = " ".join(f"w{i}" for i in range(3000))  # > 2048 tokens for -001
+    long = " ".join(f"w{chr(97 + i % 26)}" for i in range(3000))  # 3000 tokens > 2048 for -001
     c = client_for(emulator)
     got = values(c.models.embed_content(model=E1, contents=long))[0]
     assert got == embed_text(long)
     assert got == embed_text(truncate_to_tokens(long, 2048))
     assert emulator.counters.truncated_items == 1
-    assert emulator.counters.tokens == estimate_tokens(long)  # tokens as sent
+    assert emulator.counters.tokens == count_tokens(long)  # tokens as sent
     # gemini-embedding-2 takes up to 8192 tokens: no truncation for this text.
     c.models.embed_content(model=E2, contents=long)
     assert emulator.counters.truncated_items == 1
@@ -625,7 +644,7 @@ def test_tokens_per_minute_quota() -> None:
     quota = QuotaConfig(tokens_per_minute=100, window_seconds=10.0)
     with Emulator(quota=quota, clock=clock) as emu:
         c = client_for(emu)
-        text = "x" * 200  # 50 tokens
+        text = "x" * 300  # 50 tokens
         c.models.embed_content(model=E1, contents=many([text, text]))
         with pytest.raises(errors.ClientError) as exc:
             c.models.embed_content(model=E1, contents="tiny")
@@ -832,7 +851,7 @@ def test_vertex_routes_through_the_sdk(emulator: Emulator, express: bool) -> Non
     r = v.models.embed_content(model=E2, contents="single text", config={"auto_truncate": True})
     assert values(r) == [embed_text("single text", model=E2)]
     assert r.embeddings is not None and r.embeddings[0].statistics is not None
-    assert r.embeddings[0].statistics.token_count == estimate_tokens("single text")
+    assert r.embeddings[0].statistics.token_count == count_tokens("single text")
     assert emulator.requests[-1].path == f"{prefix}publishers/google/models/{E2}:embedContent"
     # gemini-embedding-2 with list[Content]: :batchEmbedContents, one vector each.
     r = v.models.embed_content(
@@ -865,7 +884,7 @@ def test_vertex_predict_shape_limits_and_title_rule(emulator: Emulator) -> None:
     assert pred["values"] == embed_text(
         "v one", task_type="RETRIEVAL_DOCUMENT", title="T", dimension=128
     )
-    assert pred["statistics"] == {"truncated": False, "token_count": estimate_tokens("v one")}
+    assert pred["statistics"] == {"truncated": False, "token_count": count_tokens("v one")}
     assert out["metadata"] == {"billableCharacterCount": 4}
     # Express mode path without projects/...
     status, _ = raw(emulator, "POST", f"/v1beta1/publishers/google/models/{E1}:predict", body)
@@ -948,7 +967,7 @@ def test_every_developer_route_on_every_version(emulator: Emulator, ver: str) ->
     status, body = raw(
         emulator, "POST", f"/{ver}/models/{E1}:countTokens", {"contents": [one["content"]]}
     )
-    assert status == 200 and body["totalTokens"] == estimate_tokens("route check")
+    assert status == 200 and body["totalTokens"] == count_tokens("route check")
     status, body = raw(emulator, "GET", f"/{ver}/models/{E2}")
     assert status == 200 and body["name"] == f"models/{E2}"
     status, body = raw(emulator, "GET", f"/{ver}/models?pageSize=2")
@@ -958,7 +977,7 @@ def test_every_developer_route_on_every_version(emulator: Emulator, ver: str) ->
     status, body = raw(
         emulator,
         "POST",
-        f"/{ver}/models/gemini-2.5-flash:generateContent",
+        f"/{ver}/models/gemini-2.5-flash-lite:generateContent",
         {"contents": [one["content"]]},
     )
     assert status == 200 and body["candidates"][0]["finishReason"] == "STOP"
@@ -1009,7 +1028,7 @@ def test_vertex_routes_on_both_versions(emulator: Emulator, ver: str) -> None:
             key=key,
             headers=headers,
         )
-        assert status == 200 and body["totalTokens"] == estimate_tokens("vertex route")
+        assert status == 200 and body["totalTokens"] == count_tokens("vertex route")
     # A wrong API key is refused on Vertex too.
     status, body = raw(
         emulator, "POST", f"/{ver}/publishers/google/models/{E1}:embedContent", one, key="bad"

@@ -10,7 +10,6 @@ from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
 
-from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import (
     Emulator,
     Fault,
@@ -18,8 +17,9 @@ from llama_index_gemini_embed.emulator import (
     QuotaConfig,
     default_judge,
 )
+from llama_index_gemini_embed.emulator._tokens import count_tokens
 
-FLASH = "gemini-2.5-flash"
+FLASH = "gemini-2.5-flash-lite"
 
 PROMPT = (
     "Score each passage for the query.\n"
@@ -67,10 +67,8 @@ def test_default_judge_with_response_schema_parses_into_pydantic(emulator: Emula
     assert cand is not None and cand.finish_reason == types.FinishReason.STOP
     usage = resp.usage_metadata
     assert usage is not None and resp.text is not None
-    assert usage.prompt_token_count == estimate_tokens("You are a reranker") + estimate_tokens(
-        PROMPT
-    )
-    assert usage.candidates_token_count == estimate_tokens(resp.text)
+    assert usage.prompt_token_count == count_tokens("You are a reranker") + count_tokens(PROMPT)
+    assert usage.candidates_token_count == count_tokens(resp.text)
     assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
     assert resp.model_version == FLASH and resp.response_id
     rec = emulator.requests[-1]
@@ -161,7 +159,7 @@ def test_max_output_tokens_truncates_with_max_tokens_finish(emulator: Emulator) 
         model=FLASH, contents=PROMPT, config=types.GenerateContentConfig(max_output_tokens=5)
     )
     assert resp.candidates and resp.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
-    assert resp.text is not None and estimate_tokens(resp.text) <= 5
+    assert resp.text is not None and count_tokens(resp.text) <= 5
     c.close()
 
 
