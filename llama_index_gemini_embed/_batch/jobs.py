@@ -124,7 +124,8 @@ class BatchEmbedder:
         state_path: the JSON state file of this corpus' jobs (one per collection).
         options: the :class:`BatchOptions` (polling, sizes, fallback, ``on_event``…);
             ``options.state_path`` is not used here (the caller resolved it).
-        sleep / clock: injectable for tests (also used by the retry layer).
+        sleep / clock: injectable for tests (also used by the retry layer); default: the
+            options', else the embedding model's injected ones, else real time.
     """
 
     def __init__(
@@ -133,15 +134,16 @@ class BatchEmbedder:
         state_path: str | os.PathLike[str],
         *,
         options: BatchOptions | None = None,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = time.monotonic,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.embed_model = embed_model
         self.state_path = Path(state_path)
-        self.options = options or BatchOptions()
+        self.options = options = options or BatchOptions()
         self.spec = model_spec(embed_model.model_name)
-        self._sleep = sleep
-        self._clock = clock
+        sleep = sleep or options.sleep or embed_model._sleep or asyncio.sleep
+        clock = clock or options.clock or embed_model._clock or time.monotonic
+        self._sleep, self._clock = sleep, clock
         self._run_id = uuid.uuid4().hex[:10]
         self._absent_since: dict[str, float] = {}
         self._submitted = 0

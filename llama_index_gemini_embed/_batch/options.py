@@ -19,7 +19,7 @@ import dataclasses
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,8 @@ class BatchOptions:
             larger jobs go through a file.
         deliver_batch_size: most vectors per delivery to the store.
         on_event: called with a ``JobStatus`` when a job is submitted or changes state.
+        sleep / clock: injectable for tests (default: the embedding model's injected ones,
+            else ``asyncio.sleep`` / ``time.monotonic``).
     """
 
     state_path: str | os.PathLike[str] | None = None
@@ -78,6 +80,8 @@ class BatchOptions:
     max_inline_response_bytes: int = MAX_INLINE_RESPONSE_BYTES
     deliver_batch_size: int = 1000
     on_event: Callable[[JobStatus], None] | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    clock: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
         def positive(name: str, value: float) -> None:

@@ -57,6 +57,7 @@ from llama_index.core.schema import (
 from llama_index.core.vector_stores.types import MetadataFilters
 
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport, estimate_batch_cost
+from llama_index_gemini_embed._batch.options import BatchOptions
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import (
@@ -1165,9 +1166,10 @@ async def aingest(
     recursive: bool = True,
     window_chars: int = 2_000_000,
     window_docs: int = 2_000,
-    mode: Literal["online", "batch"] = "online",
+    batch: BatchOptions | bool | None = None,
+    mode: Literal["online", "batch"] | None = None,
     batch_state: str | os.PathLike[str] | None = None,
-    batch_wait: bool = True,
+    batch_wait: bool | None = None,
     batch_options: Mapping[str, Any] | None = None,
 ) -> IngestReport:
     """Embed ``source`` with ``embed_model`` and write it to ``store``, streaming.
@@ -1192,14 +1194,14 @@ async def aingest(
         extensions: for folders, only files with these suffixes (e.g. ``[".md", ".txt"]``).
         recursive: descend into sub-folders.
         window_chars / window_docs: how much input is read and planned at a time.
-        mode: "online" (default), or "batch": embed through the Gemini Batch API at half
-            the price, with hours of latency. Jobs are recorded in ``batch_state`` (default
-            :func:`default_batch_state_path`), so a re-run re-attaches to running jobs
-            instead of paying again; per-item errors are retried online.
-        batch_wait: batch mode: wait for every job (default), or submit, collect what has
-            finished, and return (run again later to collect the rest).
-        batch_options: batch mode: extra ``BatchEmbedder`` arguments (``poll_initial``,
-            ``poll_max``, ``fallback_online``, ``max_inline_bytes``, ``on_event``...).
+        batch: ``True`` or a :class:`BatchOptions`: embed through the Gemini Batch API at
+            half the price, with hours of latency. Jobs are recorded in
+            ``BatchOptions.state_path`` (default :func:`default_batch_state_path`), so a
+            re-run re-attaches to running jobs instead of paying again; per-item errors are
+            retried online. ``BatchOptions(wait=False)`` submits, collects what has
+            finished, and returns (run again later to collect the rest).
+        mode / batch_state / batch_wait / batch_options: deprecated spellings of
+            ``batch=BatchOptions(...)`` (each warns once).
 
     Raises:
         FingerprintMismatchError: the collection was built with another embedding setup
@@ -1208,8 +1210,13 @@ async def aingest(
             ``transformations``...).
         GeminiAPIError / StoreError: fatal errors, when ``raise_on_fatal``.
     """
-    if mode not in ("online", "batch"):
-        raise ConfigurationError(f"mode={mode!r} is not one of 'online', 'batch'")
+    options = BatchOptions.from_legacy(
+        batch=batch,
+        mode=mode,
+        batch_state=batch_state,
+        batch_wait=batch_wait,
+        batch_options=batch_options,
+    )
     started = time.monotonic()
     embed = _resolve_embed_model(store, embed_model)
     steps = list(transformations) if transformations is not None else default_transformations(embed)
@@ -1235,16 +1242,16 @@ async def aingest(
     fatal: BaseException | None = None
     batch_result: BatchRunReport | None = None
     embedder: BatchEmbedder | None = None
-    if mode == "batch" and not dry_run:
-        state_path = batch_state or default_batch_state_path(store)
-        embedder = BatchEmbedder(embed, state_path, **dict(batch_options or {}))
+    if options is not None and not dry_run:
+        state_path = options.state_path or default_batch_state_path(store)
+        embedder = BatchEmbedder(embed, state_path, options=options)
     producer = asyncio.create_task(run.produce())
     try:
         if dry_run:
             await producer
         else:
             consuming: Coroutine[Any, Any, Any] = (
-                run.consume_batch(embedder, wait=batch_wait)
+                run.consume_batch(embedder, wait=options is None or options.wait)
                 if embedder is not None
                 else run.consume()
             )
@@ -1282,7 +1289,7 @@ async def aingest(
         report.tokens = run.estimate.tokens
         report.requests = run.estimate.requests
         report.cost_usd = run.estimate.tokens * run.model.price_per_million_tokens / 1_000_000
-        if mode == "batch":
+        if options is not None:
             report.mode = "batch"
             estimate = estimate_batch_cost(run.estimate.tokens, embed.model_name)
             report.cost_usd, report.saving_usd = estimate["batch_usd"], estimate["saving_usd"]
