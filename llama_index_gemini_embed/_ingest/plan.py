@@ -253,8 +253,13 @@ def estimate_requests(
     max_items: int,
     max_tokens: int | None,
     into: RequestEstimate | None = None,
+    per_item_titles: bool = False,
 ) -> RequestEstimate:
-    """Count items, estimated tokens and requests exactly as the engine would pack them."""
+    """Count items, estimated tokens and requests exactly as the engine would pack them.
+
+    ``per_item_titles``: the engine's ``EngineConfig.per_item_titles`` (distinct titles
+    share requests).
+    """
     estimate = into or RequestEstimate()
 
     def items() -> Iterable[Item]:
@@ -271,7 +276,9 @@ def estimate_requests(
                 title = spec.title if spec.task_type == "RETRIEVAL_DOCUMENT" else None
                 yield Item(index, text, spec.task_type, title or None, tokens)
 
-    for _ in pack_batches(items(), max_items=max_items, max_tokens=max_tokens):
+    for _ in pack_batches(
+        items(), max_items=max_items, max_tokens=max_tokens, per_item_titles=per_item_titles
+    ):
         estimate.requests += 1
     return estimate
 

@@ -813,6 +813,7 @@ class _Run:
             max_items=_max_items(self.embed_model),
             max_tokens=_max_tokens(self.embed_model),
             into=self.estimate,
+            per_item_titles=self.embed_model.engine.config.per_item_titles,
         )
         report.to_embed = self.estimate.items
         report.reused += len(plan.reuse)

@@ -323,6 +323,7 @@ class _Service:
                 retry_delay=fault.retry_delay_seconds,
                 daily=fault.daily,
                 message=fault.message,
+                reason=fault.reason,
             )
         if fault.kind == "slow":
             await self._hold(fault.seconds or 0.0)
@@ -679,6 +680,8 @@ class _Service:
             mime = request.headers.get("X-Goog-Upload-Header-Content-Type") or pick(
                 meta, "mimeType", "application/octet-stream"
             )
+            if str(mime).split(";", 1)[0].strip().lower() in self.state.refused_upload_mime_types:
+                raise bad_request(f"Unsupported MIME type: {mime}")
             name = pick(meta, "name")
             file_id = name.removeprefix("files/") if isinstance(name, str) else None
             f = FileRecord(
@@ -1150,10 +1153,28 @@ class Emulator:
         item_error_rate: float = 0.0,
         item_error_keys: set[str] | frozenset[str] = frozenset(),
         seed: int | None = None,
+        *,
+        results_lag_polls: int = 0,
+        answer_mode: str = "submitted",
+        inline_answer_max_items: int = 1000,
+        item_error_form: str = "error",
     ) -> None:
-        """How batch jobs created from now on progress (see ``BatchBehaviour``)."""
+        """How batch jobs created from now on progress (see ``BatchBehaviour``).
+
+        Fault modes reported for the real Batch API (docs/gemini-api.md §4):
+        ``results_lag_polls=N``: SUCCEEDED arrives N GETs before its ``output``;
+        ``answer_mode="inline"|"file"|"auto"``: results come back inline or as a responses
+        file whatever was submitted (``auto``: inline up to ``inline_answer_max_items``);
+        ``item_error_form="status"``: per-item errors in a results file are ``status`` lines.
+        """
         if final_state not in ("SUCCEEDED", "FAILED", "EXPIRED"):
             raise ValueError("final_state must be SUCCEEDED, FAILED or EXPIRED")
+        if answer_mode not in ("submitted", "inline", "file", "auto"):
+            raise ValueError("answer_mode must be 'submitted', 'inline', 'file' or 'auto'")
+        if item_error_form not in ("error", "status"):
+            raise ValueError("item_error_form must be 'error' or 'status'")
+        if results_lag_polls < 0 or inline_answer_max_items < 0:
+            raise ValueError("results_lag_polls and inline_answer_max_items must be >= 0")
         self._state.set_batch_behaviour(
             BatchBehaviour(
                 polls_until_running=polls_until_running,
@@ -1162,8 +1183,20 @@ class Emulator:
                 item_error_rate=item_error_rate,
                 item_error_keys=frozenset(item_error_keys),
                 seed=seed,
+                results_lag_polls=results_lag_polls,
+                answer_mode=answer_mode,  # type: ignore[arg-type]
+                inline_answer_max_items=inline_answer_max_items,
+                item_error_form=item_error_form,  # type: ignore[arg-type]
             )
         )
+
+    def set_upload_behaviour(
+        self, *, refuse_mime_types: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Refuse Files API uploads declaring these MIME types with 400 "Unsupported MIME
+        type: …" (reported for ``application/jsonl``: python-genai#1547)."""
+        with self._state.lock:
+            self._state.refused_upload_mime_types = frozenset(m.lower() for m in refuse_mime_types)
 
 
 def serve_forever(
