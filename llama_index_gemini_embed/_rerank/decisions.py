@@ -329,8 +329,8 @@ GENERATION_PRICES: dict[str, tuple[float, float]] = {
     "gemini-3-flash": (0.50, 3.00),
     "gemini-3-pro": (2.00, 12.00),
     "gemini-2.5-flash-lite": (0.10, 0.40),
-    "gemini-2.5-flash": (0.30, 2.50),
-    "gemini-2.5-pro": (1.25, 10.00),
+    # gemini-2.5-flash and gemini-2.5-pro were shut down on 2026-12-01: not priced, so
+    # they are not offered (and the API answers 404).
 }
 
 _VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?-")

@@ -310,8 +310,8 @@ def test_rank(scores, judged, top_n, threshold, expected):
         ("gemini-2.5-flash-lite", (0.10, 0.40)),
         ("models/gemini-2.5-flash-lite", (0.10, 0.40)),
         ("gemini-2.5-flash-lite-preview-09-2025", (0.10, 0.40)),
-        ("gemini-2.5-flash", (0.30, 2.50)),
-        ("gemini-2.5-pro", (1.25, 10.00)),
+        ("gemini-2.5-flash", None),  # retired on 2026-12-01
+        ("gemini-2.5-pro", None),
         ("gemini-3.5-flash-lite", (0.30, 2.50)),
         ("gemini-3.5-flash", (1.50, 9.00)),
         ("gemini-3-flash-preview", (0.50, 3.00)),
