@@ -143,7 +143,7 @@ async def aingest(
         write_lag=write_lag(embed),
     )
     run = IngestRun(
-        open_source(source, extensions, recursive),
+        open_source(source, extensions, recursive, exclude=_store_folders(store)),
         embed,
         store,
         steps,
@@ -260,6 +260,14 @@ def _resolve_delete_missing(delete_missing: bool, sync: bool | None, *, stacklev
             stacklevel=stacklevel,
         )
     return delete_missing or sync
+
+
+def _store_folders(store: object) -> list[Path]:
+    """A local store's directory: never read as input (``ingest(".")`` beside ``./chroma``)."""
+    path = getattr(store, "path", None)
+    if isinstance(path, str | os.PathLike) and not getattr(store, "host", None):
+        return [Path(path)]
+    return []
 
 
 def _transformations(
