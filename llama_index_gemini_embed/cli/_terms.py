@@ -58,7 +58,12 @@ _REWRITES: tuple[Rewrite, ...] = (
     (re.compile(r"\bmax_concurrency=?"), "--concurrency"),
     (re.compile(r"\bembed_batch_size=?"), "--batch-size"),
     (re.compile(r"\bmax_retries=?"), "--max-retries"),
-    (re.compile(r"sync=True with an empty input"), "--sync with no input files"),
+    (
+        re.compile(r"extensions=\[([^\]]*)\]"),
+        lambda m: "--ext " + " ".join(v.strip(" '\"") for v in m.group(1).split(",")),
+    ),
+    (re.compile(r"change extensions= or leave it out"), "change --ext or leave it out"),
+    (re.compile(r"(?:sync|delete_missing)=True with an empty input"), "--sync with no input"),
     (
         re.compile(r"Use store\.clear\(\) to empty it on purpose\."),
         "To empty it on purpose, delete the collection.",

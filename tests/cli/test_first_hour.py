@@ -184,13 +184,20 @@ def test_locked_store_says_to_pass_server(emu: Emulator, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("files", "extra", "found"),
     [
-        ({}, [], "no files"),
+        ({}, [], "{folder!r} holds no files (hidden files and folders are not read)"),
         (
             {"a.bin": b"\x00\x01\x02\xff" * 64, "b.bin": b"\x89\x00\xfe" * 50},
             [],
-            "2 files, none readable as text (binary or unreadable)",
+            "none of the 2 files in {folder!r} could be read as text (binary without a reader, "
+            "or unreadable); pass text files (.md, .txt, ...) or install "
+            "llama-index-readers-file for PDF and DOCX",
         ),
-        ({"a.md": b"# A\n\ntext"}, ["--ext", ".rst"], "no file with suffix .rst (check --ext)"),
+        (
+            {"a.md": b"# A\n\ntext"},
+            ["--ext", ".rst"],
+            "no file in {folder!r} has one of --ext .rst (found 1 .md); change --ext or leave "
+            "it out to read every file",
+        ),
     ],
     ids=["empty-folder", "only-binary", "ext-matches-nothing"],
 )
@@ -207,7 +214,7 @@ def test_empty_input_is_a_usage_error_and_creates_nothing(
     args = ["ingest", str(folder), "--path", str(store), "--base-url", emu.base_url]
     code, out, err = run([*args, "--api-key", SECRET, *extra], capsys)
     assert code == 2 and out == ""
-    assert one_error(err) == f"Nothing to ingest in {folder}: {found}; nothing was written"
+    assert one_error(err) == "Nothing to ingest: " + found.format(folder=str(folder))
     assert not (tmp_path / "new").exists()
     assert emu.counters.requests == 0
 
