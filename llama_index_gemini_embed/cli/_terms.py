@@ -37,6 +37,7 @@ _REWRITES: tuple[Rewrite, ...] = (
     ),
     (re.compile(r"or fix host=/port=\."), "or fix --server URL."),
     (re.compile(r"collection_name=" + _QUOTED), lambda m: f"--collection {_quoted(m)}"),
+    (re.compile(r"\bpath=" + _QUOTED), lambda m: f"--path {_quoted(m)}"),
     (re.compile(r" \(client\.delete_collection\([^)]*\)\)"), ""),
     (re.compile(r", or None for the default"), ", or leave --dimension out for the default"),
     (re.compile(r"output_dimensionality=(\S+)"), r"--dimension \1"),

@@ -101,7 +101,9 @@ def test_a_fatal_error_after_progress_is_printed_once(
     monkeypatch.setenv("GEMINI_API_KEY", SECRET)
     emu.set_quota(QuotaConfig(items_per_day=4))
     args = ["ingest", str(sample_corpus_dir()), *store_args(tmp_path), "--base-url", emu.base_url]
-    code, out, err = run([*args, "--max-retries", "0", "--concurrency", "1"], capsys)
+    code, out, err = run(
+        [*args, "--max-retries", "0", "--concurrency", "1", "--batch-size", "1"], capsys
+    )
     assert code == 4
     message = one_error(err)
     assert "per-day quota" in message and (out + err).count(message) == 1
@@ -271,3 +273,56 @@ def test_default_store_is_not_created_in_the_working_directory(
     code = main(["ingest", str(sample_corpus_dir()), "--api-key", SECRET, "--dry-run"])
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+HOLD_LOCK = """
+import sys
+from llama_index_gemini_embed import ChromaStore
+store = ChromaStore(sys.argv[2], path=sys.argv[1])
+print("locked", flush=True)
+sys.stdin.read()  # hold the writer's lock until the test closes stdin
+"""
+
+
+def test_info_and_query_read_a_store_another_process_writes(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 item 8: one writer, any number of readers (the README's promise)."""
+    populate(emu, tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "chroma"), "cli-test"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        code, out, err = run(["info", *store_args(tmp_path)], capsys)
+        assert code == 0 and "chunks:      10" in out, err
+        query = ["query", "What does the Team plan cost?", *store_args(tmp_path)]
+        code, out, err = run([*query, "--api-key", SECRET, "--base-url", emu.base_url], capsys)
+        assert code == 0 and "05-pricing.md" in out.splitlines()[0], err
+        code, _, err = run(  # the writer's lock still keeps a second writer out
+            ["ingest", str(sample_corpus_dir()), *store_args(tmp_path), "--api-key", SECRET],
+            capsys,
+        )
+        assert code == 5 and "is in use by process" in one_error(err)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_a_file_given_as_path_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a store")
+    args = ["ingest", str(sample_corpus_dir()), "--path", str(afile), "--api-key", SECRET]
+    code, _, err = run(args, capsys)
+    assert code == 2 and one_error(err).startswith(f"--path {afile} is a file")
+    assert afile.read_text() == "not a store"
