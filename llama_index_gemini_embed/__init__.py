@@ -11,6 +11,7 @@ from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
+    DimensionMismatchError,
     EmptyTextError,
     FingerprintMismatchError,
     GeminiAPIError,
@@ -36,7 +37,6 @@ from ._ingest import (
     sample_corpus_dir,
 )
 from ._rerank.postprocessor import GeminiReranker, RerankAnswerError, RerankReport
-from ._store.limits import DimensionMismatchError
 from ._store.store import ChromaStore
 from ._usage import UsageSnapshot
 

@@ -15,7 +15,10 @@
     - EmptyTextError
     - TextTooLongError
   x StoreError: the vector store refused an operation.
-    - FingerprintMismatchError: the collection was built with another embedding setup.
+    - FingerprintMismatchError (also ValueError): the collection was built with another
+      embedding setup.
+    - DimensionMismatchError (also ValueError): a vector's length differs from the
+      collection's.
     - StoreLockedError: another process is writing to this local store.
     - StoreUnavailableError: the Chroma server cannot be reached.
 
@@ -33,6 +36,7 @@ __all__ = [
     "APIUnreachableError",
     "ConfigurationError",
     "DailyQuotaExceededError",
+    "DimensionMismatchError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",
@@ -159,6 +163,10 @@ class StoreError(GeminiEmbedError):
 
 class FingerprintMismatchError(StoreError, ValueError):
     """The collection's embedding fingerprint differs from the embed model's."""
+
+
+class DimensionMismatchError(StoreError, ValueError):
+    """An embedding's length differs from the collection's vector dimension."""
 
 
 class StoreLockedError(StoreError):
