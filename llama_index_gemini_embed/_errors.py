@@ -6,8 +6,10 @@
   x GeminiAPIError: the API refused or failed a request, after our retries.
     - InvalidAPIKeyError
     - UnknownModelError
-    - QuotaExhaustedError
-      · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
+    - QuotaExhaustedError: 429s persisted after every retry.
+      · QuotaBlockedError: a 429 waiting cannot fix (spend cap, prepay, limit 0); a run
+        stops on it at once. ``.kind`` says which.
+        · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
       · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
     - UnexpectedAnswerError: the API answered in a shape the SDK could not read.
@@ -40,6 +42,7 @@ __all__ = [
     "InputError",
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
+    "QuotaBlockedError",
     "QuotaExhaustedError",
     "StoreError",
     "StoreLockedError",
@@ -115,7 +118,26 @@ class QuotaExhaustedError(GeminiAPIError):
     """A quota was exhausted and waiting did not help."""
 
 
-class DailyQuotaExceededError(QuotaExhaustedError):
+class QuotaBlockedError(QuotaExhaustedError):
+    """A 429 that waiting minutes cannot fix: nothing succeeds until the user acts (or the
+    day/billing period turns), so a run stops at once instead of retrying."""
+
+    kind: str
+    """``per-day``, ``limit-0`` (model not on this tier), ``spend-cap`` or ``prepay``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: str | None = None,
+        kind: str = "per-day",
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.kind = kind
+
+
+class DailyQuotaExceededError(QuotaBlockedError):
     """The per-day quota is spent: nothing will succeed until it resets."""
 
 

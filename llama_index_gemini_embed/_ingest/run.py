@@ -62,12 +62,12 @@ from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
-    DailyQuotaExceededError,
     FingerprintMismatchError,
     GeminiAPIError,
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    QuotaBlockedError,
     StoreError,
     TextTooLongError,
     UnknownModelError,
@@ -120,8 +120,8 @@ IngestSource: TypeAlias = (
 #: Errors after which nothing else can succeed: the run stops (cleanly) at once.
 FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
-    DailyQuotaExceededError,
     InvalidAPIKeyError,
+    QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
     UnknownModelError,
 )
 #: At most this many failed chunks are listed one by one (``failed`` counts all).
