@@ -44,6 +44,7 @@ from ._vectors import (
     max_input_tokens,
     part_text,
     part_tokens,
+    to_json_floats,
     truncate_parts,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "ApiError",
     "ParsedItem",
     "compute_vectors",
+    "embed_media",
     "embedding_model_exists",
     "fault_error",
     "generation_model_exists",
@@ -271,6 +273,93 @@ def quota_error(v: QuotaViolation) -> ApiError:
     return _rate_limit_error(v.kind, v.limit, v.model, v.retry_delay, None)
 
 
+SPEND_CAP_MESSAGE = (
+    "Your project has exceeded its monthly spending cap. Please go to AI Studio at "
+    "https://ai.studio/spend to manage your project spend cap."
+)
+PREPAY_MESSAGE = (
+    "Your prepayment credits are depleted. Please go to AI Studio at "
+    "https://ai.studio/projects to manage your project and billing."
+)
+CAPACITY_MESSAGE = "No capacity available for model {model} on the server"
+
+
+def _error_info(reason: str) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "generativelanguage.googleapis.com",
+    }
+
+
+def exhausted_error(
+    reason: str, *, model: str, generate: bool, retry_delay: float | None
+) -> ApiError:
+    """429s that are not a per-minute quota (bodies partly UNVERIFIED, see docs/gemini-api.md).
+
+    ``capacity``: gemini-cli#26633 (``MODEL_CAPACITY_EXHAUSTED``); ``limit_zero``: real
+    bodies in continue#10062 / gemini-cli#8437 list every metric with ``limit: 0`` and
+    per-minute and per-day quota ids together; spend cap / prepay texts are modelled on
+    the rate-limits page ("Spend-based rate limits") and Google's forum (discuss 189883).
+    """
+    bare = bare_model(model)
+    if reason == "capacity":
+        details = [_error_info("MODEL_CAPACITY_EXHAUSTED")]
+        delay = 30.0 if retry_delay is None else retry_delay
+        details.append(
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format_duration(delay),
+            }
+        )
+        return ApiError(429, CAPACITY_MESSAGE.format(model=bare), details=details)
+    if reason == "spend_cap":
+        return ApiError(429, SPEND_CAP_MESSAGE, details=[_error_info("SPENDING_CAP_EXCEEDED")])
+    if reason == "prepay_depleted":
+        return ApiError(429, PREPAY_MESSAGE, details=[_error_info("PREPAYMENT_CREDITS_DEPLETED")])
+    kinds = (
+        ("generate_minute", "generate_day")
+        if generate
+        else ("minute_items", "minute_tokens", "day")
+    )
+    violations = []
+    lines = []
+    for kind in kinds:
+        metric, quota_id = QUOTA_IDS[kind]
+        violations.append(
+            {
+                "quotaMetric": metric,
+                "quotaId": quota_id,
+                "quotaDimensions": {"location": "global", "model": bare},
+            }
+        )
+        lines.append(f"* Quota exceeded for metric: {metric}, limit: 0, model: {bare}")
+    delay = 20.0 if retry_delay is None else retry_delay
+    message = (
+        "You exceeded your current quota, please check your plan and billing details. "
+        f"For more information on this error, head to: {RATE_LIMIT_DOCS}.\n"
+        + "\n".join(lines)
+        + f"\nPlease retry in {format_duration(delay)}."
+    )
+    return ApiError(
+        429,
+        message,
+        details=[
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": violations},
+            {
+                "@type": "type.googleapis.com/google.rpc.Help",
+                "links": [
+                    {"description": "Learn more about Gemini API quotas", "url": RATE_LIMIT_DOCS}
+                ],
+            },
+            {
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format_duration(delay),
+            },
+        ],
+    )
+
+
 def fault_error(
     code: int,
     *,
@@ -279,8 +368,12 @@ def fault_error(
     retry_delay: float | None,
     daily: bool,
     message: str | None,
+    reason: str | None = None,
 ) -> ApiError:
-    """An injected error: 429s look like real quota errors (per-minute unless ``daily``)."""
+    """An injected error: 429s look like real quota errors (per-minute unless ``daily``),
+    or one of the non-quota 429s when ``reason`` is set (see :func:`exhausted_error`)."""
+    if code == 429 and reason is not None:
+        return exhausted_error(reason, model=model, generate=generate, retry_delay=retry_delay)
     if code == 429:
         if daily:
             kind = "generate_day" if generate else "day"
@@ -618,6 +711,43 @@ def finish_item(
 
 
 # ---------------------------------------------------------------- vectors
+def embed_media(
+    parts: Sequence[str | tuple[str, bytes]],
+    *,
+    model: str = "gemini-embedding-2",
+    dimension: int | None = None,
+) -> list[float]:
+    """Exactly the vector the emulator returns for one content of text and media parts.
+
+        embed_media([("image/png", png_with_description("a red bicycle"))])
+        embed_media(["a caption", ("application/pdf", pdf_with_pages(["page one"]))])
+
+    A text part is a ``str``; a media part is ``(mime_type, bytes)``. Limits are checked as
+    the server checks them (``ApiError`` 400); the -001 model refuses media.
+    """
+    content: dict[str, Any] = {
+        "parts": [
+            {"text": p}
+            if isinstance(p, str)
+            else {"inlineData": {"mimeType": p[0], "data": base64.b64encode(p[1]).decode()}}
+            for p in parts
+        ]
+    }
+    request: dict[str, Any] = {"content": content}
+    if dimension is not None:
+        request["outputDimensionality"] = dimension
+    parsed = parse_embed_item(
+        request,
+        where="EmbedContentRequest",
+        field_path="",
+        url_model=model,
+        api_version="v1beta",
+        vertex=False,
+        strict_length=False,
+    )
+    return to_json_floats(compute_vectors([parsed.item], model, None)[0])
+
+
 def compute_vectors(
     items: Sequence[EmbedItem], model: str, encoder: Encoder | None
 ) -> list[FloatArray]:

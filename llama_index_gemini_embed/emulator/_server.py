@@ -13,6 +13,8 @@ and the ``google-genai`` SDK (sync httpx2 and async aiohttp transports) can all 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import contextvars
 import logging
@@ -35,11 +37,14 @@ from ._facts import (
     EMBEDDING_MODELS,
     GENERATION_MODELS,
     MAX_ITEMS_PER_BATCH_EMBED,
+    MEDIA_LIMITS,
     PAYLOAD_LIMIT_BYTES,
     PAYLOAD_LIMIT_MESSAGE,
 )
 from ._judge import Judge, JudgeRequest, default_judge
+from ._media import read_media
 from ._protocol import (
+    MODALITY_NAMES,
     ApiError,
     ParsedItem,
     bad_request,
@@ -120,6 +125,16 @@ def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None)
 
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+def _details(pieces: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: tokens per modality, sorted by modality name."""
+    per: dict[str, int] = {}
+    for _, n, modality in pieces:
+        per[modality] = per.get(modality, 0) + n
+    if not per:
+        per["TEXT"] = 0
+    return [{"modality": k, "tokenCount": v} for k, v in sorted(per.items())]
 
 
 @dataclass
@@ -323,6 +338,7 @@ class _Service:
                 retry_delay=fault.retry_delay_seconds,
                 daily=fault.daily,
                 message=fault.message,
+                reason=fault.reason,
             )
         if fault.kind == "slow":
             await self._hold(fault.seconds or 0.0)
@@ -459,24 +475,57 @@ class _Service:
             lambda vs: {"embedding": {"values": vs[0]}, "usageMetadata": usage_metadata([parsed])},
         )
 
-    @staticmethod
-    def _content_texts(contents: Any) -> list[str]:
+    def _content_pieces(self, contents: Any) -> list[tuple[str, int, str]]:
+        """``(text, tokens, modality)`` per part of generate/countTokens ``contents``.
+
+        A media part becomes its embedded description (see ``_media``), in place, so the
+        judge reads ``<passage id="3">`` + image as the image's description; it costs the
+        media's published token rate. Media types outside the embedding model's list (the
+        generation models take more) count as an image without a description.
+        """
         if isinstance(contents, Mapping):
             contents = [contents]
         if isinstance(contents, str):
-            return [contents]
-        texts: list[str] = []
+            return [(contents, count_tokens(contents), "TEXT")]
+        out: list[tuple[str, int, str]] = []
         if not isinstance(contents, list):
-            return texts
+            return out
         for content in contents:
             if isinstance(content, str):
-                texts.append(content)
+                out.append((content, count_tokens(content), "TEXT"))
                 continue
             parts = content.get("parts") if isinstance(content, Mapping) else None
             for part in parts or []:
-                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-        return texts
+                if not isinstance(part, Mapping):
+                    continue
+                if isinstance(part.get("text"), str):
+                    out.append((part["text"], count_tokens(part["text"]), "TEXT"))
+                    continue
+                piece = self._media_piece(part)
+                if piece is not None:
+                    out.append(piece)
+        return out
+
+    def _media_piece(self, part: Mapping[str, Any]) -> tuple[str, int, str] | None:
+        inline = pick(part, "inlineData")
+        file_data = pick(part, "fileData")
+        if isinstance(inline, Mapping):
+            mime = str(pick(inline, "mimeType") or "")
+            try:
+                data = base64.b64decode(str(inline.get("data") or ""))
+            except (binascii.Error, ValueError):
+                raise bad_request(
+                    "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES)."
+                ) from None
+        elif isinstance(file_data, Mapping):
+            file_mime, data = self._resolve_file(str(pick(file_data, "fileUri") or ""))
+            mime = str(pick(file_data, "mimeType") or file_mime)
+        else:
+            return None
+        if MEDIA_LIMITS.modality(mime) is None:
+            return ("", MEDIA_LIMITS.tokens_per_image, "IMAGE")
+        info = read_media(mime, data)
+        return (info.description or "", info.tokens, MODALITY_NAMES[info.modality])
 
     async def count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("count_tokens_requests")
@@ -488,14 +537,9 @@ class _Service:
         if contents is None:
             inner = pick(body, "generateContentRequest") or {}
             contents = pick(inner, "contents") if isinstance(inner, Mapping) else None
-        texts = self._content_texts(contents)
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        return _json(
-            {
-                "totalTokens": total,
-                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}],
-            }
-        )
+        pieces = self._content_pieces(contents)
+        total = sum(n for _, n, _ in pieces)
+        return _json({"totalTokens": total, "promptTokensDetails": _details(pieces)})
 
     async def generate_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
         """``:generateContent`` for generation models, answered by the judge (see ``_judge``)."""
@@ -512,8 +556,10 @@ class _Service:
             raise bad_request(
                 "* GenerateContentRequest.contents: contents is not specified\n", "contents"
             )
-        prompt_texts = self._content_texts(contents)
-        system_texts = self._content_texts(pick(body, "systemInstruction"))
+        prompt_pieces = self._content_pieces(contents)
+        system_pieces = self._content_pieces(pick(body, "systemInstruction"))
+        prompt_texts = [t for t, _, _ in prompt_pieces]
+        system_texts = [t for t, _, _ in system_pieces]
         gen = pick(body, "generationConfig") or {}
         if not isinstance(gen, Mapping):
             raise bad_request("Invalid value at 'generation_config'.")
@@ -544,7 +590,7 @@ class _Service:
         if isinstance(max_out, int) and count_tokens(text) > max_out:
             text = truncate_to_tokens(text, max_out)
             finish = "MAX_TOKENS"
-        prompt_tokens = sum(count_tokens(t) for t in [*system_texts, *prompt_texts])
+        prompt_tokens = sum(n for _, n, _ in [*system_pieces, *prompt_pieces])
         out_tokens = count_tokens(text) if text else 0
         ctx = _CTX.get()
         ctx.items = 1
@@ -562,7 +608,7 @@ class _Service:
                     "promptTokenCount": prompt_tokens,
                     "candidatesTokenCount": out_tokens,
                     "totalTokenCount": prompt_tokens + out_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+                    "promptTokensDetails": _details([*system_pieces, *prompt_pieces]),
                 },
                 "modelVersion": bare_model(model),
                 "responseId": self.state.next_id("resp"),
@@ -679,6 +725,8 @@ class _Service:
             mime = request.headers.get("X-Goog-Upload-Header-Content-Type") or pick(
                 meta, "mimeType", "application/octet-stream"
             )
+            if str(mime).split(";", 1)[0].strip().lower() in self.state.refused_upload_mime_types:
+                raise bad_request(f"Unsupported MIME type: {mime}")
             name = pick(meta, "name")
             file_id = name.removeprefix("files/") if isinstance(name, str) else None
             f = FileRecord(
@@ -898,9 +946,9 @@ class _Service:
         model = m["model"]
         if not (embedding_model_exists(model, vertex=True) or generation_model_exists(model)):
             raise vertex_not_found(self._vertex_model_path(m))
-        texts = self._content_texts(pick(body, "contents") or pick(body, "instances"))
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        chars = sum(1 for t in texts for ch in t if not ch.isspace())
+        pieces = self._content_pieces(pick(body, "contents") or pick(body, "instances"))
+        total = sum(n for _, n, _ in pieces)
+        chars = sum(1 for t, _, m in pieces if m == "TEXT" for ch in t if not ch.isspace())
         return _json({"totalTokens": total, "totalBillableCharacters": chars})
 
 
@@ -1150,10 +1198,28 @@ class Emulator:
         item_error_rate: float = 0.0,
         item_error_keys: set[str] | frozenset[str] = frozenset(),
         seed: int | None = None,
+        *,
+        results_lag_polls: int = 0,
+        answer_mode: str = "submitted",
+        inline_answer_max_items: int = 1000,
+        item_error_form: str = "error",
     ) -> None:
-        """How batch jobs created from now on progress (see ``BatchBehaviour``)."""
+        """How batch jobs created from now on progress (see ``BatchBehaviour``).
+
+        Fault modes reported for the real Batch API (docs/gemini-api.md §4):
+        ``results_lag_polls=N``: SUCCEEDED arrives N GETs before its ``output``;
+        ``answer_mode="inline"|"file"|"auto"``: results come back inline or as a responses
+        file whatever was submitted (``auto``: inline up to ``inline_answer_max_items``);
+        ``item_error_form="status"``: per-item errors in a results file are ``status`` lines.
+        """
         if final_state not in ("SUCCEEDED", "FAILED", "EXPIRED"):
             raise ValueError("final_state must be SUCCEEDED, FAILED or EXPIRED")
+        if answer_mode not in ("submitted", "inline", "file", "auto"):
+            raise ValueError("answer_mode must be 'submitted', 'inline', 'file' or 'auto'")
+        if item_error_form not in ("error", "status"):
+            raise ValueError("item_error_form must be 'error' or 'status'")
+        if results_lag_polls < 0 or inline_answer_max_items < 0:
+            raise ValueError("results_lag_polls and inline_answer_max_items must be >= 0")
         self._state.set_batch_behaviour(
             BatchBehaviour(
                 polls_until_running=polls_until_running,
@@ -1162,8 +1228,20 @@ class Emulator:
                 item_error_rate=item_error_rate,
                 item_error_keys=frozenset(item_error_keys),
                 seed=seed,
+                results_lag_polls=results_lag_polls,
+                answer_mode=answer_mode,  # type: ignore[arg-type]
+                inline_answer_max_items=inline_answer_max_items,
+                item_error_form=item_error_form,  # type: ignore[arg-type]
             )
         )
+
+    def set_upload_behaviour(
+        self, *, refuse_mime_types: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Refuse Files API uploads declaring these MIME types with 400 "Unsupported MIME
+        type: …" (reported for ``application/jsonl``: python-genai#1547)."""
+        with self._state.lock:
+            self._state.refused_upload_mime_types = frozenset(m.lower() for m in refuse_mime_types)
 
 
 def serve_forever(
