@@ -6,6 +6,7 @@ embed = GeminiEmbedding(output_dimensionality=768)
 
 from importlib import metadata as _metadata
 
+from ._batch.options import BatchOptions
 from ._embedding.embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
     APIUnreachableError,
@@ -49,6 +50,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without an 
 
 __all__ = [
     "APIUnreachableError",
+    "BatchOptions",
     "ChromaStore",
     "ConfigurationError",
     "DailyQuotaExceededError",
