@@ -6,12 +6,14 @@ embed = GeminiEmbedding(output_dimensionality=768)
 
 from importlib import metadata as _metadata
 
+from ._batch.options import BatchOptions
 from ._embedding.embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
     DimensionMismatchError,
+    EmptyInputError,
     EmptyTextError,
     FingerprintMismatchError,
     GeminiAPIError,
@@ -19,6 +21,7 @@ from ._errors import (
     InputError,
     InvalidAPIKeyError,
     MissingAPIKeyError,
+    QuotaBlockedError,
     QuotaExhaustedError,
     StoreError,
     StoreLockedError,
@@ -47,10 +50,12 @@ except _metadata.PackageNotFoundError:  # running from a source tree without an 
 
 __all__ = [
     "APIUnreachableError",
+    "BatchOptions",
     "ChromaStore",
     "ConfigurationError",
     "DailyQuotaExceededError",
     "DimensionMismatchError",
+    "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",
@@ -63,6 +68,7 @@ __all__ = [
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
     "NodeFailure",
+    "QuotaBlockedError",
     "QuotaExhaustedError",
     "RerankAnswerError",
     "RerankReport",

@@ -3,11 +3,14 @@
 * GeminiEmbedError
   x ConfigurationError (also ValueError): a setting is wrong; fix the arguments.
     - MissingAPIKeyError
+    - EmptyInputError: ingest() was given nothing to read (no files, none matching, none readable).
   x GeminiAPIError: the API refused or failed a request, after our retries.
     - InvalidAPIKeyError
     - UnknownModelError
-    - QuotaExhaustedError
-      · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
+    - QuotaExhaustedError: 429s persisted after every retry.
+      · QuotaBlockedError: a 429 waiting cannot fix (spend cap, prepay, limit 0); a run
+        stops on it at once. ``.kind`` says which.
+        · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
       · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
     - UnexpectedAnswerError: the API answered in a shape the SDK could not read.
@@ -27,7 +30,8 @@ Messages never include the API key: build them from :func:`redact` when in doubt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the report type is data only; importing it here would be a cycle
     from . import IngestReport
@@ -37,6 +41,7 @@ __all__ = [
     "ConfigurationError",
     "DailyQuotaExceededError",
     "DimensionMismatchError",
+    "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",
@@ -44,6 +49,7 @@ __all__ = [
     "InputError",
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
+    "QuotaBlockedError",
     "QuotaExhaustedError",
     "StoreError",
     "StoreLockedError",
@@ -76,6 +82,42 @@ class MissingAPIKeyError(ConfigurationError):
             or "No Gemini API key: pass api_key=... or set GEMINI_API_KEY "
             "(or GOOGLE_API_KEY); for Vertex AI pass vertexai=True with project= and location="
         )
+
+
+class EmptyInputError(ConfigurationError):
+    """``ingest()`` was given nothing to read: no files, none matching, or none readable.
+
+        except EmptyInputError as error:
+            error.reason      # "no_files" | "no_matching_files" | "no_readable_files"
+            error.paths       # the paths given
+            error.extensions  # the extension filter given, if any
+
+    The message speaks Python (``extensions=``); a command line can say the same in its
+    own terms from these attributes.
+    """
+
+    reason: str
+    paths: tuple[str, ...]
+    extensions: tuple[str, ...] | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "no_files",
+        paths: tuple[str, ...] = (),
+        extensions: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.paths = paths
+        self.extensions = extensions
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = functools.partial(
+            type(self), reason=self.reason, paths=self.paths, extensions=self.extensions
+        )
+        return (rebuild, (str(self),))
 
 
 class GeminiAPIError(GeminiEmbedError):
@@ -119,7 +161,26 @@ class QuotaExhaustedError(GeminiAPIError):
     """A quota was exhausted and waiting did not help."""
 
 
-class DailyQuotaExceededError(QuotaExhaustedError):
+class QuotaBlockedError(QuotaExhaustedError):
+    """A 429 that waiting minutes cannot fix: nothing succeeds until the user acts (or the
+    day/billing period turns), so a run stops at once instead of retrying."""
+
+    kind: str
+    """``per-day``, ``limit-0`` (model not on this tier), ``spend-cap`` or ``prepay``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: str | None = None,
+        kind: str = "per-day",
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.kind = kind
+
+
+class DailyQuotaExceededError(QuotaBlockedError):
     """The per-day quota is spent: nothing will succeed until it resets."""
 
 

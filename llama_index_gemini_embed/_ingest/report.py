@@ -109,6 +109,10 @@ class IngestReport:
         data["items_per_second"] = round(self.items_per_second, 2)
         return data
 
+    def __str__(self) -> str:
+        """``print(report)`` shows :meth:`summary` (``repr`` keeps every field)."""
+        return self.summary()
+
     def summary(self) -> str:
         """A few human-readable lines."""
         if self.dry_run:

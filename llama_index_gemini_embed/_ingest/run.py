@@ -39,11 +39,11 @@ from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
-    DailyQuotaExceededError,
     GeminiAPIError,
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    QuotaBlockedError,
     StoreError,
     TextTooLongError,
     UnknownModelError,
@@ -75,8 +75,8 @@ logger = logging.getLogger("llama_index_gemini_embed")
 #: Errors after which nothing else can succeed: the run stops (cleanly) at once.
 FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
-    DailyQuotaExceededError,
     InvalidAPIKeyError,
+    QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
     UnknownModelError,
 )
 FIRST_WINDOW_DOCS = 200
@@ -159,6 +159,8 @@ class IngestRun:
             else:
                 result = await self._consume_while_producing(producer, embedder, wait=wait)
             self.progress.finished_input()
+            if (nothing := self.source.nothing_readable()) is not None:
+                raise nothing
             if self.settings.delete_missing:
                 await self.delete_removed()
         except _FatalStop as stop:
@@ -543,8 +545,8 @@ class IngestRun:
     async def delete_removed(self) -> None:
         if self.report.documents == 0:
             raise ConfigurationError(
-                "sync=True with an empty input would delete the whole collection; refusing. "
-                "Use store.clear() to empty it on purpose."
+                "delete_missing=True with an empty input would delete the whole collection; "
+                "refusing. Use store.clear() to empty it on purpose."
             )
         index = await self.store.aget_index(None)
         # Nodes stored without a document ("" bucket) belong to no input: left alone. So do

@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 from llama_index.core.schema import Document
 
-from llama_index_gemini_embed._errors import ConfigurationError
+from llama_index_gemini_embed._errors import ConfigurationError, EmptyInputError
 
 from .plan import doc_id_for_path, markdown_title, parse_front_matter
 
@@ -64,19 +64,41 @@ class SourceInput:
     documents: Iterator[Document]
     total: int | None
     skipped_files: list[str] = field(default_factory=list)
+    paths: tuple[str, ...] | None = None
+    """The paths given (None when the input is Documents)."""
+
+    def nothing_readable(self) -> EmptyInputError | None:
+        """Once read: the error to raise when paths were given but no file could be read."""
+        if self.paths is None or not self.total or len(self.skipped_files) < self.total:
+            return None
+        return EmptyInputError(
+            f"Nothing to ingest: none of the {self.total} files in {_where(self.paths)} could "
+            "be read as text (binary without a reader, or unreadable); pass text files "
+            "(.md, .txt, ...) or install llama-index-readers-file for PDF and DOCX",
+            reason="no_readable_files",
+            paths=self.paths,
+        )
 
 
 def _is_hidden(parts: Sequence[str]) -> bool:
     return any(part.startswith(".") and part not in (".", "..") for part in parts)
 
 
-def _list_files(root: Path, extensions: set[str] | None, recursive: bool) -> list[Path]:
+def _list_files(
+    root: Path, extensions: set[str] | None, recursive: bool, exclude: Sequence[Path] = ()
+) -> list[Path]:
     pattern = root.rglob("*") if recursive else root.glob("*")
+    resolved = root.resolve()
+    skip = [
+        folder.relative_to(resolved).parts for folder in exclude if folder.is_relative_to(resolved)
+    ]
     files = []
     for path in pattern:
         relative = path.relative_to(root).parts
         if _is_hidden(relative) or not path.is_file():
             continue
+        if any(relative[: len(parts)] == parts for parts in skip):
+            continue  # e.g. the store's own directory inside the folder being ingested
         if extensions is not None and path.suffix.lower() not in extensions:
             continue
         files.append(path)
@@ -84,14 +106,17 @@ def _list_files(root: Path, extensions: set[str] | None, recursive: bool) -> lis
 
 
 def _resolve_paths(
-    paths: Sequence[PathInput], extensions: Sequence[str] | None, recursive: bool
+    paths: Sequence[PathInput],
+    extensions: Sequence[str] | None,
+    recursive: bool,
+    exclude: Sequence[Path] = (),
 ) -> list[tuple[Path, str]]:
-    """``(file, doc id)`` pairs for files and folders; doc ids relative to each root."""
-    exts = (
-        None
-        if extensions is None
-        else {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
-    )
+    """``(file, doc id)`` pairs for files and folders; doc ids relative to each root.
+
+    Files under ``exclude`` (resolved folders) are never listed. Raises EmptyInputError
+    when no file is left.
+    """
+    exts = _normalise_extensions(extensions)
     pairs: list[tuple[Path, str]] = []
     seen: dict[str, Path] = {}
     for raw in paths:
@@ -99,7 +124,7 @@ def _resolve_paths(
         if path.is_dir():
             found = [
                 (f, doc_id_for_path(f.relative_to(path).parts))
-                for f in _list_files(path, exts, recursive)
+                for f in _list_files(path, exts, recursive, exclude)
             ]
         elif path.is_file():
             found = [(path, path.name)]
@@ -113,7 +138,55 @@ def _resolve_paths(
                 )
             seen[doc_id] = file.resolve()
             pairs.append((file, doc_id))
+    if not pairs:
+        raise _no_files(paths, extensions, recursive, exclude)
     return pairs
+
+
+def _normalise_extensions(extensions: Sequence[str] | None) -> set[str] | None:
+    if extensions is None:
+        return None
+    return {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+
+
+def _where(paths: Sequence[str]) -> str:
+    return repr(paths[0]) if len(paths) == 1 else f"the {len(paths)} paths given"
+
+
+def _no_files(
+    paths: Sequence[PathInput],
+    extensions: Sequence[str] | None,
+    recursive: bool,
+    exclude: Sequence[Path],
+) -> EmptyInputError:
+    """Why nothing was found: no files at all, or none with the extensions asked for."""
+    given = tuple(os.fspath(p) for p in paths)
+    where = _where(given)
+    unfiltered: list[Path] = []
+    if extensions is not None:
+        for raw in paths:
+            unfiltered += _list_files(Path(raw).expanduser(), None, recursive, exclude)
+    if not unfiltered:
+        return EmptyInputError(
+            f"Nothing to ingest: {where} holds no files (hidden files and folders are not read"
+            + ("" if recursive else "; sub-folders are not read with recursive=False")
+            + ")",
+            reason="no_files",
+            paths=given,
+        )
+    suffixes: dict[str, int] = {}
+    for file in unfiltered:
+        suffix = file.suffix.lower() or "(none)"
+        suffixes[suffix] = suffixes.get(suffix, 0) + 1
+    found = ", ".join(f"{n} {s}" for s, n in sorted(suffixes.items(), key=lambda i: -i[1])[:5])
+    wanted = sorted(_normalise_extensions(extensions) or ())
+    return EmptyInputError(
+        f"Nothing to ingest: no file in {where} has one of extensions={wanted} (found "
+        f"{found}); change extensions= or leave it out to read every file",
+        reason="no_matching_files",
+        paths=given,
+        extensions=tuple(wanted),
+    )
 
 
 def _file_metadata(path: Path, doc_id: str) -> dict[str, Any]:
@@ -229,10 +302,13 @@ def load_documents(
 
 
 def _open_paths(
-    paths: PathInput | Sequence[PathInput], extensions: Sequence[str] | None, recursive: bool
+    paths: PathInput | Sequence[PathInput],
+    extensions: Sequence[str] | None,
+    recursive: bool,
+    exclude: Sequence[Path] = (),
 ) -> SourceInput:
     items: Sequence[PathInput] = [paths] if isinstance(paths, str | os.PathLike) else paths
-    pairs = _resolve_paths(items, extensions, recursive)
+    pairs = _resolve_paths(items, extensions, recursive, exclude)
     skipped: list[str] = []
 
     def documents() -> Iterator[Document]:
@@ -246,22 +322,33 @@ def _open_paths(
                 skipped.append(doc_id)
             yield from docs
 
-    return SourceInput(documents(), len(pairs), skipped)
+    return SourceInput(documents(), len(pairs), skipped, tuple(os.fspath(p) for p in items))
 
 
 def open_source(
-    source: IngestSource, extensions: Sequence[str] | None, recursive: bool
+    source: IngestSource,
+    extensions: Sequence[str] | None,
+    recursive: bool,
+    *,
+    exclude: Sequence[str | os.PathLike[str]] = (),
 ) -> SourceInput:
+    """The documents of ``source``, lazily; files under ``exclude`` folders are never read.
+
+    Raises ConfigurationError for a missing path and EmptyInputError when the paths given
+    hold no file to read (:meth:`SourceInput.nothing_readable` tells, once they are read,
+    whether any could be read).
+    """
+    folders = [Path(folder).expanduser().resolve() for folder in exclude]
     if isinstance(source, Document):
         return SourceInput(iter([source]), 1)
     if isinstance(source, str | os.PathLike):
-        return _open_paths(source, extensions, recursive)
+        return _open_paths(source, extensions, recursive, folders)
     if (
         isinstance(source, Sequence)
         and source
         and all(isinstance(s, str | os.PathLike) for s in source)
     ):
-        return _open_paths(source, extensions, recursive)
+        return _open_paths(source, extensions, recursive, folders)
     total = len(source) if isinstance(source, Sequence) else None
     return SourceInput(_documents_only(source), total)
 

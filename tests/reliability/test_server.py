@@ -136,7 +136,9 @@ def suite(store: ChromaStore, emu: Emulator, corpus: Path) -> dict[str, Any]:
         "per member per month, billed yearly.\n"
     )
     (corpus / "10-release-notes.txt").unlink()
-    changed = ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+    changed = ingest(
+        corpus, embed_model=embed, store=store, show_progress=False, delete_missing=True
+    )
     out["changed"] = (changed.embedded, changed.deleted_documents, changed.skipped)
     out["index"] = sorted(store.get_index())
     index = VectorStoreIndex.from_vector_store(store, embed_model=embed)
