@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import pickle
 import random
 import threading
 import time
@@ -334,16 +333,6 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             http_options=types.HttpOptions(api_version=self.api_version or RERANK_API_VERSION),
         )
 
-    # -- copying: like pickling, settings (and the key) travel; clients, callers and locks
-    # are rebuilt; injected clock/sleep (behaviour, not state) are shared. ----------------
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> GeminiReranker:
-        clone: GeminiReranker = pickle.loads(pickle.dumps(self))
-        clone._clock, clone._sleep = self._clock, self._sleep
-        if memo is not None:
-            memo[id(self)] = clone
-        return clone
-
     # -- judging ------------------------------------------------------------------------
 
     async def _ask(self, prompt: str, count: int, stats: _CallStats) -> str | None:
@@ -393,7 +382,12 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             tokens_in = meta.prompt_token_count
         if meta is not None and meta.candidates_token_count is not None:
             tokens_out = meta.candidates_token_count + (meta.thoughts_token_count or 0)
-        self._usage.record_request(items=count, tokens=tokens_in, output_tokens=tokens_out)
+        self._usage.record_request(
+            items=count,
+            tokens=tokens_in,
+            output_tokens=tokens_out,
+            estimated=meta is None or meta.prompt_token_count is None,
+        )
         stats.requests += 1
         stats.tokens_in += tokens_in
         stats.tokens_out += tokens_out
