@@ -101,7 +101,7 @@ def _check_fingerprint(store: ChromaStore, embed: GeminiEmbedding) -> None:
     """Refuse a query embedded differently from the collection, without writing anything
     (the store is open read-only; ``check_fingerprint`` would record one on a bare one)."""
     from llama_index_gemini_embed._errors import FingerprintMismatchError
-    from llama_index_gemini_embed._store.limits import (
+    from llama_index_gemini_embed._fingerprint import (
         fingerprint_mismatch_message,
         fingerprints_equal,
         normalise_fingerprint,
