@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ._common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    PROG,
     Commands,
     UsageError,
     add_command,
@@ -189,9 +190,11 @@ def _report_exit(report: IngestReport, key: str | None) -> int:
         )
         return EXIT_PARTIAL
     if report.pending:
-        print_error(
-            f"{report.pending} chunks are still being embedded by batch jobs; run the same "
-            "command again later to collect them"
+        # The normal outcome of --batch --no-wait: jobs submitted and recorded (exit 0).
+        print(
+            f"{PROG}: {report.pending} chunks are still being embedded by batch jobs; run "
+            "the same command again later to collect them (`gemini-embed batch status` "
+            "shows the jobs)",
+            file=sys.stderr,
         )
-        return EXIT_PARTIAL
     return EXIT_OK
