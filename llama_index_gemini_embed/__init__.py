@@ -6,11 +6,13 @@ embed = GeminiEmbedding(output_dimensionality=768)
 
 from importlib import metadata as _metadata
 
+from ._batch.options import BatchOptions
 from ._embedding.embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
+    EmptyInputError,
     EmptyTextError,
     FingerprintMismatchError,
     GeminiAPIError,
@@ -26,7 +28,7 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from ._ingest.run import (
+from ._ingest import (
     IngestReport,
     NodeFailure,
     aingest,
@@ -47,10 +49,12 @@ except _metadata.PackageNotFoundError:  # running from a source tree without an 
 
 __all__ = [
     "APIUnreachableError",
+    "BatchOptions",
     "ChromaStore",
     "ConfigurationError",
     "DailyQuotaExceededError",
     "DimensionMismatchError",
+    "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",

@@ -30,7 +30,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from llama_index_gemini_embed._ingest.run import IngestReport
+    from llama_index_gemini_embed._ingest import IngestReport
 
 
 def register(commands: Commands) -> None:
@@ -98,7 +98,8 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llama_index_gemini_embed._ingest.run import aingest
+    from llama_index_gemini_embed._batch.options import BatchOptions
+    from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
         if not Path(raw).exists():
@@ -145,20 +146,21 @@ def run(args: argparse.Namespace) -> int:
                 store=store,
                 embed_model=embed,
                 transformations=transformations,
-                sync=args.sync,
+                delete_missing=args.sync,
                 dry_run=args.dry_run,
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),
                 extensions=args.ext,
-                mode="batch" if args.batch else "online",
-                batch_state=args.batch_state,
-                batch_wait=not args.no_wait,
-                batch_options={
-                    "poll_initial": args.poll_seconds,
-                    "poll_max": max(120.0, args.poll_seconds),
-                    "fallback_online": args.fallback_online,
-                    "on_event": lambda status: print(status.line(), file=sys.stderr),
-                },
+                batch=BatchOptions(
+                    state_path=args.batch_state,
+                    wait=not args.no_wait,
+                    poll_initial=args.poll_seconds,
+                    poll_max=max(120.0, args.poll_seconds),
+                    fallback_online=args.fallback_online,
+                    on_event=lambda status: print(status.line(), file=sys.stderr),
+                )
+                if args.batch
+                else None,
             )
         )
     finally:
