@@ -12,6 +12,7 @@ from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
+    DimensionMismatchError,
     EmptyInputError,
     EmptyTextError,
     FingerprintMismatchError,
@@ -20,6 +21,7 @@ from ._errors import (
     InputError,
     InvalidAPIKeyError,
     MissingAPIKeyError,
+    QuotaBlockedError,
     QuotaExhaustedError,
     StoreError,
     StoreLockedError,
@@ -38,7 +40,6 @@ from ._ingest import (
     sample_corpus_dir,
 )
 from ._rerank.postprocessor import GeminiReranker, RerankAnswerError, RerankReport
-from ._store.limits import DimensionMismatchError
 from ._store.store import ChromaStore
 from ._usage import UsageSnapshot
 
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
     "NodeFailure",
+    "QuotaBlockedError",
     "QuotaExhaustedError",
     "RerankAnswerError",
     "RerankReport",

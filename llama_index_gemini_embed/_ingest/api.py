@@ -51,12 +51,12 @@ from llama_index_gemini_embed._errors import (
     FingerprintMismatchError,
     GeminiEmbedError,
 )
-from llama_index_gemini_embed._models import model_spec
-from llama_index_gemini_embed._store.limits import (
+from llama_index_gemini_embed._fingerprint import (
     fingerprint_mismatch_message,
     fingerprints_equal,
     normalise_fingerprint,
 )
+from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._sync import run_sync
 
 from .plan import estimate_seconds

@@ -393,7 +393,12 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             tokens_in = meta.prompt_token_count
         if meta is not None and meta.candidates_token_count is not None:
             tokens_out = meta.candidates_token_count + (meta.thoughts_token_count or 0)
-        self._usage.record_request(items=count, tokens=tokens_in, output_tokens=tokens_out)
+        self._usage.record_request(
+            items=count,
+            tokens=tokens_in,
+            output_tokens=tokens_out,
+            estimated=meta is None or meta.prompt_token_count is None,
+        )
         stats.requests += 1
         stats.tokens_in += tokens_in
         stats.tokens_out += tokens_out
