@@ -56,7 +56,7 @@ def _cpu() -> float:
 
 async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     from llama_index_gemini_embed import ChromaStore, GeminiEmbedding
-    from llama_index_gemini_embed._ingest.run import aingest
+    from llama_index_gemini_embed._ingest import aingest
 
     embed = GeminiEmbedding(
         api_key=args.api_key,

@@ -44,6 +44,7 @@ from ._vectors import (
     max_input_tokens,
     part_text,
     part_tokens,
+    to_json_floats,
     truncate_parts,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "ApiError",
     "ParsedItem",
     "compute_vectors",
+    "embed_media",
     "embedding_model_exists",
     "fault_error",
     "generation_model_exists",
@@ -709,6 +711,43 @@ def finish_item(
 
 
 # ---------------------------------------------------------------- vectors
+def embed_media(
+    parts: Sequence[str | tuple[str, bytes]],
+    *,
+    model: str = "gemini-embedding-2",
+    dimension: int | None = None,
+) -> list[float]:
+    """Exactly the vector the emulator returns for one content of text and media parts.
+
+        embed_media([("image/png", png_with_description("a red bicycle"))])
+        embed_media(["a caption", ("application/pdf", pdf_with_pages(["page one"]))])
+
+    A text part is a ``str``; a media part is ``(mime_type, bytes)``. Limits are checked as
+    the server checks them (``ApiError`` 400); the -001 model refuses media.
+    """
+    content: dict[str, Any] = {
+        "parts": [
+            {"text": p}
+            if isinstance(p, str)
+            else {"inlineData": {"mimeType": p[0], "data": base64.b64encode(p[1]).decode()}}
+            for p in parts
+        ]
+    }
+    request: dict[str, Any] = {"content": content}
+    if dimension is not None:
+        request["outputDimensionality"] = dimension
+    parsed = parse_embed_item(
+        request,
+        where="EmbedContentRequest",
+        field_path="",
+        url_model=model,
+        api_version="v1beta",
+        vertex=False,
+        strict_length=False,
+    )
+    return to_json_floats(compute_vectors([parsed.item], model, None)[0])
+
+
 def compute_vectors(
     items: Sequence[EmbedItem], model: str, encoder: Encoder | None
 ) -> list[FloatArray]:

@@ -13,6 +13,8 @@ and the ``google-genai`` SDK (sync httpx2 and async aiohttp transports) can all 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import contextvars
 import logging
@@ -35,11 +37,14 @@ from ._facts import (
     EMBEDDING_MODELS,
     GENERATION_MODELS,
     MAX_ITEMS_PER_BATCH_EMBED,
+    MEDIA_LIMITS,
     PAYLOAD_LIMIT_BYTES,
     PAYLOAD_LIMIT_MESSAGE,
 )
 from ._judge import Judge, JudgeRequest, default_judge
+from ._media import read_media
 from ._protocol import (
+    MODALITY_NAMES,
     ApiError,
     ParsedItem,
     bad_request,
@@ -120,6 +125,16 @@ def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None)
 
 
 Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
+
+
+def _details(pieces: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """``promptTokensDetails``: tokens per modality, sorted by modality name."""
+    per: dict[str, int] = {}
+    for _, n, modality in pieces:
+        per[modality] = per.get(modality, 0) + n
+    if not per:
+        per["TEXT"] = 0
+    return [{"modality": k, "tokenCount": v} for k, v in sorted(per.items())]
 
 
 @dataclass
@@ -460,24 +475,57 @@ class _Service:
             lambda vs: {"embedding": {"values": vs[0]}, "usageMetadata": usage_metadata([parsed])},
         )
 
-    @staticmethod
-    def _content_texts(contents: Any) -> list[str]:
+    def _content_pieces(self, contents: Any) -> list[tuple[str, int, str]]:
+        """``(text, tokens, modality)`` per part of generate/countTokens ``contents``.
+
+        A media part becomes its embedded description (see ``_media``), in place, so the
+        judge reads ``<passage id="3">`` + image as the image's description; it costs the
+        media's published token rate. Media types outside the embedding model's list (the
+        generation models take more) count as an image without a description.
+        """
         if isinstance(contents, Mapping):
             contents = [contents]
         if isinstance(contents, str):
-            return [contents]
-        texts: list[str] = []
+            return [(contents, count_tokens(contents), "TEXT")]
+        out: list[tuple[str, int, str]] = []
         if not isinstance(contents, list):
-            return texts
+            return out
         for content in contents:
             if isinstance(content, str):
-                texts.append(content)
+                out.append((content, count_tokens(content), "TEXT"))
                 continue
             parts = content.get("parts") if isinstance(content, Mapping) else None
             for part in parts or []:
-                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-        return texts
+                if not isinstance(part, Mapping):
+                    continue
+                if isinstance(part.get("text"), str):
+                    out.append((part["text"], count_tokens(part["text"]), "TEXT"))
+                    continue
+                piece = self._media_piece(part)
+                if piece is not None:
+                    out.append(piece)
+        return out
+
+    def _media_piece(self, part: Mapping[str, Any]) -> tuple[str, int, str] | None:
+        inline = pick(part, "inlineData")
+        file_data = pick(part, "fileData")
+        if isinstance(inline, Mapping):
+            mime = str(pick(inline, "mimeType") or "")
+            try:
+                data = base64.b64decode(str(inline.get("data") or ""))
+            except (binascii.Error, ValueError):
+                raise bad_request(
+                    "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES)."
+                ) from None
+        elif isinstance(file_data, Mapping):
+            file_mime, data = self._resolve_file(str(pick(file_data, "fileUri") or ""))
+            mime = str(pick(file_data, "mimeType") or file_mime)
+        else:
+            return None
+        if MEDIA_LIMITS.modality(mime) is None:
+            return ("", MEDIA_LIMITS.tokens_per_image, "IMAGE")
+        info = read_media(mime, data)
+        return (info.description or "", info.tokens, MODALITY_NAMES[info.modality])
 
     async def count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
         self.state.count("count_tokens_requests")
@@ -489,14 +537,9 @@ class _Service:
         if contents is None:
             inner = pick(body, "generateContentRequest") or {}
             contents = pick(inner, "contents") if isinstance(inner, Mapping) else None
-        texts = self._content_texts(contents)
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        return _json(
-            {
-                "totalTokens": total,
-                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}],
-            }
-        )
+        pieces = self._content_pieces(contents)
+        total = sum(n for _, n, _ in pieces)
+        return _json({"totalTokens": total, "promptTokensDetails": _details(pieces)})
 
     async def generate_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
         """``:generateContent`` for generation models, answered by the judge (see ``_judge``)."""
@@ -513,8 +556,10 @@ class _Service:
             raise bad_request(
                 "* GenerateContentRequest.contents: contents is not specified\n", "contents"
             )
-        prompt_texts = self._content_texts(contents)
-        system_texts = self._content_texts(pick(body, "systemInstruction"))
+        prompt_pieces = self._content_pieces(contents)
+        system_pieces = self._content_pieces(pick(body, "systemInstruction"))
+        prompt_texts = [t for t, _, _ in prompt_pieces]
+        system_texts = [t for t, _, _ in system_pieces]
         gen = pick(body, "generationConfig") or {}
         if not isinstance(gen, Mapping):
             raise bad_request("Invalid value at 'generation_config'.")
@@ -545,7 +590,7 @@ class _Service:
         if isinstance(max_out, int) and count_tokens(text) > max_out:
             text = truncate_to_tokens(text, max_out)
             finish = "MAX_TOKENS"
-        prompt_tokens = sum(count_tokens(t) for t in [*system_texts, *prompt_texts])
+        prompt_tokens = sum(n for _, n, _ in [*system_pieces, *prompt_pieces])
         out_tokens = count_tokens(text) if text else 0
         ctx = _CTX.get()
         ctx.items = 1
@@ -563,7 +608,7 @@ class _Service:
                     "promptTokenCount": prompt_tokens,
                     "candidatesTokenCount": out_tokens,
                     "totalTokenCount": prompt_tokens + out_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
+                    "promptTokensDetails": _details([*system_pieces, *prompt_pieces]),
                 },
                 "modelVersion": bare_model(model),
                 "responseId": self.state.next_id("resp"),
@@ -901,9 +946,9 @@ class _Service:
         model = m["model"]
         if not (embedding_model_exists(model, vertex=True) or generation_model_exists(model)):
             raise vertex_not_found(self._vertex_model_path(m))
-        texts = self._content_texts(pick(body, "contents") or pick(body, "instances"))
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        chars = sum(1 for t in texts for ch in t if not ch.isspace())
+        pieces = self._content_pieces(pick(body, "contents") or pick(body, "instances"))
+        total = sum(n for _, n, _ in pieces)
+        chars = sum(1 for t, _, m in pieces if m == "TEXT" for ch in t if not ch.isspace())
         return _json({"totalTokens": total, "totalBillableCharacters": chars})
 
 
