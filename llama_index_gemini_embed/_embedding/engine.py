@@ -28,14 +28,15 @@ from google import genai
 from google.genai import types
 
 from llama_index_gemini_embed._calls import Clock, RetryingCaller, Sleep
+from llama_index_gemini_embed._client import reported_prompt_tokens
 from llama_index_gemini_embed._concurrency import AdaptiveLimit
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
-    DailyQuotaExceededError,
     EmptyTextError,
     GeminiAPIError,
     GeminiEmbedError,
     InvalidAPIKeyError,
+    QuotaBlockedError,
     TextTooLongError,
     UnknownModelError,
 )
@@ -54,8 +55,8 @@ logger = logging.getLogger("llama_index_gemini_embed")
 # Errors after which no other request can succeed either: stop the whole run.
 FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
-    DailyQuotaExceededError,
     InvalidAPIKeyError,
+    QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
     UnknownModelError,
 )
 
@@ -372,13 +373,18 @@ class EmbedEngine:
         return BatchOutcome(indices, vectors, None, batch.tokens)
 
     async def _send_with_retries(self, batch: Batch) -> list[list[float]]:
-        vectors = await self.caller.call(
-            lambda: self._send(batch), items=len(batch.items), tokens=batch.tokens
+        vectors, reported = await self.caller.call(
+            lambda: self._send(batch),
+            items=len(batch.items),
+            tokens=batch.tokens,
+            reported=lambda answer: answer[1],
         )
-        self.usage.record_request(items=len(batch.items), tokens=batch.tokens)
+        # The API's count when it sent one (usageMetadata), else our estimate.
+        tokens = batch.tokens if reported is None else reported
+        self.usage.record_request(items=len(batch.items), tokens=tokens, estimated=reported is None)
         return vectors
 
-    async def _send(self, batch: Batch) -> list[list[float]]:
+    async def _send(self, batch: Batch) -> tuple[list[list[float]], int | None]:
         http_options = None
         if batch.title is None and any(item.title for item in batch.items):
             # Titles differ between items: send the REST per-item list through the SDK's
@@ -410,7 +416,7 @@ class EmbedEngine:
                 "refusing to guess which vector belongs to which text."
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
-        return normalise_rows(matrix)
+        return normalise_rows(matrix), reported_prompt_tokens(response)
 
     def _wire_item(self, item: Item) -> dict[str, object]:
         """One ``batchEmbedContents.requests[]`` entry, as the SDK writes it (camelCase)."""

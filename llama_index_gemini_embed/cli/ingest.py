@@ -98,6 +98,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llama_index_gemini_embed._batch.options import BatchOptions
     from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
@@ -150,15 +151,16 @@ def run(args: argparse.Namespace) -> int:
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),
                 extensions=args.ext,
-                mode="batch" if args.batch else "online",
-                batch_state=args.batch_state,
-                batch_wait=not args.no_wait,
-                batch_options={
-                    "poll_initial": args.poll_seconds,
-                    "poll_max": max(120.0, args.poll_seconds),
-                    "fallback_online": args.fallback_online,
-                    "on_event": lambda status: print(status.line(), file=sys.stderr),
-                },
+                batch=BatchOptions(
+                    state_path=args.batch_state,
+                    wait=not args.no_wait,
+                    poll_initial=args.poll_seconds,
+                    poll_max=max(120.0, args.poll_seconds),
+                    fallback_online=args.fallback_online,
+                    on_event=lambda status: print(status.line(), file=sys.stderr),
+                )
+                if args.batch
+                else None,
             )
         )
     finally:

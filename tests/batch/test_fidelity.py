@@ -16,14 +16,14 @@ import pytest
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from llama_index_gemini_embed._batch.jobs import BATCH_API_VERSION, BatchEmbedder
+from llama_index_gemini_embed._batch.api import BATCH_API_VERSION, BatchAPI
 from llama_index_gemini_embed._batch.plan import (
     MAX_INLINE_RESPONSE_BYTES,
-    JobRecord,
     PlanItem,
     expected_result_bytes,
     plan_jobs,
 )
+from llama_index_gemini_embed._batch.results import inline_results, parse_results_file
 from llama_index_gemini_embed._errors import UnexpectedAnswerError
 from llama_index_gemini_embed.emulator import Emulator
 from tests.batch.test_jobs import (
@@ -193,15 +193,12 @@ async def test_a_small_inline_response_cap_sends_the_job_as_a_file(
     assert_all_delivered_once(sink, items)
 
 
-def test_status_and_download_timeouts_are_sized_to_the_results(
-    emulator: Emulator, tmp_path: Path
-) -> None:
+def test_status_and_download_timeouts_are_sized_to_the_results(emulator: Emulator) -> None:
     embed = model(emulator, FakeTime(), output_dimensionality=768, timeout=30.0)
-    batch = BatchEmbedder(embed, tmp_path / "s.json")
-    small = batch._http_options(0)
+    api = BatchAPI(embed, max_inline_response_bytes=MAX_INLINE_RESPONSE_BYTES)
+    small = api.http_options(0)
     assert small.api_version == "v1beta" and small.timeout is None  # the client's 30 s
-    record = JobRecord("d", "inline", [(f"k{i}", "x", 1) for i in range(10_000)])
-    big = batch._http_options(batch._result_bytes(record))
+    big = api.http_options(expected_result_bytes(10_000, 768))
     assert big.timeout is not None and big.timeout >= (60 + 124) * 1000  # >= 1 MB/s
 
 
@@ -291,15 +288,7 @@ async def test_an_sdk_keyerror_never_escapes_a_batch_call(
 # ----------------------------------------------------------------------------- result forms
 
 
-def record_of(keys: list[str], mode: str = "file") -> JobRecord:
-    return JobRecord("d", mode, [(key, "x", 5) for key in keys], name="batches/1")  # type: ignore[arg-type]
-
-
-def test_results_files_are_read_in_every_documented_form(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    embed = model(emulator, FakeTime(), output_dimensionality=128)
-    batch = BatchEmbedder(embed, tmp_path / "s.json")
+def test_results_files_are_read_in_every_documented_form() -> None:
     vector = [0.5] * 128
     lines = [
         {"key": "b", "response": {"tokenCount": "7", "embedding": {"values": vector}}},
@@ -308,7 +297,7 @@ def test_results_files_are_read_in_every_documented_form(
         {"key": "zzz", "response": {"embedding": {"values": vector}}},  # not ours: ignored
     ]
     data = b"\n".join(json.dumps(line).encode() for line in lines)
-    results = batch._parse_results_file(record_of(["a", "b", "c", "d"]), data)
+    results = parse_results_file(["a", "b", "c", "d"], data, dimension=128)
     assert results.values["a"] == "3: Request contains an invalid argument."
     assert results.values["b"] == vector and results.tokens == {"b": 7}
     assert results.values["c"] == "13: Internal error encountered."
@@ -317,19 +306,15 @@ def test_results_files_are_read_in_every_documented_form(
     # An inline job answered with a file: keys are positions (or absent: line order).
     indexed = [{"key": str(i), "response": {"embedding": {"values": vector}}} for i in (1, 0)]
     data = b"\n".join(json.dumps(line).encode() for line in indexed)
-    results = batch._parse_results_file(record_of(["p", "q"], "inline"), data)
+    results = parse_results_file(["p", "q"], data, dimension=128)
     assert results.values == {"p": vector, "q": vector}
     unkeyed = [{"response": {"embedding": {"values": vector}}}, {"error": {"code": 13}}]
     data = b"\n".join(json.dumps(line).encode() for line in unkeyed)
-    results = batch._parse_results_file(record_of(["p", "q"], "inline"), data)
+    results = parse_results_file(["p", "q"], data, dimension=128)
     assert results.values["p"] == vector and results.values["q"] == "13: None"
 
 
-def test_inline_results_map_by_key_when_present_else_by_position(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    embed = model(emulator, FakeTime(), output_dimensionality=128)
-    batch = BatchEmbedder(embed, tmp_path / "s.json")
+def test_inline_results_map_by_key_when_present_else_by_position() -> None:
     v1, v2 = [0.25] * 128, [0.75] * 128
 
     def entry(values: list[float], key: str | None = None) -> types.InlinedEmbedContentResponse:
@@ -341,11 +326,11 @@ def test_inline_results_map_by_key_when_present_else_by_position(
         )
 
     # A file job answered inline, out of order, with its keys.
-    results = batch._inline_results(record_of(["a", "b"]), [entry(v2, "b"), entry(v1, "a")])
+    results = inline_results(["a", "b"], [entry(v2, "b"), entry(v1, "a")], dimension=128)
     assert results.values == {"a": v1, "b": v2} and results.tokens == {"a": 4, "b": 4}
     # No keys: by position.
-    results = batch._inline_results(record_of(["a", "b"], "inline"), [entry(v1), entry(v2)])
+    results = inline_results(["a", "b"], [entry(v1), entry(v2)], dimension=128)
     assert results.values == {"a": v1, "b": v2}
     # A count that cannot be matched: every item errors (retried online), none is guessed.
-    results = batch._inline_results(record_of(["a", "b"], "inline"), [entry(v1)])
+    results = inline_results(["a", "b"], [entry(v1)], dimension=128)
     assert all("cannot be matched" in str(v) for v in results.values.values())
