@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import pickle
 import random
 import threading
 import time
@@ -333,16 +332,6 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             thinking_config=thinking,
             http_options=types.HttpOptions(api_version=self.api_version or RERANK_API_VERSION),
         )
-
-    # -- copying: like pickling, settings (and the key) travel; clients, callers and locks
-    # are rebuilt; injected clock/sleep (behaviour, not state) are shared. ----------------
-
-    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> GeminiReranker:
-        clone: GeminiReranker = pickle.loads(pickle.dumps(self))
-        clone._clock, clone._sleep = self._clock, self._sleep
-        if memo is not None:
-            memo[id(self)] = clone
-        return clone
 
     # -- judging ------------------------------------------------------------------------
 
