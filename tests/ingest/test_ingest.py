@@ -339,7 +339,9 @@ def test_fingerprint_mismatch_is_refused_before_any_api_call(
 def test_one_failing_batch_is_reported_and_the_rest_written(
     emulator: Emulator, store: ChromaStore
 ) -> None:
-    emulator.script_faults([Fault.status(400, message="scripted bad request")])
+    # A refused request is split until the bad item stands alone (2 x 10 - 1 = 19 requests
+    # for a batch of 10): refuse all of them so every item of the first batch fails.
+    emulator.script_faults([Fault.status(400, message="scripted bad request")] * 19)
     embed = make_embed(emulator, embed_batch_size=10, max_concurrency=1)
     docs = list(documents(50, sentences=2))
     report = ingest(docs, embed_model=embed, store=store, show_progress=False)
