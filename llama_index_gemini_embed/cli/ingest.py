@@ -240,18 +240,12 @@ def _report_exit(report: IngestReport, args: argparse.Namespace, key: str | None
             f"{report.failed} chunks failed (see above); run the same command again to retry them"
         )
         return EXIT_PARTIAL
-    if report.pending and args.no_wait:
-        # The normal outcome of --no-wait: jobs submitted, the rest is collected later.
+    if report.pending:
+        # The normal outcome of --batch --no-wait: jobs submitted and recorded (exit 0).
         print(
             f"{PROG}: {report.pending} chunks are still being embedded by batch jobs; run "
-            "the same command again later to collect them",
+            "the same command again later to collect them (`gemini-embed batch status` "
+            "shows the jobs)",
             file=sys.stderr,
         )
-        return EXIT_OK
-    if report.pending:
-        print_error(
-            f"{report.pending} chunks are still being embedded by batch jobs; run the same "
-            "command again later to collect them"
-        )
-        return EXIT_PARTIAL
     return EXIT_OK
