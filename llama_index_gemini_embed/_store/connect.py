@@ -64,6 +64,12 @@ class AsyncServer:
         self.io = LoopThread(f"lige-chroma-{name}")
         self.collection: AsyncCollection | None = None
         self.lock: asyncio.Lock | None = None  # created on the loop thread, used only there
+        self.pid = os.getpid()
+
+    def forget_if_forked(self) -> None:
+        """In a forked child the parent's connections are not ours to use: reconnect."""
+        if self.pid != os.getpid():
+            self.pid, self.collection, self.lock = os.getpid(), None, None
 
     async def aclose(self) -> None:
         """On the loop thread: close the httpx pool chromadb keeps for this loop."""
