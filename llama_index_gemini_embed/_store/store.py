@@ -273,7 +273,7 @@ class ChromaStore(BasePydanticVectorStore):
                 raise ConfigurationError(
                     "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
                 )
-            check_local_path(path, must_exist=read_only or not create)
+            check_local_path(path, must_exist=read_only or not create, collection=collection_name)
         super().__init__(
             collection_name=collection_name,
             path=path,

@@ -117,8 +117,8 @@ def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path: Path) -> No
     with pytest.raises(StoreError) as info:
         ChromaStore("docs", path=str(path), read_only=True)
     assert str(info.value) == (
-        f"The local Chroma store {path} does not exist yet: ingest something first "
-        "(gemini-embed ingest PATH --path DIR), or check --path."
+        f"Collection 'docs' does not exist at {path} (no Chroma store there yet): "
+        "ingest something first (gemini-embed ingest PATH --path DIR), or check --path."
     )
     assert not path.exists()
     existing = tmp_path / "chroma"
