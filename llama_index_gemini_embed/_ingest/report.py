@@ -57,8 +57,12 @@ class IngestReport:
     pending: int = 0
     """Chunks a fatal error left unstored: not sent yet, or answered but not yet written.
 
-    A re-run embeds them (the latter are at most ``max_concurrency + 1`` batches).
+    A re-run embeds them (the latter: at most ``max_concurrency + 1`` batches plus a
+    gathered write of under 100 chunks).
     """
+    store_writes: int = 0
+    """Store writes made (each an upsert of up to a few hundred chunks): small answered
+    batches are gathered into one write."""
     deleted: int = 0
     """Chunks deleted: stale chunks of changed documents and (``sync``) removed documents."""
     deleted_documents: int = 0

@@ -58,6 +58,7 @@ from .plan import (
     NodePlan,
     PlannedNode,
     RequestEstimate,
+    SeenIds,
     estimate_requests,
     fingerprint_hash,
     node_hash,
@@ -135,7 +136,7 @@ class IngestRun:
         self.ready_changed = asyncio.Event()
         self.space_freed = asyncio.Event()
         self.producer_done = False
-        self.seen_docs: set[str] = set()
+        self.seen_docs = SeenIds()
         self.docs_planned = 0
         self.windows_read = 0
         self.estimate = RequestEstimate()
@@ -219,13 +220,12 @@ class IngestRun:
 
     def _split(self, docs: list[Document]) -> list[tuple[BaseNode, TextSpec | None, PlannedNode]]:
         """Transform one window of documents and give each chunk its id, spec and hash."""
-        for doc in docs:
-            if doc.id_ in self.seen_docs:
-                raise ConfigurationError(
-                    f"Document id {doc.id_!r} appears twice in the input: ids must be unique "
-                    "(each run replaces a document's chunks by id)"
-                )
-            self.seen_docs.add(doc.id_)
+        repeated = self.seen_docs.add([doc.id_ for doc in docs])
+        if repeated is not None:
+            raise ConfigurationError(
+                f"Document id {repeated!r} appears twice in the input: ids must be unique "
+                "(each run replaces a document's chunks by id)"
+            )
         nodes = list(run_transformations(list(docs), self.transformations, in_place=False))
         inputs = {id(doc) for doc in docs}
         for position, node in enumerate(nodes):

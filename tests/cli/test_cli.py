@@ -174,6 +174,8 @@ def test_quota_exhausted_exit_4_and_resume(
         "0",
         "--concurrency",
         "1",
+        "--batch-size",
+        "1",
     ]
     code, out, err = run(args, capsys)
     assert code == 4
@@ -198,6 +200,8 @@ def test_partial_failure_exit_1(
         "--max-retries",
         "0",
         "--concurrency",
+        "1",
+        "--batch-size",
         "1",
         "--json",
     ]
@@ -256,7 +260,7 @@ def test_empty_store_exit_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 5 and "No Chroma store" in err
     (tmp_path / "chroma").mkdir()
     code, _, err = run(["info", *store_args(tmp_path)], capsys)
-    assert code == 5 and "Collection 'cli-test' does not exist" in err
+    assert code == 5 and "does not exist yet: ingest something first" in err
 
 
 def test_exit_code_mapping() -> None:
