@@ -1,6 +1,7 @@
 """What we know about each Gemini embedding model and backend: limits, dimensions, prices.
 
-Pure data and lookups; no I/O. Source: shared/docs/gemini-api.md §1 and §5.
+Pure data and lookups; no I/O. Sources: docs/gemini-api.md §1 (Models), which cites
+Google's pages.
 """
 
 from __future__ import annotations
