@@ -38,6 +38,8 @@ class ModelSpec:
     """gemini-embedding-2 ignores ``taskType``: intent goes into the text as a prefix."""
     price_per_million_tokens: float
     batch_price_per_million_tokens: float
+    accepts_media: bool = False
+    """Embeds images, PDFs, audio and video too (gemini-embedding-2); else text only."""
 
 
 _GE001 = ModelSpec(
@@ -61,6 +63,7 @@ _GE2 = ModelSpec(
     uses_task_prefixes=True,
     price_per_million_tokens=0.20,
     batch_price_per_million_tokens=0.10,
+    accepts_media=True,
 )
 
 KNOWN_MODELS: dict[str, ModelSpec] = {

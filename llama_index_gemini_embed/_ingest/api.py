@@ -150,7 +150,13 @@ async def aingest(
         write_lag=write_lag(embed),
     )
     run = IngestRun(
-        open_source(source, extensions, recursive, exclude=_store_folders(store)),
+        open_source(
+            source,
+            extensions,
+            recursive,
+            exclude=_store_folders(store),
+            media=model_spec(embed.model_name).accepts_media,
+        ),
         embed,
         store,
         steps,
