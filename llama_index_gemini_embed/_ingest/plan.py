@@ -109,9 +109,14 @@ def fingerprint_hash(fingerprint: Mapping[str, Any]) -> str:
     return _digest(dict(fingerprint), 16)
 
 
-def content_hash(spec: SpecLike, fp_hash: str) -> str:
-    """Hash of what the API would embed (text, title, task) under one fingerprint."""
-    return _digest([fp_hash, spec.task_type, spec.title or "", spec.text], 32)
+def content_hash(spec: SpecLike, fp_hash: str, media: str | None = None) -> str:
+    """Hash of what the API would embed (text, title, task, media) under one fingerprint.
+
+    ``media`` is the hash of the media bytes embedded with the text (None for text only,
+    which keeps the hashes of text chunks what they always were).
+    """
+    parts = [fp_hash, spec.task_type, spec.title or "", spec.text]
+    return _digest([*parts, media] if media else parts, 32)
 
 
 def metadata_hash(metadata: Mapping[str, Any]) -> str:
@@ -120,9 +125,11 @@ def metadata_hash(metadata: Mapping[str, Any]) -> str:
     return _digest(visible, 16)
 
 
-def node_hash(spec: SpecLike, metadata: Mapping[str, Any], fp_hash: str) -> str:
+def node_hash(
+    spec: SpecLike, metadata: Mapping[str, Any], fp_hash: str, media: str | None = None
+) -> str:
     """The ``lige_hash`` stored with a node: ``"<content hash>.<metadata hash>"``."""
-    return f"{content_hash(spec, fp_hash)}.{metadata_hash(metadata)}"
+    return f"{content_hash(spec, fp_hash, media)}.{metadata_hash(metadata)}"
 
 
 def split_hash(value: str | None) -> tuple[str | None, str | None]:

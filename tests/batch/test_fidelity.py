@@ -349,3 +349,29 @@ def test_inline_results_map_by_key_when_present_else_by_position() -> None:
     # A count that cannot be matched: every item errors (retried online), none is guessed.
     results = inline_results(["a", "b"], [entry(v1)], dimension=128)
     assert all("cannot be matched" in str(v) for v in results.values.values())
+
+
+# ----------------------------------------------------------------------------- titles (issue 14)
+
+
+async def test_a_thousand_small_titled_documents_cost_one_job_and_one_delivery(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
+) -> None:
+    """Issue 14 goal 1 on the Batch API path: distinct titles do not split the work.
+
+    An inline job carries one config for all its items, so titled items go as a JSONL file
+    where each line carries its own title: one job for 1,000 documents, each with its own
+    title on the wire, delivered to the store in one write (deliver_batch_size=1000).
+    """
+    items = corpus(1_000, titles=True)
+    sink = Sink()
+    embed = model(emulator, fake, output_dimensionality=128)
+    report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
+    assert report.jobs_submitted == 1 and emulator.counters.batch_jobs_created == 1
+    assert report.embedded_batch == 1_000 and report.ok
+    (job,) = emulator.state.batches.values()
+    sent = {key: request for key, request in job.inputs if isinstance(request, dict)}
+    assert len(sent) == 1_000
+    assert all(sent[f"doc{i}#0"]["title"] == f"Title {i}" for i in range(1_000))
+    assert sink.calls == 1  # <= 20 store writes
+    assert_all_delivered_once(sink, items)

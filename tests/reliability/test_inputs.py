@@ -45,7 +45,6 @@ from llama_index_gemini_embed.cli._terms import in_cli_terms
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import free_port
 from tests.reliability_support import (
-    KEY_VARS,
     SECRET,
     Row,
     clean_env,
@@ -106,13 +105,6 @@ class Case:
         """Every record held before is still there, unchanged (new ones may be added)."""
         after = snapshot_path(self.path, COLLECTION)
         assert {k: v for k, v in after.items() if k in self.before} == self.before
-
-
-@pytest.fixture(autouse=True)
-def no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in KEY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
 @pytest.fixture
