@@ -27,6 +27,7 @@ from ._errors import (
     StoreUnavailableError,
     TextTooLongError,
     TransientAPIError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from ._ingest import (
@@ -77,6 +78,7 @@ __all__ = [
     "StoreUnavailableError",
     "TextTooLongError",
     "TransientAPIError",
+    "UnexpectedAnswerError",
     "UnknownModelError",
     "UsageSnapshot",
     "__version__",

@@ -32,9 +32,15 @@ from llama_index.core.schema import BaseNode, MetadataMode
 from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
+from llama_index_gemini_embed._client import vertex_embed_route
 from llama_index_gemini_embed._connection import GeminiConnection
 from llama_index_gemini_embed._errors import ConfigurationError
-from llama_index_gemini_embed._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
+from llama_index_gemini_embed._models import (
+    BACKEND_LIMITS,
+    DEFAULT_MODEL,
+    model_spec,
+    vertex_limits,
+)
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
@@ -45,8 +51,6 @@ from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
 __all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
 
 dispatcher = get_dispatcher(__name__)
-
-_SDK_MAJOR = int(genai.__version__.split(".")[0])
 
 
 class GeminiUsageEvent(BaseEvent):
@@ -176,16 +180,11 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
 
     def _backend_limits(self) -> tuple[int, int | None]:
         """(items, tokens) per request for the backend and SDK in use."""
-        spec = model_spec(self.model_name)
         if not self._client_settings().use_vertex:
             limits = BACKEND_LIMITS["gemini"]
-        elif _SDK_MAJOR >= 3:
-            # SDK 3.x sends Vertex gemini models to :batchEmbedContents.
-            limits = BACKEND_LIMITS["vertex_batch"]
-        elif spec.uses_task_prefixes:
-            return 1, None  # SDK 2.x: single-content :embedContent
         else:
-            limits = BACKEND_LIMITS["vertex"]  # SDK 2.x: :predict
+            # What the installed SDK does on Vertex (SDK < 3.4: -2 one content per call).
+            limits = vertex_limits(vertex_embed_route(self.model_name))
         return limits.max_items_per_request, limits.max_tokens_per_request
 
     def _quota_scope(self) -> tuple[object, ...]:
