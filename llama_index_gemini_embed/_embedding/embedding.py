@@ -144,10 +144,10 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         default=100, gt=0, le=2048, description="Texts per request (capped at the API limit)."
     )
     requests_per_minute: int | None = Field(
-        default=None, ge=1, description="Quota: embedded ITEMS per minute (Gemini counts items)."
+        default=None, description="Quota: embedded ITEMS per minute (Gemini counts items)."
     )
-    tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
-    requests_per_day: int | None = Field(default=None, ge=1, description="Quota: items per day.")
+    tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
+    requests_per_day: int | None = Field(default=None, description="Quota: items per day.")
     on_overlength: Literal["warn", "raise"] = Field(
         default="warn", description="Texts over the input limit: count+warn once, or raise."
     )
