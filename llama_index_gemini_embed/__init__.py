@@ -12,6 +12,7 @@ from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
+    DimensionMismatchError,
     EmptyInputError,
     EmptyTextError,
     FingerprintMismatchError,
@@ -19,6 +20,7 @@ from ._errors import (
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    MediaError,
     MissingAPIKeyError,
     QuotaBlockedError,
     QuotaExhaustedError,
@@ -40,7 +42,6 @@ from ._ingest import (
     sample_corpus_dir,
 )
 from ._rerank.postprocessor import GeminiReranker, RerankAnswerError, RerankReport
-from ._store.limits import DimensionMismatchError
 from ._store.store import ChromaStore
 from ._usage import UsageSnapshot
 
@@ -67,6 +68,7 @@ __all__ = [
     "IngestReport",
     "InputError",
     "InvalidAPIKeyError",
+    "MediaError",
     "MissingAPIKeyError",
     "NodeFailure",
     "QuotaBlockedError",

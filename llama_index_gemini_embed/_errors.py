@@ -18,7 +18,10 @@
     - EmptyTextError
     - TextTooLongError
   x StoreError: the vector store refused an operation.
-    - FingerprintMismatchError: the collection was built with another embedding setup.
+    - FingerprintMismatchError (also ValueError): the collection was built with another
+      embedding setup.
+    - DimensionMismatchError (also ValueError): a vector's length differs from the
+      collection's.
     - StoreLockedError: another process is writing to this local store.
     - StoreUnavailableError: the Chroma server cannot be reached.
 
@@ -37,6 +40,7 @@ __all__ = [
     "APIUnreachableError",
     "ConfigurationError",
     "DailyQuotaExceededError",
+    "DimensionMismatchError",
     "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
@@ -44,6 +48,7 @@ __all__ = [
     "GeminiEmbedError",
     "InputError",
     "InvalidAPIKeyError",
+    "MediaError",
     "MissingAPIKeyError",
     "QuotaBlockedError",
     "QuotaExhaustedError",
@@ -206,6 +211,11 @@ class InputError(GeminiEmbedError, ValueError):
     """A text or document cannot be embedded as given."""
 
 
+class MediaError(InputError):
+    """A media part cannot be embedded as given: wrong model, unsupported type, or over a
+    per-item limit (raised before anything is sent)."""
+
+
 class EmptyTextError(InputError):
     """An empty or whitespace-only text was passed for embedding."""
 
@@ -220,6 +230,10 @@ class StoreError(GeminiEmbedError):
 
 class FingerprintMismatchError(StoreError, ValueError):
     """The collection's embedding fingerprint differs from the embed model's."""
+
+
+class DimensionMismatchError(StoreError, ValueError):
+    """An embedding's length differs from the collection's vector dimension."""
 
 
 class StoreLockedError(StoreError):

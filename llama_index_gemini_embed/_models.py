@@ -1,6 +1,7 @@
 """What we know about each Gemini embedding model and backend: limits, dimensions, prices.
 
-Pure data and lookups; no I/O. Source: shared/docs/gemini-api.md §1 and §5.
+Pure data and lookups; no I/O. Sources: docs/gemini-api.md §1 (Models), which cites
+Google's pages.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class ModelSpec:
     """gemini-embedding-2 ignores ``taskType``: intent goes into the text as a prefix."""
     price_per_million_tokens: float
     batch_price_per_million_tokens: float
+    accepts_media: bool = False
+    """Embeds images, PDFs, audio and video too (gemini-embedding-2); else text only."""
 
 
 _GE001 = ModelSpec(
@@ -61,6 +64,7 @@ _GE2 = ModelSpec(
     uses_task_prefixes=True,
     price_per_million_tokens=0.20,
     batch_price_per_million_tokens=0.10,
+    accepts_media=True,
 )
 
 KNOWN_MODELS: dict[str, ModelSpec] = {

@@ -16,19 +16,22 @@ import asyncio
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from google import genai
-from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.embeddings.loading import RECOGNIZED_EMBEDDINGS
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
     EmbeddingStartEvent,
 )
-from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.schema import BaseNode, ImageType, MetadataMode
 from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
@@ -47,6 +50,7 @@ from llama_index_gemini_embed._tasks import normalise_task_type, split_title
 from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 
 from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
+from .media import check_media, node_media, part_from_bytes
 
 __all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
 
@@ -101,7 +105,7 @@ def _check_settings(data: dict[str, Any]) -> None:
         )
 
 
-class GeminiEmbedding(GeminiConnection, BaseEmbedding):
+class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     """Gemini embeddings for LlamaIndex, on the official ``google-genai`` SDK.
 
     This is ``llama_index_gemini_embed.GeminiEmbedding`` (``class_name()``
@@ -149,12 +153,30 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
     requests_per_day: int | None = Field(default=None, description="Quota: items per day.")
     on_overlength: Literal["warn", "raise"] = Field(
-        default="warn", description="Texts over the input limit: count+warn once, or raise."
+        default="warn",
+        description="Texts over the input limit: truncate before sending (counted, warned "
+        "once), or raise.",
+    )
+    max_inline_media_bytes: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Media larger than this go through the Files API (uploaded once per "
+        "call, reused, deleted after); smaller ones travel inline within the 4 MiB request cap.",
+    )
+    query_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description="Query vectors kept (least recently used evicted; 0 = off), keyed on "
+        "model, dimension, task and text, so a repeated query costs no request.",
     )
 
     _engine: EmbedEngine | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _query_cache: OrderedDict[tuple[str, int, str, str], list[float]] = PrivateAttr(
+        default_factory=OrderedDict
+    )
+    _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
         self,
@@ -208,6 +230,8 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
                         on_overlength=self.on_overlength,
                         per_item_titles=SDK_HAS_EXTRA_BODY
                         and not self._client_settings().use_vertex,
+                        files_api_version=self.api_version or "v1beta",
+                        max_inline_media_bytes=self.max_inline_media_bytes,
                     ),
                     client_provider=lambda: self.client,
                     limiter=self._limiter(),
@@ -256,14 +280,26 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         API ``title`` field (see :func:`._tasks.split_title`), so ``ingest()``,
         ``IngestionPipeline``, the Batch API and ``VectorStoreIndex`` (which hands us only
         the text) produce the same request, hence the same vector, for the same node.
+        Media the node carries (``ImageNode``, ``image_resource``/``audio_resource``/
+        ``video_resource``, PDF page ranges; gemini-embedding-2) join the text in ONE item.
         """
-        return self._doc_spec(node.get_content(metadata_mode=MetadataMode.EMBED))
+        spec = self._doc_spec(node.get_content(metadata_mode=MetadataMode.EMBED))
+        media = node_media(node)
+        if not media:
+            return spec
+        text = node.get_content(metadata_mode=MetadataMode.NONE)
+        if not text.strip():  # a media-only node: its metadata header alone is not content
+            return TextSpec("", spec.task_type, spec.title, media)
+        return TextSpec(spec.text, spec.task_type, spec.title, media)
 
     # -- LlamaIndex hooks ------------------------------------------------------------------
 
     async def _aembed(self, specs: Sequence[TextSpec]) -> list[list[float]]:
         if not specs:
             return []
+        multimodal = model_spec(self.model_name).uses_task_prefixes
+        for index, spec in enumerate(specs):  # every media limit is checked before any spend
+            check_media(spec.media, model=self.model_name, multimodal=multimodal, index=index)
         before = self._usage.snapshot()
         try:
             return await self.engine.embed(specs)
@@ -297,10 +333,25 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     # BaseEmbedding's abstract hooks. The public methods below call the engine directly:
     # it emits one callback/instrumentation event per API request on every path.
     def _get_query_embedding(self, query: str) -> Embedding:
-        return run_sync(self._aembed([self._query_spec(query)]))[0]
+        return run_sync(self._aget_query_embedding(query))
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._aembed([self._query_spec(query)]))[0]
+        # Not LlamaIndex's embeddings_cache (keyed on the text alone): the key says what
+        # the vector is for. Documents are never cached (ingest() skips unchanged ones).
+        key = (self.model_name, self.dimension, self.query_task_type, query)
+        if self.query_cache_size:
+            with self._cache_lock:
+                hit = self._query_cache.get(key)
+                if hit is not None:
+                    self._query_cache.move_to_end(key)
+                    return list(hit)
+        vector = (await self._aembed([self._query_spec(query)]))[0]
+        if self.query_cache_size:
+            with self._cache_lock:
+                self._query_cache[key] = list(vector)
+                while len(self._query_cache) > self.query_cache_size:
+                    self._query_cache.popitem(last=False)
+        return vector
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return run_sync(self._aembed(self._doc_specs([text])))[0]
@@ -347,6 +398,52 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     ) -> list[Embedding]:
         """Async :meth:`get_text_embedding_batch`."""
         return await self._aget_text_embeddings(texts)
+
+    # MultiModalEmbedding: images (paths or file-like objects), as documents.
+    def _image_spec(self, image: ImageType) -> TextSpec:
+        name: str | None
+        if isinstance(image, str | Path):
+            data, name = Path(image).read_bytes(), str(image)
+        else:
+            data, name = image.read(), getattr(image, "name", None)
+        part = part_from_bytes(data, name=name)
+        return TextSpec("", self.document_task_type, None, (part,))
+
+    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return run_sync(self._aembed([self._image_spec(img_file_path)]))[0]
+
+    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return (await self._aembed([self._image_spec(img_file_path)]))[0]
+
+    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return run_sync(self._aembed([self._image_spec(p) for p in img_file_paths]))
+
+    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return await self._aembed([self._image_spec(p) for p in img_file_paths])
+
+    @dispatcher.span
+    def get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        """Embed an image file (PNG/JPEG path or file object; gemini-embedding-2)."""
+        return self._get_image_embedding(img_file_path)
+
+    @dispatcher.span
+    async def aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        """Async :meth:`get_image_embedding`."""
+        return await self._aget_image_embedding(img_file_path)
+
+    @dispatcher.span
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """Embed images: one engine run (API-sized requests, one image per item)."""
+        return self._get_image_embeddings(img_file_paths)
+
+    @dispatcher.span
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """Async :meth:`get_image_embedding_batch`."""
+        return await self._aget_image_embeddings(img_file_paths)
 
     # TransformComponent path (IngestionPipeline): titles come from node metadata.
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:

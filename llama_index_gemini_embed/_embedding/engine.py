@@ -14,6 +14,10 @@ tests never really wait.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import io
+import json
 import logging
 import random
 import time
@@ -40,12 +44,15 @@ from llama_index_gemini_embed._errors import (
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import ModelSpec
-from llama_index_gemini_embed._packing import Batch, Item, pack_batches
+from llama_index_gemini_embed._packing import Batch, Item, pack_batches, truncate_to_tokens
 from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
+from llama_index_gemini_embed._types import MediaPart, TextSpec
 from llama_index_gemini_embed._usage import Usage
+
+from .media import check_media, media_tokens
 
 __all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "RequestObserver", "TextSpec"]
 
@@ -62,15 +69,6 @@ FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
 
 
 @dataclass(frozen=True)
-class TextSpec:
-    """One text to embed, with the task type it is embedded for and an optional title."""
-
-    text: str
-    task_type: str
-    title: str | None = None
-
-
-@dataclass(frozen=True)
 class EngineConfig:
     model: str
     spec: ModelSpec
@@ -83,6 +81,10 @@ class EngineConfig:
     # Items with different titles share a request (Developer API with an SDK that has
     # HttpOptions.extra_body); otherwise one request per (task type, title).
     per_item_titles: bool = False
+    # Media larger than this (raw bytes) go through the Files API (uploaded once per run,
+    # deleted at its end); smaller media travel inline (base64) within the payload cap.
+    max_inline_media_bytes: int = 2_000_000
+    files_api_version: str | None = "v1beta"
 
 
 # google-genai >= 2.20 (our floor) through 3.6.1 have HttpOptions.extra_body, merged into
@@ -90,6 +92,25 @@ class EngineConfig:
 # public way to send batchEmbedContents.requests[] with a title per item. See
 # docs/gemini-api.md "Per-item titles".
 SDK_HAS_EXTRA_BODY = "extra_body" in types.HttpOptions.model_fields
+
+# The Gemini API refuses request bodies over 4,194,304 bytes (400 "Request payload size
+# exceeds the limit: 4194304 bytes."; docs/gemini-api.md). The SDK serialises with
+# json.dumps (ASCII-escaped), so an item's share is measurable; keep 4 KiB for the envelope.
+PAYLOAD_LIMIT_BYTES = 4_194_304
+MAX_REQUEST_BYTES = PAYLOAD_LIMIT_BYTES - 4096
+
+
+def _media_bytes(media: Sequence[MediaPart]) -> int:
+    """Inline media's share of the body: base64 (4 bytes per 3) plus the part's keys."""
+    return sum(len(p.data) * 4 // 3 + 4 + 60 if p.data is not None else 200 for p in media)
+
+
+def _item_bytes(text: str, title: str | None, model: str) -> int:
+    """An item's bytes in ``batchEmbedContents.requests[]`` as ``json.dumps`` writes it."""
+    # {"content": {"parts": [{"text": …}]}, "taskType": "RETRIEVAL_DOCUMENT", "title": …,
+    #  "outputDimensionality": 3072, "model": "models/…"}, : ~150 bytes of keys and values.
+    size = len(json.dumps(text)) + 160 + len(model)
+    return size + len(json.dumps(title)) if title is not None else size
 
 
 @dataclass(frozen=True)
@@ -157,32 +178,64 @@ class EmbedEngine:
             secret=secret,
         )
         self._warned_overlength = False
+        self._uploads: dict[str, tuple[str, str]] = {}
+        self._upload_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self.usage_uploads = 0
 
     # -- preparing items ---------------------------------------------------------------
 
     def _items(self, specs: Iterable[TextSpec]) -> Iterable[Item]:
         spec = self.config.spec
+        prefixes = spec.uses_task_prefixes
+        limit = spec.max_input_tokens
         for index, text_spec in enumerate(specs):
-            if not text_spec.text or not text_spec.text.strip():
+            media = text_spec.media
+            if media:
+                check_media(
+                    media, model=self.config.model, multimodal=spec.uses_task_prefixes, index=index
+                )
+            elif not text_spec.text or not text_spec.text.strip():
                 raise EmptyTextError(
                     f"Text #{index} is empty or whitespace-only; Gemini rejects empty content. "
                     "Drop empty texts/nodes before embedding (ingest() skips and reports them)."
                 )
-            text = wire_text(
-                text_spec.text,
-                text_spec.task_type,
-                text_spec.title,
-                prefixes=spec.uses_task_prefixes,
-            )
+            if media and not text_spec.text.strip():  # media only: no text part, no prefix
+                yield Item(
+                    index,
+                    "",
+                    None,
+                    None,
+                    max(1, media_tokens(media)),
+                    text_spec.text,
+                    _media_bytes(media) + 80,
+                    media,
+                )
+                continue
+            task, title = text_spec.task_type, text_spec.title
+            text = wire_text(text_spec.text, task, title, prefixes=prefixes)
             tokens = estimate_tokens(text)
-            if tokens > spec.max_input_tokens:
-                self._report_overlength(index, tokens)
-                tokens = spec.max_input_tokens  # the API truncates: that is what is billed
-            if spec.uses_task_prefixes:
-                yield Item(index, text, None, None, tokens, text_spec.text)
+            if tokens > limit:
+                self._report_overlength(index, tokens)  # raises with on_overlength="raise"
+                # Truncate here, not in the API: the request stays within the payload cap
+                # and what is embedded is what we bill and report.
+                content = truncate_to_tokens(
+                    text_spec.text,
+                    limit,
+                    render=functools.partial(
+                        wire_text, task_type=task, title=title, prefixes=prefixes
+                    ),
+                    count=estimate_tokens,
+                )
+                text = wire_text(content, task, title, prefixes=prefixes)
+                tokens = min(estimate_tokens(text), limit)
+            if prefixes:
+                wire_bytes = _item_bytes(text, None, self.config.model) + _media_bytes(media)
+                tokens += media_tokens(media)
+                yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes, media)
             else:
-                title = text_spec.title if text_spec.task_type == "RETRIEVAL_DOCUMENT" else None
-                yield Item(index, text, text_spec.task_type, title or None, tokens, text_spec.text)
+                title = (title if task == "RETRIEVAL_DOCUMENT" else None) or None
+                wire_bytes = _item_bytes(text, title, self.config.model)
+                yield Item(index, text, task, title, tokens, text_spec.text, wire_bytes)
 
     def prepare_items(self, specs: Iterable[TextSpec]) -> Iterator[Item]:
         """What the API receives for each spec, exactly as the online path sends it.
@@ -211,8 +264,9 @@ class EmbedEngine:
         if not self._warned_overlength:
             self._warned_overlength = True
             logger.warning(
-                "Text #%d is about %d tokens, over %s's input limit of %d: Gemini truncates "
-                "such texts (counted in usage.truncated; this warning is shown once).",
+                "Text #%d is about %d tokens, over %s's input limit of %d: it is truncated to "
+                "the limit before sending (counted in usage.truncated; shown once; "
+                "on_overlength='raise' refuses such texts instead).",
                 index,
                 tokens,
                 self.config.model,
@@ -232,6 +286,7 @@ class EmbedEngine:
             max_items=max_items,
             max_tokens=max_tokens,
             per_item_titles=self.config.per_item_titles,
+            max_bytes=MAX_REQUEST_BYTES,
         )
 
     # -- public API -------------------------------------------------------------------
@@ -263,7 +318,7 @@ class EmbedEngine:
         if isinstance(specs, AsyncIterable):
             specs = [spec async for spec in specs]
         batches = iter(self._batches(specs))
-        in_flight: set[asyncio.Task[BatchOutcome]] = set()
+        in_flight: set[asyncio.Task[list[BatchOutcome]]] = set()
         fatal: GeminiEmbedError | None = None
         exhausted = False
         try:
@@ -278,14 +333,14 @@ class EmbedEngine:
                     break
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    outcome = task.result()
-                    if outcome.error is not None and (
-                        stop_on_error or isinstance(outcome.error, FATAL_ERRORS)
-                    ):
-                        if stop_on_error:
-                            raise outcome.error
-                        fatal = fatal or outcome.error
-                    yield outcome
+                    for outcome in task.result():
+                        if outcome.error is not None and (
+                            stop_on_error or isinstance(outcome.error, FATAL_ERRORS)
+                        ):
+                            if stop_on_error:
+                                raise outcome.error
+                            fatal = fatal or outcome.error
+                        yield outcome
             if fatal is not None:
                 raise fatal
         finally:
@@ -293,10 +348,38 @@ class EmbedEngine:
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._uploads:
+                await self.cleanup_uploads()
 
     # -- one request ------------------------------------------------------------------
 
-    async def _run_batch(self, batch: Batch) -> BatchOutcome:
+    async def _run_batch(self, batch: Batch) -> list[BatchOutcome]:
+        """One request's outcome; if the API refuses it (400), its halves' outcomes.
+
+        A 400 names no item, so the request is split until the bad item stands alone:
+        one bad text never fails its neighbours (about 2 x log2(n) extra requests).
+        """
+        outcome = await self._run_one(batch)
+        error = outcome.error
+        if not (
+            isinstance(error, GeminiAPIError)
+            and error.code == 400
+            and not isinstance(error, FATAL_ERRORS)
+        ):
+            return [outcome]
+        if len(batch.items) == 1:
+            if type(error) is GeminiAPIError:
+                error = GeminiAPIError(
+                    f"{error} (text #{batch.items[0].index}; the other texts of its request "
+                    "were sent without it)",
+                    code=error.code,
+                    status=error.status,
+                )
+            return [BatchOutcome(outcome.indices, None, error, outcome.tokens)]
+        first, second = batch.split()
+        return [*await self._run_batch(first), *await self._run_batch(second)]
+
+    async def _run_one(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
         observer = self.observer
         token = observer.request_started() if observer is not None else None
@@ -304,9 +387,12 @@ class EmbedEngine:
         try:
             vectors = await self._send_with_retries(batch)
         except GeminiEmbedError as error:
-            self.usage.record_failed(len(batch.items))
             if observer is not None:
                 observer.request_ended(token, chunks, None, error)
+            if not (isinstance(error, GeminiAPIError) and error.code == 400):
+                self.usage.record_failed(len(batch.items))
+            elif len(batch.items) == 1:
+                self.usage.record_failed(1)
             return BatchOutcome(indices, None, error, batch.tokens)
         except BaseException as error:  # cancelled, or a bug: still close the event
             if observer is not None:
@@ -346,10 +432,10 @@ class EmbedEngine:
         # One content per text: a list[str] would be merged into ONE vector by
         # gemini-embedding-2. Plain dicts, not types.Content: the SDK validates them the
         # same way at well under half the CPU cost (0.13 vs 0.32 ms per text).
-        contents: list[types.ContentDict] = [
-            types.ContentDict(parts=[types.PartDict(text=item.text)]) for item in batch.items
-        ]
         client = self._client_provider()
+        contents: list[types.ContentDict] = [
+            types.ContentDict(parts=await self._parts(client, item)) for item in batch.items
+        ]
         response = await client.aio.models.embed_content(
             model=self.config.model, contents=contents, config=config
         )
@@ -361,6 +447,75 @@ class EmbedEngine:
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
         return normalise_rows(matrix), reported_prompt_tokens(response)
+
+    async def _parts(self, client: genai.Client, item: Item) -> list[types.PartDict]:
+        """The item's parts: its text (if any), then its media, inline or uploaded."""
+        parts = [types.PartDict(text=item.text)] if item.text else []
+        for media in item.media:
+            if media.file_uri is not None:
+                parts.append(
+                    types.PartDict(
+                        file_data=types.FileDataDict(
+                            file_uri=media.file_uri, mime_type=media.mime_type
+                        )
+                    )
+                )
+            elif media.data is not None and len(media.data) > self.config.max_inline_media_bytes:
+                uri = await self._upload(client, media.data, media.mime_type)
+                parts.append(
+                    types.PartDict(
+                        file_data=types.FileDataDict(file_uri=uri, mime_type=media.mime_type)
+                    )
+                )
+            else:
+                parts.append(
+                    types.PartDict(
+                        inline_data=types.BlobDict(data=media.data, mime_type=media.mime_type)
+                    )
+                )
+        return parts
+
+    def _files_options(self) -> types.HttpOptions | None:
+        version = self.config.files_api_version
+        return types.HttpOptions(api_version=version) if version else None
+
+    async def _upload(self, client: genai.Client, data: bytes, mime_type: str) -> str:
+        """Upload large media once per run (keyed by content hash); returns its file URI."""
+        key = hashlib.sha256(data).hexdigest()
+        lock = self._upload_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            known = self._uploads.get(key)
+            if known is not None:
+                return known[0]
+            config = types.UploadFileConfig(
+                mime_type=mime_type,
+                display_name=f"lige-{key[:16]}",
+                http_options=self._files_options(),
+            )
+            uploaded = await self.caller.call(
+                lambda: client.aio.files.upload(file=io.BytesIO(data), config=config),
+                items=0,
+                tokens=0,
+            )
+            if uploaded.uri is None or uploaded.name is None:
+                raise GeminiAPIError(
+                    "The Files API answered an upload without a file URI; retry the run."
+                )
+            self._uploads[key] = (uploaded.uri, uploaded.name)
+            self.usage_uploads += 1
+            return uploaded.uri
+
+    async def cleanup_uploads(self) -> None:
+        """Delete the files this engine uploaded (best effort: they expire in ~48 h anyway)."""
+        client = self._client_provider()
+        uploads, self._uploads = self._uploads, {}
+        for _uri, name in uploads.values():
+            try:
+                await client.aio.files.delete(
+                    name=name, config=types.DeleteFileConfig(http_options=self._files_options())
+                )
+            except Exception as error:  # cleanup must not mask the run's outcome
+                logger.warning("Could not delete uploaded media %s: %s", name, error)
 
     def _wire_item(self, item: Item) -> dict[str, object]:
         """One ``batchEmbedContents.requests[]`` entry, as the SDK writes it (camelCase)."""

@@ -51,12 +51,12 @@ from llama_index_gemini_embed._errors import (
     FingerprintMismatchError,
     GeminiEmbedError,
 )
-from llama_index_gemini_embed._models import model_spec
-from llama_index_gemini_embed._store.limits import (
+from llama_index_gemini_embed._fingerprint import (
     fingerprint_mismatch_message,
     fingerprints_equal,
     normalise_fingerprint,
 )
+from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._sync import run_sync
 
 from .plan import estimate_seconds
@@ -150,7 +150,13 @@ async def aingest(
         write_lag=write_lag(embed),
     )
     run = IngestRun(
-        open_source(source, extensions, recursive, exclude=_store_folders(store)),
+        open_source(
+            source,
+            extensions,
+            recursive,
+            exclude=_store_folders(store),
+            media=model_spec(embed.model_name).accepts_media,
+        ),
         embed,
         store,
         steps,

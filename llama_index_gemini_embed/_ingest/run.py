@@ -53,12 +53,14 @@ from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
 
+from .media import is_media, media_nodes
 from .plan import (
     FP_KEY,
     HASH_KEY,
     NodePlan,
     PlannedNode,
     RequestEstimate,
+    SeenIds,
     estimate_requests,
     fingerprint_hash,
     node_hash,
@@ -137,7 +139,7 @@ class IngestRun:
         self.ready_changed = asyncio.Event()
         self.space_freed = asyncio.Event()
         self.producer_done = False
-        self.seen_docs: set[str] = set()
+        self.seen_docs = SeenIds()
         self.docs_planned = 0
         self.windows_read = 0
         self.estimate = RequestEstimate()
@@ -175,7 +177,9 @@ class IngestRun:
                 with contextlib.suppress(BaseException):
                     await producer
             self.progress.close()
-        self.report.files_skipped = len(self.source.skipped_files)
+        media_skipped = self.source.media_skipped
+        self.report.media_skipped = dict(media_skipped)
+        self.report.files_skipped = len(self.source.skipped_files) - sum(media_skipped.values())
         if not self.settings.dry_run:
             self.report.pending += len(self.ready)
         return result
@@ -221,15 +225,21 @@ class IngestRun:
 
     def _split(self, docs: list[Document]) -> list[tuple[BaseNode, TextSpec | None, PlannedNode]]:
         """Transform one window of documents and give each chunk its id, spec and hash."""
-        for doc in docs:
-            if doc.id_ in self.seen_docs:
-                raise ConfigurationError(
-                    f"Document id {doc.id_!r} appears twice in the input: ids must be unique "
-                    "(each run replaces a document's chunks by id)"
-                )
-            self.seen_docs.add(doc.id_)
-        nodes = list(run_transformations(list(docs), self.transformations, in_place=False))
-        inputs = {id(doc) for doc in docs}
+        repeated = self.seen_docs.add([doc.id_ for doc in docs])
+        if repeated is not None:
+            raise ConfigurationError(
+                f"Document id {repeated!r} appears twice in the input: ids must be unique "
+                "(each run replaces a document's chunks by id)"
+            )
+        nodes = self._transform(docs)
+        self._assign_ids(nodes)
+        return [self._identify(node) for node in nodes]
+
+    def _transform(self, docs: list[Document]) -> list[BaseNode]:
+        """Text documents through the transformations; media files into their items."""
+        texts = [doc for doc in docs if not is_media(doc)]
+        nodes = list(run_transformations(texts, self.transformations, in_place=False))
+        inputs = {id(doc) for doc in texts}
         for position, node in enumerate(nodes):
             # Never mutate the caller's objects (a Document passes through unchanged when
             # there are no transformations; splitters may share metadata dicts).
@@ -239,9 +249,16 @@ class IngestRun:
             node.excluded_embed_metadata_keys = list(node.excluded_embed_metadata_keys)
             node.excluded_llm_metadata_keys = list(node.excluded_llm_metadata_keys)
             node.relationships = dict(node.relationships)
+        for doc in docs:
+            if is_media(doc):
+                nodes.extend(media_nodes(doc))
+        return nodes
+
+    @staticmethod
+    def _assign_ids(nodes: list[BaseNode]) -> None:
+        """Stable positional ids (``doc#i``), with neighbour links renamed to match."""
         counters: dict[str, int] = {}
         renamed: dict[str, str] = {}
-        out: list[tuple[BaseNode, TextSpec | None, PlannedNode]] = []
         for node in nodes:
             doc_id = node.ref_doc_id or node.node_id
             index = counters.get(doc_id, 0)
@@ -258,18 +275,20 @@ class IngestRun:
                     node.relationships[rel] = info.model_copy(
                         update={"node_id": renamed[info.node_id]}
                     )
-            doc_id = node.ref_doc_id or node.node_id
-            if not node.get_content(metadata_mode=MetadataMode.NONE).strip():
-                out.append((node, None, PlannedNode(node.node_id, doc_id, None)))
-                continue
-            spec = self.embed_model.node_input(node)
-            digest = node_hash(spec, node.metadata, self.fp_hash)
-            node.metadata[HASH_KEY] = digest
-            node.metadata[FP_KEY] = self.fp_hash
-            for keys in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
-                keys.extend(k for k in (HASH_KEY, FP_KEY) if k not in keys)
-            out.append((node, spec, PlannedNode(node.node_id, doc_id, digest)))
-        return out
+
+    def _identify(self, node: BaseNode) -> tuple[BaseNode, TextSpec | None, PlannedNode]:
+        """A chunk's spec and hash (None for an empty text chunk), stored in its metadata."""
+        doc_id = node.ref_doc_id or node.node_id
+        media = node.metadata.get("media_sha256") if is_media(node) else None
+        if media is None and not node.get_content(metadata_mode=MetadataMode.NONE).strip():
+            return node, None, PlannedNode(node.node_id, doc_id, None)
+        spec = self.embed_model.node_input(node)
+        digest = node_hash(spec, node.metadata, self.fp_hash, media)
+        node.metadata[HASH_KEY] = digest
+        node.metadata[FP_KEY] = self.fp_hash
+        for keys in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
+            keys.extend(k for k in (HASH_KEY, FP_KEY) if k not in keys)
+        return node, spec, PlannedNode(node.node_id, doc_id, digest)
 
     def _too_long(self, spec: TextSpec) -> bool:
         if self.embed_model.on_overlength != "raise":
@@ -299,6 +318,9 @@ class IngestRun:
         stored = await self.store.aget_index(doc_ids)
         plan = plan_nodes((planned for _, _, planned in chunks), stored)
         report.nodes += len(chunks)
+        for node, _, _ in chunks:
+            modality = str(node.metadata["modality"]) if is_media(node) else "text"
+            report.modalities[modality] = report.modalities.get(modality, 0) + 1
         report.skipped += len(plan.skip)
         report.empty += len(plan.empty)
         self.progress.planned(len(chunks), self.docs_planned, len(plan.skip) + len(plan.empty))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from ._common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    PROG,
     Commands,
     UsageError,
     add_command,
@@ -24,13 +26,16 @@ from ._common import (
     add_store_options,
     code_for_type_name,
     embed_model,
+    key_option,
     open_store,
     print_error,
     require_key,
 )
+from ._terms import in_cli_terms
 
 if TYPE_CHECKING:
     from llama_index_gemini_embed._ingest import IngestReport
+    from llama_index_gemini_embed._store.store import ChromaStore
 
 
 def register(commands: Commands) -> None:
@@ -117,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.poll_seconds > 0:
         raise UsageError(f"--poll-seconds must be > 0, got {args.poll_seconds}")
     key = require_key(args)
+    created = None if args.server else _first_missing(Path(args.path or "./chroma"))
     store = open_store(args, must_exist=False)
+    report: IngestReport | None = None
     try:
         embed = embed_model(
             args,
@@ -164,24 +171,69 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     finally:
+        # Batch mode keeps its job state file beside the store, even before any write.
+        keep = bool(args.batch and not args.dry_run)
+        keep = keep or (report is not None and report.written + report.deleted > 0)
+        if created is not None and not keep:
+            keep = not _is_empty(store)
         store.close()
-    _print_report(report, as_json=args.json)
-    return _report_exit(report, key)
+        if created is not None and not keep:
+            # A refused, failed or dry run leaves no ./chroma behind (nor its parents).
+            shutil.rmtree(created, ignore_errors=True)
+    if report.documents == 0 and report.fatal_error is None:
+        raise UsageError(_nothing_to_ingest(args, report))
+    _print_report(report, args)
+    return _report_exit(report, args, key)
 
 
-def _print_report(report: IngestReport, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet (None: it exists)."""
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _is_empty(store: ChromaStore) -> bool:
+    try:
+        return store.count() == 0
+    except Exception:  # an unusable store: nothing of the user's is in it either
+        return True
+
+
+def _nothing_to_ingest(args: argparse.Namespace, report: IngestReport) -> str:
+    where = " ".join(args.paths)
+    if report.files_skipped:
+        found = f"{report.files_skipped} files, none readable as text (binary or unreadable)"
+    elif args.ext:
+        found = f"no file with suffix {', '.join(args.ext)} (check --ext)"
     else:
-        print(report.summary())
+        found = "no files"
+    return f"Nothing to ingest in {where}: {found}; nothing was written"
 
 
-def _report_exit(report: IngestReport, key: str | None) -> int:
+def _print_report(report: IngestReport, args: argparse.Namespace) -> None:
+    """The report on stdout; a fatal error is left out here: it is printed once, on stderr."""
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    if report.fatal_error is not None and report.written + report.deleted == 0:
+        return  # nothing happened: the one error line says it all
+    text = report.summary()
+    if report.fatal_error is not None:
+        fatal = f"{report.fatal_error_type}: {report.fatal_error}"
+        lines = [line for line in text.splitlines() if not line.endswith(f": {fatal}")]
+        text = "\n".join(lines).replace(fatal, str(report.fatal_error_type))
+    print(in_cli_terms(text, key_option=key_option(args)))
+
+
+def _report_exit(report: IngestReport, args: argparse.Namespace, key: str | None) -> int:
     from llama_index_gemini_embed._errors import redact
 
     if report.fatal_error is not None:
         code = code_for_type_name(report.fatal_error_type or "")
-        print_error(redact(report.fatal_error, key))
+        print_error(in_cli_terms(redact(report.fatal_error, key), key_option=key_option(args)))
         return code
     if report.failed:
         print_error(
@@ -189,9 +241,11 @@ def _report_exit(report: IngestReport, key: str | None) -> int:
         )
         return EXIT_PARTIAL
     if report.pending:
-        print_error(
-            f"{report.pending} chunks are still being embedded by batch jobs; run the same "
-            "command again later to collect them"
+        # The normal outcome of --batch --no-wait: jobs submitted and recorded (exit 0).
+        print(
+            f"{PROG}: {report.pending} chunks are still being embedded by batch jobs; run "
+            "the same command again later to collect them (`gemini-embed batch status` "
+            "shows the jobs)",
+            file=sys.stderr,
         )
-        return EXIT_PARTIAL
     return EXIT_OK

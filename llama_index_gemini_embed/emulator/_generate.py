@@ -89,7 +89,8 @@ class GenerateRoutes(ServiceBase):
         if isinstance(inline, Mapping):
             mime = str(pick(inline, "mimeType") or "")
             try:
-                data = base64.b64decode(str(inline.get("data") or ""))
+                raw = str(inline.get("data") or "")  # the SDK sends URL-safe base64
+                data = base64.b64decode(raw.replace("-", "+").replace("_", "/"), validate=True)
             except (binascii.Error, ValueError):
                 raise bad_request(
                     "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES)."

@@ -1,6 +1,9 @@
 """Wire-format helpers: Google error envelopes, model catalogue, request-item parsing.
 
     >>> raise ApiError(400, "bad")          # the server turns it into {"error": {...}}
+    Traceback (most recent call last):
+    ...
+    llama_index_gemini_embed.emulator._protocol.ApiError: bad
 
 Pure functions, shared by the online handlers and the batch processor so both produce
 identical vectors and errors.

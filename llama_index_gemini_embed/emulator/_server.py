@@ -400,12 +400,29 @@ class Emulator:
         )
 
     def set_upload_behaviour(
-        self, *, refuse_mime_types: set[str] | frozenset[str] = frozenset()
+        self,
+        *,
+        refuse_mime_types: set[str] | frozenset[str] = frozenset(),
+        processing_polls: int = 0,
+        processing_mime_prefixes: Sequence[str] = ("video/",),
     ) -> None:
-        """Refuse Files API uploads declaring these MIME types with 400 "Unsupported MIME
-        type: …" (reported for ``application/jsonl``: python-genai#1547)."""
+        """How Files API uploads made from now on behave.
+
+        ``refuse_mime_types``: refuse uploads declaring these types with 400 "Unsupported
+        MIME type: …" (reported for ``application/jsonl``: python-genai#1547).
+        ``processing_polls``: an upload whose type starts with one of
+        ``processing_mime_prefixes`` (default: videos) stays PROCESSING for that many
+        ``files.get`` calls; used in a request before it is ACTIVE it answers 400
+        FAILED_PRECONDITION "The File ID is not in an ACTIVE state and usage is not allowed."
+        """
+        if processing_polls < 0:
+            raise ValueError("processing_polls must be >= 0")
         with self._state.lock:
             self._state.refused_upload_mime_types = frozenset(m.lower() for m in refuse_mime_types)
+            self._state.processing_polls = processing_polls
+            self._state.processing_mime_prefixes = tuple(
+                p.lower() for p in processing_mime_prefixes
+            )
 
 
 def serve_forever(

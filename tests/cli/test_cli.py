@@ -31,13 +31,6 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-
-
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(args)
     out, err = capsys.readouterr()
@@ -174,6 +167,8 @@ def test_quota_exhausted_exit_4_and_resume(
         "0",
         "--concurrency",
         "1",
+        "--batch-size",
+        "1",
     ]
     code, out, err = run(args, capsys)
     assert code == 4
@@ -198,6 +193,8 @@ def test_partial_failure_exit_1(
         "--max-retries",
         "0",
         "--concurrency",
+        "1",
+        "--batch-size",
         "1",
         "--json",
     ]
@@ -256,7 +253,7 @@ def test_empty_store_exit_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 5 and "No Chroma store" in err
     (tmp_path / "chroma").mkdir()
     code, _, err = run(["info", *store_args(tmp_path)], capsys)
-    assert code == 5 and "Collection 'cli-test' does not exist" in err
+    assert code == 5 and "does not exist yet: ingest something first" in err
 
 
 def test_exit_code_mapping() -> None:

@@ -151,27 +151,41 @@ def test_limit_zero_lists_per_minute_and_per_day_ids_together(
     ids = [v["quotaId"] for v in _detail(exc.value, "QuotaFailure")["violations"]]
     assert any("PerMinute" in i for i in ids) and any("PerDay" in i for i in ids)
     assert (exc.value.message or "").count("limit: 0") == 3
+    values = {v["quotaValue"] for v in _detail(exc.value, "QuotaFailure")["violations"]}
+    assert values == {"0"}
 
 
 @pytest.mark.parametrize(
-    ("reason", "info_reason", "words"),
+    ("reason", "words"),
     [
-        ("spend_cap", "SPENDING_CAP_EXCEEDED", "spending cap"),
-        ("prepay_depleted", "PREPAYMENT_CREDITS_DEPLETED", "prepayment credits are depleted"),
-        ("capacity", "MODEL_CAPACITY_EXHAUSTED", "No capacity available"),
+        ("spend_cap", "Your billing account has exceeded its monthly spending cap."),
+        ("prepay_depleted", "Your prepayment credits are depleted."),
+        ("capacity", "No capacity available for model gemini-embedding-001 on the server"),
     ],
 )
-def test_non_quota_429s(
-    emulator: Emulator, client: genai.Client, reason: Any, info_reason: str, words: str
-) -> None:
+def test_non_quota_429s(emulator: Emulator, client: genai.Client, reason: Any, words: str) -> None:
     emulator.script_faults([Fault.exhausted(reason)])
     with pytest.raises(errors.ClientError) as exc:
         client.models.embed_content(model=E1, contents="a")
-    assert exc.value.code == 429 and words in (exc.value.message or "")
-    assert _detail(exc.value, "ErrorInfo")["reason"] == info_reason
-    has_retry = any(d["@type"].endswith("RetryInfo") for d in exc.value.details["error"]["details"])
-    assert has_retry == (reason == "capacity")  # only capacity is worth waiting for
+    assert exc.value.code == 429 and (exc.value.message or "").startswith(words)
+    details = exc.value.details["error"].get("details", [])
+    if reason == "capacity":  # Google's capacity, worth waiting for
+        assert _detail(exc.value, "ErrorInfo")["reason"] == "MODEL_CAPACITY_EXHAUSTED"
+        assert _detail(exc.value, "RetryInfo")["retryDelay"] == "30s"
+    else:  # only the text tells: no QuotaFailure, no RetryInfo
+        assert details == []
     assert client.models.embed_content(model=E1, contents="a").embeddings  # next one is fine
+
+
+def test_an_injected_rate_limit_names_a_real_limit(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.script_faults([Fault.status(429)])
+    with pytest.raises(errors.ClientError) as exc:
+        client.models.embed_content(model=E1, contents="a")
+    assert "limit: 100, model: gemini-embedding-001" in (exc.value.message or "")
+    violation = _detail(exc.value, "QuotaFailure")["violations"][0]
+    assert violation["quotaValue"] == "100" and "PerMinute" in violation["quotaId"]
 
 
 def test_unknown_exhausted_reason_is_refused() -> None:

@@ -261,3 +261,27 @@ def test_generate_content_reads_an_image_by_its_description(
         contents=[media(png_with_description("x"), "image/png")],
     )
     assert count.total_tokens == 258
+
+
+def test_an_uploaded_video_is_processing_until_polled_active(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.set_upload_behaviour(processing_polls=2)
+    mp4 = mp4_with_title("a red bicycle race at night", seconds=3)
+    f = client.files.upload(file=io.BytesIO(mp4), config={"mime_type": "video/mp4"})
+    assert f.name is not None and f.uri is not None
+    assert f.state == types.FileState.PROCESSING
+    part = types.Part.from_uri(file_uri=f.uri, mime_type="video/mp4")
+    with pytest.raises(errors.ClientError) as exc:  # used too early
+        client.models.embed_content(model=E2, contents=[types.Content(parts=[part])])
+    assert exc.value.code == 400 and exc.value.status == "FAILED_PRECONDITION"
+    assert "is not in an ACTIVE state and usage is not allowed" in (exc.value.message or "")
+    states = [client.files.get(name=f.name).state for _ in range(3)]
+    assert states == [types.FileState.PROCESSING] * 2 + [types.FileState.ACTIVE]
+    r = client.models.embed_content(model=E2, contents=[types.Content(parts=[part])])
+    assert vectors(r)[0] == embed_media([("video/mp4", mp4)])
+    # Images are ready at once (only videos are processed by default).
+    png = client.files.upload(
+        file=io.BytesIO(png_with_description("x")), config={"mime_type": "image/png"}
+    )
+    assert png.state == types.FileState.ACTIVE

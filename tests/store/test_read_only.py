@@ -15,12 +15,13 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import chromadb
 import pytest
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from llama_index_gemini_embed._errors import ConfigurationError, StoreError
-from llama_index_gemini_embed._store.limits import Fingerprint
+from llama_index_gemini_embed._fingerprint import Fingerprint
 from llama_index_gemini_embed._store.store import ChromaStore
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -116,8 +117,8 @@ def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path: Path) -> No
     with pytest.raises(StoreError) as info:
         ChromaStore("docs", path=str(path), read_only=True)
     assert str(info.value) == (
-        f"The local Chroma store {path} does not exist yet: ingest something first "
-        "(gemini-embed ingest PATH --path DIR), or check --path."
+        f"Collection 'docs' does not exist at {path} (no Chroma store there yet): "
+        "ingest something first (gemini-embed ingest PATH --path DIR), or check --path."
     )
     assert not path.exists()
     existing = tmp_path / "chroma"
@@ -140,3 +141,18 @@ def test_path_naming_a_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert file.read_text() == "not a store"
+
+
+def test_a_reader_on_a_supplied_client_takes_no_lock(tmp_path: Path) -> None:
+    from chromadb.config import Settings
+
+    from tests.store.test_lock import lock_held
+
+    path = str(tmp_path / "chroma")
+    with ChromaStore("docs", path=path) as writer:
+        writer.add(nodes(1))
+    assert not lock_held(path)
+    client = chromadb.PersistentClient(path, Settings(anonymized_telemetry=False, _env_file=None))
+    with ChromaStore("docs", client=client, read_only=True) as reader:
+        assert reader.count() == 1
+        assert not lock_held(path)  # another process could write meanwhile
