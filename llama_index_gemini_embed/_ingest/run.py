@@ -44,6 +44,7 @@ from llama_index_gemini_embed._errors import (
     QuotaBlockedError,
     StoreError,
     TextTooLongError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import model_spec
@@ -71,6 +72,7 @@ FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
     InvalidAPIKeyError,
     QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
+    UnexpectedAnswerError,  # an SDK exception we do not know: it would recur
     UnknownModelError,
 )
 FIRST_WINDOW_DOCS = 200

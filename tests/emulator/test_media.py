@@ -285,3 +285,27 @@ def test_an_uploaded_video_is_processing_until_polled_active(
         file=io.BytesIO(png_with_description("x")), config={"mime_type": "image/png"}
     )
     assert png.state == types.FileState.ACTIVE
+
+
+def test_vertex_embed_content_counts_media_tokens(emulator: Emulator) -> None:
+    c = genai.Client(
+        vertexai=True,
+        api_key=emulator.api_key,
+        http_options=types.HttpOptions(base_url=emulator.base_url),
+    )
+    png = png_with_description("a red bicycle at night")
+    content = types.Content(
+        parts=[types.Part(text="a caption"), types.Part.from_bytes(data=png, mime_type="image/png")]
+    )
+    r = c.models.embed_content(model=E2, contents=[content])
+    assert r.embeddings is not None and r.embeddings[0].statistics is not None
+    stats = r.embeddings[0].statistics
+    assert stats.token_count == 258 + 3 and stats.tokens_details is not None
+    assert {d.modality: d.token_count for d in stats.tokens_details} == {
+        types.MediaModality.IMAGE: 258,
+        types.MediaModality.TEXT: 3,
+    }
+    assert r.embeddings[0].values == embed_media(["a caption", ("image/png", png)])
+    body = emulator.requests[-1]
+    assert body.path.endswith(":embedContent") or body.path.endswith(":batchEmbedContents")
+    c.close()
