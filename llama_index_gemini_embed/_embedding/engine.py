@@ -40,6 +40,7 @@ from llama_index_gemini_embed._errors import (
     InvalidAPIKeyError,
     QuotaBlockedError,
     TextTooLongError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import ModelSpec
@@ -62,6 +63,7 @@ FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
     InvalidAPIKeyError,
     QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
+    UnexpectedAnswerError,  # an SDK exception we do not know: it would recur
     UnknownModelError,
 )
 
