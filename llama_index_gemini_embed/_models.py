@@ -16,6 +16,7 @@ __all__ = [
     "BackendLimits",
     "ModelSpec",
     "model_spec",
+    "vertex_limits",
 ]
 
 Backend = Literal["gemini", "vertex"]
@@ -106,7 +107,21 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
     "gemini": BackendLimits(max_items_per_request=100, max_tokens_per_request=None),
     # Vertex :predict: 250 instances and 20,000 tokens per request.
     "vertex": BackendLimits(max_items_per_request=250, max_tokens_per_request=20_000),
-    # Vertex :batchEmbedContents (SDK 3.x): keep the Developer API's item cap and the
+    # Vertex :batchEmbedContents (SDK >= 3.4): keep the Developer API's item cap and the
     # Vertex token budget, the stricter of what each documents.
     "vertex_batch": BackendLimits(max_items_per_request=100, max_tokens_per_request=20_000),
 }
+
+
+def vertex_limits(route: str) -> BackendLimits:
+    """Per-request limits on Vertex for the endpoint the SDK uses (``_client.vertex_embed_route``).
+
+    >>> vertex_limits("embedContent").max_items_per_request
+    1
+    """
+    if route == "batchEmbedContents":
+        return BACKEND_LIMITS["vertex_batch"]
+    if route == "embedContent":
+        # One content per call (the SDK raises for more); no token cap beyond the model's.
+        return BackendLimits(max_items_per_request=1, max_tokens_per_request=None)
+    return BACKEND_LIMITS["vertex"]  # :predict

@@ -35,9 +35,15 @@ from llama_index.core.schema import BaseNode, ImageType, MetadataMode
 from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
+from llama_index_gemini_embed._client import vertex_embed_route
 from llama_index_gemini_embed._connection import GeminiConnection
 from llama_index_gemini_embed._errors import ConfigurationError
-from llama_index_gemini_embed._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
+from llama_index_gemini_embed._models import (
+    BACKEND_LIMITS,
+    DEFAULT_MODEL,
+    model_spec,
+    vertex_limits,
+)
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
@@ -50,8 +56,6 @@ from .media import check_media, node_media, part_from_bytes
 __all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
 
 dispatcher = get_dispatcher(__name__)
-
-_SDK_MAJOR = int(genai.__version__.split(".")[0])
 
 
 class GeminiUsageEvent(BaseEvent):
@@ -145,10 +149,10 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
         default=100, gt=0, le=2048, description="Texts per request (capped at the API limit)."
     )
     requests_per_minute: int | None = Field(
-        default=None, ge=1, description="Quota: embedded ITEMS per minute (Gemini counts items)."
+        default=None, description="Quota: embedded ITEMS per minute (Gemini counts items)."
     )
-    tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
-    requests_per_day: int | None = Field(default=None, ge=1, description="Quota: items per day.")
+    tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
+    requests_per_day: int | None = Field(default=None, description="Quota: items per day.")
     on_overlength: Literal["warn", "raise"] = Field(
         default="warn",
         description="Texts over the input limit: truncate before sending (counted, warned "
@@ -199,16 +203,11 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
 
     def _backend_limits(self) -> tuple[int, int | None]:
         """(items, tokens) per request for the backend and SDK in use."""
-        spec = model_spec(self.model_name)
         if not self._client_settings().use_vertex:
             limits = BACKEND_LIMITS["gemini"]
-        elif _SDK_MAJOR >= 3:
-            # SDK 3.x sends Vertex gemini models to :batchEmbedContents.
-            limits = BACKEND_LIMITS["vertex_batch"]
-        elif spec.uses_task_prefixes:
-            return 1, None  # SDK 2.x: single-content :embedContent
         else:
-            limits = BACKEND_LIMITS["vertex"]  # SDK 2.x: :predict
+            # What the installed SDK does on Vertex (SDK < 3.4: -2 one content per call).
+            limits = vertex_limits(vertex_embed_route(self.model_name))
         return limits.max_items_per_request, limits.max_tokens_per_request
 
     def _quota_scope(self) -> tuple[object, ...]:

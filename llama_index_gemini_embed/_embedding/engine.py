@@ -42,6 +42,7 @@ from llama_index_gemini_embed._errors import (
     MediaError,
     QuotaBlockedError,
     TextTooLongError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import ModelSpec
@@ -64,6 +65,7 @@ FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
     InvalidAPIKeyError,
     QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
+    UnexpectedAnswerError,  # an SDK exception we do not know: it would recur
     UnknownModelError,
 )
 

@@ -241,8 +241,7 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             "use bytes >= 0 (0: text only; default 14000000)",
         )
         at_least("max_retries", self.max_retries, 0, "use 0 to disable retries")
-        for name in ("requests_per_minute", "tokens_per_minute", "requests_per_day"):
-            at_least(name, getattr(self, name), 1, "use at least 1, or None for no limit")
+        # Quota limits: checked once for every component in GeminiConnection._connect.
         for name in ("price_per_million_input_tokens", "price_per_million_output_tokens"):
             price = getattr(self, name)
             if price is not None and not (math.isfinite(price) and price >= 0):
@@ -251,8 +250,6 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             raise ConfigurationError("score_threshold must be a finite number on the 0-1 scale")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigurationError(f"timeout={self.timeout} is invalid: use seconds > 0")
-        if not self.quota_window_seconds > 0:
-            raise ConfigurationError("quota_window_seconds must be > 0")
         if isinstance(self.thinking_budget, int) and self.thinking_budget < -1:
             raise ConfigurationError("thinking_budget must be >= -1 (-1: dynamic), or None")
 

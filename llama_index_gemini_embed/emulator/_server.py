@@ -399,6 +399,21 @@ class Emulator:
             )
         )
 
+    def set_v1_behaviour(
+        self, *, batches_and_files: bool = True, generate_config: bool = True
+    ) -> None:
+        """What the Developer API's ``/v1`` serves (SDK 3.x's default version).
+
+        Unverified for late 2026 (docs/gemini-api.md): ``batches_and_files=False`` answers
+        404 on ``/v1`` Batch API and Files API routes (Google documents them on v1beta);
+        ``generate_config=False`` refuses ``systemInstruction``, ``responseMimeType``,
+        ``responseSchema``, ``responseJsonSchema`` and ``thinkingConfig`` on ``/v1``
+        generateContent with 400 'Invalid JSON payload received. Unknown name …' as v1
+        did in Sept 2025 (python-genai#1398). ``/v1beta`` and ``/v1alpha`` keep everything.
+        """
+        self._settings.v1_batches_and_files = batches_and_files
+        self._settings.v1_generate_config = generate_config
+
     def set_upload_behaviour(
         self,
         *,

@@ -191,3 +191,58 @@ def test_an_injected_rate_limit_names_a_real_limit(
 def test_unknown_exhausted_reason_is_refused() -> None:
     with pytest.raises(ValueError, match="reason must be one of"):
         Fault.exhausted("tired")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- what /v1 may lack
+def test_v1_without_batch_and_files_routes(emulator: Emulator) -> None:
+    emulator.set_v1_behaviour(batches_and_files=False)
+    v1 = genai.Client(
+        api_key=emulator.api_key,
+        http_options=types.HttpOptions(base_url=emulator.base_url, api_version="v1"),
+    )
+    with pytest.raises(errors.ClientError) as exc:
+        v1.files.upload(file=io.BytesIO(b"{}\n"), config={"mime_type": "text/plain"})
+    assert exc.value.code == 404
+    with pytest.raises(errors.ClientError) as exc, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inline_job(v1, ["a"])
+    assert exc.value.code == 404
+    assert v1.models.embed_content(model=E1, contents="a").embeddings  # embeddings stay
+    v1.close()
+    beta = genai.Client(
+        api_key=emulator.api_key,
+        http_options=types.HttpOptions(base_url=emulator.base_url, api_version="v1beta"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert inline_job(beta, ["a"]).startswith("batches/")
+    beta.close()
+
+
+def test_v1_generate_refuses_v1beta_only_fields(emulator: Emulator) -> None:
+    emulator.set_v1_behaviour(generate_config=False)
+    config = types.GenerateContentConfig(
+        system_instruction="judge", response_mime_type="application/json"
+    )
+    for version, ok in (("v1", False), ("v1beta", True)):
+        c = genai.Client(
+            api_key=emulator.api_key,
+            http_options=types.HttpOptions(base_url=emulator.base_url, api_version=version),
+        )
+        if ok:
+            assert c.models.generate_content(
+                model="gemini-2.5-flash-lite", contents="hi", config=config
+            ).candidates
+        else:
+            with pytest.raises(errors.ClientError) as exc:
+                c.models.generate_content(
+                    model="gemini-2.5-flash-lite", contents="hi", config=config
+                )
+            assert exc.value.code == 400
+            assert exc.value.message == (
+                "Invalid JSON payload received. "
+                'Unknown name "systemInstruction": Cannot find field.'
+            )
+            plain = c.models.generate_content(model="gemini-2.5-flash-lite", contents="hi")
+            assert plain.candidates
+        c.close()
