@@ -47,6 +47,7 @@ from llama_index_gemini_embed._models import (
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
+from llama_index_gemini_embed._types import ModalityUsage
 from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 
 if TYPE_CHECKING:
@@ -264,6 +265,11 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
         from llama_index_gemini_embed._doctor import doctor
 
         return doctor(self, rerank_model=rerank_model)
+
+    @property
+    def usage_by_modality(self) -> dict[str, ModalityUsage]:
+        """Items and tokens per modality ("text", "image", "pdf", "audio", "video")."""
+        return dict(self.engine.modality_usage)
 
     @property
     def dimension(self) -> int:
