@@ -139,6 +139,12 @@ def test_path_naming_a_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
             f"path={str(file)!r} is a file, not a directory: pass the directory of a local "
             "Chroma store (or a new one to create)."
         )
+    with pytest.raises(ConfigurationError) as inside:
+        ChromaStore("docs", path=str(file / "chroma"))
+    assert str(inside.value) == (
+        f"path={str(file / 'chroma')!r} is inside {str(file)!r}, which is a file: pass a "
+        "directory for the local Chroma store."
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert file.read_text() == "not a store"
 
