@@ -52,7 +52,7 @@ async def stack_rankings(
     from llama_index.core.schema import Document
 
     from llama_index_gemini_embed import GeminiEmbedding
-    from llama_index_gemini_embed._ingest.run import aingest
+    from llama_index_gemini_embed._ingest import aingest
     from llama_index_gemini_embed._store.store import ChromaStore
     from llama_index_gemini_embed.emulator import Emulator
 

@@ -11,6 +11,7 @@ from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
+    EmptyInputError,
     EmptyTextError,
     FingerprintMismatchError,
     GeminiAPIError,
@@ -26,7 +27,7 @@ from ._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from ._ingest.run import (
+from ._ingest import (
     IngestReport,
     NodeFailure,
     aingest,
@@ -51,6 +52,7 @@ __all__ = [
     "ConfigurationError",
     "DailyQuotaExceededError",
     "DimensionMismatchError",
+    "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",

@@ -10,9 +10,10 @@ One definition of the key handling (a ``SecretStr`` never serialised), the endpo
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 
 from google import genai
 from google.genai import types
@@ -120,6 +121,15 @@ class GeminiConnection(BaseModel):
         if self._client is None:
             self._client = build_client(self._client_settings())
         return self._client
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        # Settings are deep-copied and __init__ runs again: fresh engine, usage totals and
+        # locks (a lock cannot be copied). The client (stateless, and maybe injected) and
+        # injected clock/sleep/rng are shared, as pickling cannot but copying should.
+        data = {name: copy.deepcopy(getattr(self, name), memo) for name in type(self).model_fields}
+        return type(self)(
+            client=self._client, clock=self._clock, sleep=self._sleep, rng=self._rng, **data
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         # Settings (and the key) travel; clients, engines, locks and injected clocks are

@@ -3,6 +3,7 @@
 * GeminiEmbedError
   x ConfigurationError (also ValueError): a setting is wrong; fix the arguments.
     - MissingAPIKeyError
+    - EmptyInputError: ingest() was given nothing to read (no files, none matching, none readable).
   x GeminiAPIError: the API refused or failed a request, after our retries.
     - InvalidAPIKeyError
     - UnknownModelError
@@ -24,7 +25,8 @@ Messages never include the API key: build them from :func:`redact` when in doubt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the report type is data only; importing it here would be a cycle
     from . import IngestReport
@@ -33,6 +35,7 @@ __all__ = [
     "APIUnreachableError",
     "ConfigurationError",
     "DailyQuotaExceededError",
+    "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
     "GeminiAPIError",
@@ -72,6 +75,42 @@ class MissingAPIKeyError(ConfigurationError):
             or "No Gemini API key: pass api_key=... or set GEMINI_API_KEY "
             "(or GOOGLE_API_KEY); for Vertex AI pass vertexai=True with project= and location="
         )
+
+
+class EmptyInputError(ConfigurationError):
+    """``ingest()`` was given nothing to read: no files, none matching, or none readable.
+
+        except EmptyInputError as error:
+            error.reason      # "no_files" | "no_matching_files" | "no_readable_files"
+            error.paths       # the paths given
+            error.extensions  # the extension filter given, if any
+
+    The message speaks Python (``extensions=``); a command line can say the same in its
+    own terms from these attributes.
+    """
+
+    reason: str
+    paths: tuple[str, ...]
+    extensions: tuple[str, ...] | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "no_files",
+        paths: tuple[str, ...] = (),
+        extensions: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.paths = paths
+        self.extensions = extensions
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = functools.partial(
+            type(self), reason=self.reason, paths=self.paths, extensions=self.extensions
+        )
+        return (rebuild, (str(self),))
 
 
 class GeminiAPIError(GeminiEmbedError):

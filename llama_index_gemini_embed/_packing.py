@@ -4,8 +4,9 @@
     >>> [len(b.items) for b in pack_batches(items, max_items=100, max_tokens=None)]
     [100, 100, 50]
 
-One request carries one ``taskType``/``title`` config, so items are grouped by
-(task_type, title); within a group, order is kept. Every item lands in exactly one batch,
+Items are grouped by task type, and by title too unless ``per_item_titles`` (the REST
+request carries a title per item; the SDK's one-config call needs grouping otherwise);
+within a group, order is kept. Every item lands in exactly one batch,
 and callers restore the original order through ``Item.index``.
 """
 
@@ -26,11 +27,12 @@ class Item:
     task_type: str | None
     title: str | None = None
     tokens: int = 1
+    chunk: str | None = None  # the caller's text (before prefixes), reported in events
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Items that share one request config."""
+    """Items that share one request config (``title`` None: each item has its own)."""
 
     task_type: str | None
     title: str | None
@@ -47,6 +49,7 @@ def pack_batches(
     max_items: int,
     max_tokens: int | None,
     max_pending: int | None = None,
+    per_item_titles: bool = False,
 ) -> Iterator[Batch]:
     """Yield batches of at most ``max_items`` items and ``max_tokens`` estimated tokens.
 
@@ -70,7 +73,7 @@ def pack_batches(
         return Batch(task_type=key[0], title=key[1], items=tuple(members))
 
     for item in items:
-        key = (item.task_type, item.title)
+        key = (item.task_type, None if per_item_titles else item.title)
         current = groups.get(key)
         if (
             current is not None

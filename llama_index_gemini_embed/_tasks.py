@@ -11,9 +11,17 @@ fields; gemini-embedding-2 ignores both, so intent goes into the text as Google'
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ._errors import ConfigurationError
 
-__all__ = ["QUERY_TASK_PREFIXES", "TASK_TYPES", "normalise_task_type", "wire_text"]
+__all__ = [
+    "QUERY_TASK_PREFIXES",
+    "TASK_TYPES",
+    "normalise_task_type",
+    "split_title",
+    "wire_text",
+]
 
 TASK_TYPES: tuple[str, ...] = (
     "RETRIEVAL_QUERY",
@@ -58,3 +66,38 @@ def wire_text(text: str, task_type: str, title: str | None, *, prefixes: bool) -
         return f"title: {title or 'none'} | text: {text}"
     name = QUERY_TASK_PREFIXES.get(task_type)
     return f"task: {name} | query: {text}" if name else text
+
+
+def split_title(text: str, keys: Sequence[str]) -> tuple[str, str | None]:
+    """Move a document's title out of its LlamaIndex metadata header: ``(text, title)``.
+
+        >>> split_title("title: Paris\nauthor: A\n\nThe tower...", ["title", "file_name"])
+        ('author: A\n\nThe tower...', 'Paris')
+
+    LlamaIndex's index paths (``VectorStoreIndex.from_documents``/``insert``/
+    ``refresh_ref_docs``) hand the embedder only ``node.get_content(MetadataMode.EMBED)``:
+    with the default templates, ``"key: value"`` lines, a blank line, then the content.
+    The first non-empty ``keys`` line of that header (in ``keys`` order) becomes the API
+    title and every ``keys`` line leaves the text, exactly as the node paths (``ingest()``,
+    ``IngestionPipeline``, the Batch API) compute it, because they call this function too.
+    Any other shape (custom templates, no header) is returned unchanged with no title, on
+    every path alike.
+    """
+    if not keys:
+        return text, None
+    head, blank, body = text.partition("\n\n")
+    if not blank:
+        return text, None
+    found: dict[str, str] = {}
+    kept: list[str] = []
+    for line in head.split("\n"):
+        key, colon, value = line.partition(": ")
+        if colon and key in keys and key not in found:
+            found[key] = value.strip()
+        else:
+            kept.append(line)
+    title = next((found[key] for key in keys if found.get(key)), None)
+    if title is None:
+        return text, None
+    rest = "\n".join(kept).strip()
+    return (f"{rest}\n\n{body}" if rest else body), title

@@ -12,7 +12,7 @@ import tempfile
 from llama_index.core.schema import Document
 
 from llama_index_gemini_embed import ChromaStore, GeminiEmbedding
-from llama_index_gemini_embed._ingest.run import aingest
+from llama_index_gemini_embed._ingest import aingest
 from llama_index_gemini_embed.emulator import Emulator
 
 with Emulator() as emu:

@@ -17,10 +17,12 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from google import genai
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.embeddings.loading import RECOGNIZED_EMBEDDINGS
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
@@ -35,10 +37,10 @@ from llama_index_gemini_embed._errors import ConfigurationError
 from llama_index_gemini_embed._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
-from llama_index_gemini_embed._tasks import normalise_task_type
+from llama_index_gemini_embed._tasks import normalise_task_type, split_title
 from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 
-from .engine import EmbedEngine, EngineConfig, TextSpec
+from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
 
 __all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
 
@@ -71,9 +73,12 @@ def _check_settings(data: dict[str, Any]) -> None:
     model = data.get("model_name") or DEFAULT_MODEL
     spec = model_spec(model)
     dim = data.get("output_dimensionality")
-    if dim is not None and not (
-        isinstance(dim, int) and spec.min_dimension <= dim <= spec.max_dimension
-    ):
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int)):
+        raise ConfigurationError(
+            f"output_dimensionality={dim!r} must be an integer, e.g. output_dimensionality=768 "
+            f"({spec.min_dimension}-{spec.max_dimension}), or None for the model default"
+        )
+    if dim is not None and not spec.min_dimension <= dim <= spec.max_dimension:
         raise ConfigurationError(
             f"output_dimensionality={dim} is out of range for {model}: use "
             f"{spec.min_dimension}-{spec.max_dimension} (recommended 768, 1536 or 3072), "
@@ -94,6 +99,14 @@ def _check_settings(data: dict[str, Any]) -> None:
 
 class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     """Gemini embeddings for LlamaIndex, on the official ``google-genai`` SDK.
+
+    This is ``llama_index_gemini_embed.GeminiEmbedding`` (``class_name()``
+    ``"LigeGeminiEmbedding"``, also importable as
+    ``llama_index.embeddings.gemini_embed.GeminiEmbedding``), not the deprecated
+    ``llama_index.embeddings.gemini.GeminiEmbedding`` (``class_name()`` ``"GeminiEmbedding"``,
+    on the retired ``google-generativeai`` SDK). Importing this package registers it with
+    LlamaIndex's ``load_embed_model`` so ``to_dict()`` round-trips (the key comes from
+    ``GEMINI_API_KEY``/``GOOGLE_API_KEY``: it is never serialised).
 
     Queries use ``query_task_type`` and documents ``document_task_type`` on every sync and
     async path; gemini-embedding-2 models get Google's text prefixes instead. Vectors are
@@ -194,6 +207,8 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
                         max_concurrency=self.max_concurrency,
                         retry=RetryPolicy(max_retries=self.max_retries),
                         on_overlength=self.on_overlength,
+                        per_item_titles=SDK_HAS_EXTRA_BODY
+                        and not self._client_settings().use_vertex,
                     ),
                     client_provider=lambda: self.client,
                     limiter=self._limiter(),
@@ -202,6 +217,7 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
                     sleep=self._sleep or asyncio.sleep,
                     rng=self._rng,
                     secret=self._secret,
+                    observer=_LlamaIndexEvents(self),
                 )
             return self._engine
 
@@ -235,15 +251,14 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         return None
 
     def node_input(self, node: BaseNode) -> TextSpec:
-        """What is embedded for ``node``: its EMBED text (minus the title key) and title."""
-        title = self.title_for(node.metadata)
-        if title is not None:
-            used = [key for key in self.title_metadata_keys if key in node.metadata]
-            excluded = list(dict.fromkeys([*node.excluded_embed_metadata_keys, *used]))
-            node = node.model_copy(update={"excluded_embed_metadata_keys": excluded})
-        return TextSpec(
-            node.get_content(metadata_mode=MetadataMode.EMBED), self.document_task_type, title
-        )
+        """What is embedded for ``node``: exactly what the index paths send for it.
+
+        The node's EMBED text with its title line (``title_metadata_keys``) moved to the
+        API ``title`` field (see :func:`._tasks.split_title`), so ``ingest()``,
+        ``IngestionPipeline``, the Batch API and ``VectorStoreIndex`` (which hands us only
+        the text) produce the same request, hence the same vector, for the same node.
+        """
+        return self._doc_spec(node.get_content(metadata_mode=MetadataMode.EMBED))
 
     # -- LlamaIndex hooks ------------------------------------------------------------------
 
@@ -270,9 +285,18 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     def _query_spec(self, query: str) -> TextSpec:
         return TextSpec(query, self.query_task_type)
 
-    def _doc_specs(self, texts: Sequence[str]) -> list[TextSpec]:
-        return [TextSpec(text, self.document_task_type) for text in texts]
+    def _doc_spec(self, text: str) -> TextSpec:
+        task = self.document_task_type
+        if task != "RETRIEVAL_DOCUMENT":  # the API takes a title only with this task
+            return TextSpec(text, task)
+        body, title = split_title(text, self.title_metadata_keys)
+        return TextSpec(body, task, title)
 
+    def _doc_specs(self, texts: Sequence[str]) -> list[TextSpec]:
+        return [self._doc_spec(text) for text in texts]
+
+    # BaseEmbedding's abstract hooks. The public methods below call the engine directly:
+    # it emits one callback/instrumentation event per API request on every path.
     def _get_query_embedding(self, query: str) -> Embedding:
         return run_sync(self._aembed([self._query_spec(query)]))[0]
 
@@ -292,34 +316,95 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         return await self._aembed(self._doc_specs(texts))
 
     @dispatcher.span
+    def get_query_embedding(self, query: str) -> Embedding:
+        """Embed a query with ``query_task_type`` (or -2's query prefix)."""
+        return self._get_query_embedding(query)
+
+    @dispatcher.span
+    async def aget_query_embedding(self, query: str) -> Embedding:
+        """Async :meth:`get_query_embedding`."""
+        return await self._aget_query_embedding(query)
+
+    @dispatcher.span
+    def get_text_embedding(self, text: str) -> Embedding:
+        """Embed one document text with ``document_task_type`` (title line -> API title)."""
+        return self._get_text_embedding(text)
+
+    @dispatcher.span
+    async def aget_text_embedding(self, text: str) -> Embedding:
+        """Async :meth:`get_text_embedding`."""
+        return await self._aget_text_embedding(text)
+
+    @dispatcher.span
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         """Embed documents: one engine run (API-sized requests, bounded concurrency)."""
-        return run_sync(self._aembed_with_events(self._doc_specs(texts)))
+        return self._get_text_embeddings(texts)
 
     @dispatcher.span
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         """Async :meth:`get_text_embedding_batch`."""
-        return await self._aembed_with_events(self._doc_specs(texts))
-
-    async def _aembed_with_events(self, specs: Sequence[TextSpec]) -> list[Embedding]:
-        dispatcher.event(EmbeddingStartEvent(model_dict=self.to_payload()))
-        vectors = await self._aembed(specs)
-        dispatcher.event(EmbeddingEndEvent(chunks=[s.text for s in specs], embeddings=vectors))
-        return vectors
+        return await self._aget_text_embeddings(texts)
 
     # TransformComponent path (IngestionPipeline): titles come from node metadata.
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
-        vectors = run_sync(self._aembed_with_events([self.node_input(n) for n in nodes]))
+        vectors = run_sync(self._aembed([self.node_input(n) for n in nodes]))
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
         return nodes
 
     async def acall(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:
-        vectors = await self._aembed_with_events([self.node_input(n) for n in nodes])
+        vectors = await self._aembed([self.node_input(n) for n in nodes])
         for node, vector in zip(nodes, vectors, strict=True):
             node.embedding = vector
         return nodes
+
+
+class _LlamaIndexEvents:
+    """Engine observer: one ``CBEventType.EMBEDDING`` callback event and one
+    ``EmbeddingStartEvent``/``EmbeddingEndEvent`` pair per API request, as LlamaIndex's
+    ``BaseEmbedding`` emits per batch, so ``TokenCountingHandler`` and observability
+    integrations see every path (``ingest()``, pipelines, indexes, queries).
+
+    The callback manager is read at event time: indexes replace ``callback_manager``.
+    """
+
+    def __init__(self, embed: GeminiEmbedding) -> None:
+        self._embed = embed
+
+    def request_started(self) -> object:
+        model_dict = self._embed.to_payload()
+        dispatcher.event(EmbeddingStartEvent(model_dict=model_dict))
+        manager = self._embed.callback_manager
+        event_id = manager.on_event_start(
+            CBEventType.EMBEDDING, payload={EventPayload.SERIALIZED: model_dict}
+        )
+        return (manager, event_id)
+
+    def request_ended(
+        self,
+        token: object,
+        chunks: Sequence[str],
+        vectors: Sequence[list[float]] | None,
+        error: BaseException | None,
+    ) -> None:
+        manager, event_id = cast(tuple[CallbackManager, str], token)
+        if vectors is None:
+            manager.on_event_end(
+                CBEventType.EMBEDDING, payload={EventPayload.EXCEPTION: error}, event_id=event_id
+            )
+            return
+        manager.on_event_end(
+            CBEventType.EMBEDDING,
+            payload={EventPayload.CHUNKS: list(chunks), EventPayload.EMBEDDINGS: list(vectors)},
+            event_id=event_id,
+        )
+        dispatcher.event(EmbeddingEndEvent(chunks=list(chunks), embeddings=list(vectors)))
+
+
+# LlamaIndex's own loader (llama_index.core.embeddings.loading.load_embed_model) rebuilds
+# embed models from to_dict() by class_name; register ours on import.
+RECOGNIZED_EMBEDDINGS[GeminiEmbedding.class_name()] = GeminiEmbedding

@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from google import genai
@@ -45,7 +45,7 @@ from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed._usage import Usage
 
-__all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "TextSpec"]
+__all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "RequestObserver", "TextSpec"]
 
 logger = logging.getLogger("llama_index_gemini_embed")
 
@@ -77,6 +77,16 @@ class EngineConfig:
     max_concurrency: int
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     on_overlength: Literal["warn", "raise"] = "warn"
+    # Items with different titles share a request (Developer API with an SDK that has
+    # HttpOptions.extra_body); otherwise one request per (task type, title).
+    per_item_titles: bool = False
+
+
+# google-genai >= 2.20 (our floor) through 3.6.1 have HttpOptions.extra_body, merged into
+# the request body by BaseApiClient._build_request (lists are replaced whole): the one
+# public way to send batchEmbedContents.requests[] with a title per item. See
+# docs/gemini-api.md "Per-item titles".
+SDK_HAS_EXTRA_BODY = "extra_body" in types.HttpOptions.model_fields
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,27 @@ class BatchOutcome:
     vectors: list[list[float]] | None
     error: GeminiEmbedError | None = None
     tokens: int = 0
+
+
+class RequestObserver(Protocol):
+    """Told about every embedding request the engine sends, whichever path called it.
+
+    ``GeminiEmbedding`` turns these into LlamaIndex callback (``CBEventType.EMBEDDING``)
+    and instrumentation events, so ``ingest()`` and the Batch API's online retries are
+    observable like ``get_text_embedding_batch``.
+    """
+
+    def request_started(self) -> object:
+        """A request is about to be sent; returns a token passed to :meth:`request_ended`."""
+
+    def request_ended(
+        self,
+        token: object,
+        chunks: Sequence[str],
+        vectors: Sequence[list[float]] | None,
+        error: BaseException | None,
+    ) -> None:
+        """The request answered (``vectors`` in ``chunks`` order) or failed (``error``)."""
 
 
 class EmbedEngine:
@@ -103,8 +134,10 @@ class EmbedEngine:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         secret: Callable[[], str | None] = lambda: None,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.config = config
+        self.observer = observer
         self._client_provider = client_provider
         self.limiter = limiter or QuotaLimiter()
         self.usage = usage or Usage(price_per_million_tokens=config.spec.price_per_million_tokens)
@@ -143,10 +176,10 @@ class EmbedEngine:
                 self._report_overlength(index, tokens)
                 tokens = spec.max_input_tokens  # the API truncates: that is what is billed
             if spec.uses_task_prefixes:
-                yield Item(index, text, None, None, tokens)
+                yield Item(index, text, None, None, tokens, text_spec.text)
             else:
                 title = text_spec.title if text_spec.task_type == "RETRIEVAL_DOCUMENT" else None
-                yield Item(index, text, text_spec.task_type, title or None, tokens)
+                yield Item(index, text, text_spec.task_type, title or None, tokens, text_spec.text)
 
     def prepare_items(self, specs: Iterable[TextSpec]) -> Iterator[Item]:
         """What the API receives for each spec, exactly as the online path sends it.
@@ -191,7 +224,12 @@ class EmbedEngine:
             max_items = min(max_items, quota.items_per_minute)
         if quota.tokens_per_minute is not None:
             max_tokens = min(max_tokens or quota.tokens_per_minute, quota.tokens_per_minute)
-        return pack_batches(self._items(specs), max_items=max_items, max_tokens=max_tokens)
+        return pack_batches(
+            self._items(specs),
+            max_items=max_items,
+            max_tokens=max_tokens,
+            per_item_titles=self.config.per_item_titles,
+        )
 
     # -- public API -------------------------------------------------------------------
 
@@ -257,11 +295,22 @@ class EmbedEngine:
 
     async def _run_batch(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
+        observer = self.observer
+        token = observer.request_started() if observer is not None else None
+        chunks = [item.text if item.chunk is None else item.chunk for item in batch.items]
         try:
             vectors = await self._send_with_retries(batch)
         except GeminiEmbedError as error:
             self.usage.record_failed(len(batch.items))
+            if observer is not None:
+                observer.request_ended(token, chunks, None, error)
             return BatchOutcome(indices, None, error, batch.tokens)
+        except BaseException as error:  # cancelled, or a bug: still close the event
+            if observer is not None:
+                observer.request_ended(token, chunks, None, error)
+            raise
+        if observer is not None:
+            observer.request_ended(token, chunks, vectors, None)
         return BatchOutcome(indices, vectors, None, batch.tokens)
 
     async def _send_with_retries(self, batch: Batch) -> list[list[float]]:
@@ -272,10 +321,19 @@ class EmbedEngine:
         return vectors
 
     async def _send(self, batch: Batch) -> list[list[float]]:
+        http_options = None
+        if batch.title is None and any(item.title for item in batch.items):
+            # Titles differ between items: send the REST per-item list through the SDK's
+            # public extra_body (it replaces the SDK-built requests[] whole). Same route,
+            # same transport, same (our) retries, same response parsing.
+            http_options = types.HttpOptions(
+                extra_body={"requests": [self._wire_item(item) for item in batch.items]}
+            )
         config = types.EmbedContentConfig(
             task_type=batch.task_type,
             title=batch.title,
             output_dimensionality=self.config.dimension,
+            http_options=http_options,
         )
         # One content per text: a list[str] would be merged into ONE vector by
         # gemini-embedding-2. Plain dicts, not types.Content: the SDK validates them the
@@ -295,6 +353,20 @@ class EmbedEngine:
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
         return normalise_rows(matrix)
+
+    def _wire_item(self, item: Item) -> dict[str, object]:
+        """One ``batchEmbedContents.requests[]`` entry, as the SDK writes it (camelCase)."""
+        model = self.config.model
+        if not model.startswith(("models/", "tunedModels/")):  # the SDK's t_model (mldev)
+            model = f"models/{model}"
+        entry: dict[str, object] = {"content": {"parts": [{"text": item.text}]}, "model": model}
+        if item.task_type is not None:
+            entry["taskType"] = item.task_type
+        if item.title is not None:
+            entry["title"] = item.title
+        if self.config.dimension is not None:
+            entry["outputDimensionality"] = self.config.dimension
+        return entry
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:

@@ -22,9 +22,8 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._models import ModelSpec
 from llama_index_gemini_embed._packing import Item, pack_batches
 from llama_index_gemini_embed._tasks import wire_text
@@ -37,6 +36,7 @@ __all__ = [
     "NodePlan",
     "PlannedNode",
     "RequestEstimate",
+    "SpecLike",
     "content_hash",
     "doc_id_for_path",
     "estimate_requests",
@@ -54,6 +54,24 @@ __all__ = [
 RESERVED_PREFIX = "lige_"
 HASH_KEY = "lige_hash"
 FP_KEY = "lige_fp"
+
+
+class SpecLike(Protocol):
+    """What the planner reads of one item to embed (the engine's ``TextSpec`` has it).
+
+    A protocol rather than the engine's class: planning stays pure, importing neither the
+    embedding engine nor the SDK.
+    """
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def task_type(self) -> str: ...
+
+    @property
+    def title(self) -> str | None: ...
+
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _FM_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*:\s*(.*?)\s*$")
@@ -88,7 +106,7 @@ def fingerprint_hash(fingerprint: Mapping[str, Any]) -> str:
     return _digest(dict(fingerprint), 16)
 
 
-def content_hash(spec: TextSpec, fp_hash: str) -> str:
+def content_hash(spec: SpecLike, fp_hash: str) -> str:
     """Hash of what the API would embed (text, title, task) under one fingerprint."""
     return _digest([fp_hash, spec.task_type, spec.title or "", spec.text], 32)
 
@@ -99,7 +117,7 @@ def metadata_hash(metadata: Mapping[str, Any]) -> str:
     return _digest(visible, 16)
 
 
-def node_hash(spec: TextSpec, metadata: Mapping[str, Any], fp_hash: str) -> str:
+def node_hash(spec: SpecLike, metadata: Mapping[str, Any], fp_hash: str) -> str:
     """The ``lige_hash`` stored with a node: ``"<content hash>.<metadata hash>"``."""
     return f"{content_hash(spec, fp_hash)}.{metadata_hash(metadata)}"
 
@@ -247,14 +265,19 @@ class RequestEstimate:
 
 
 def estimate_requests(
-    specs: Iterable[TextSpec],
+    specs: Iterable[SpecLike],
     model: ModelSpec,
     *,
     max_items: int,
     max_tokens: int | None,
     into: RequestEstimate | None = None,
+    per_item_titles: bool = False,
 ) -> RequestEstimate:
-    """Count items, estimated tokens and requests exactly as the engine would pack them."""
+    """Count items, estimated tokens and requests exactly as the engine would pack them.
+
+    ``per_item_titles``: the engine's ``EngineConfig.per_item_titles`` (distinct titles
+    share requests).
+    """
     estimate = into or RequestEstimate()
 
     def items() -> Iterable[Item]:
@@ -271,7 +294,9 @@ def estimate_requests(
                 title = spec.title if spec.task_type == "RETRIEVAL_DOCUMENT" else None
                 yield Item(index, text, spec.task_type, title or None, tokens)
 
-    for _ in pack_batches(items(), max_items=max_items, max_tokens=max_tokens):
+    for _ in pack_batches(
+        items(), max_items=max_items, max_tokens=max_tokens, per_item_titles=per_item_titles
+    ):
         estimate.requests += 1
     return estimate
 

@@ -22,7 +22,9 @@ Conditions AND / OR / NOT nest freely; NOT means "none of the filters match" (as
 LlamaIndex's SimpleVectorStore) and is pushed down to the leaves, so that a negated
 comparison also matches rows where the key is missing, exactly like the core store.
 TEXT_MATCH and TEXT_MATCH_INSENSITIVE read the node text, so their key must be one of
-``"text"``, ``"document"`` or ``"#document"``. Chroma keeps regexes out of ``where``,
+``"text"``, ``"document"`` or ``"#document"``; on any other key they are refused (Chroma
+has no substring test on metadata strings) with the alternatives: EQ/IN on whole values,
+or a list-valued key with CONTAINS/ANY. Chroma keeps regexes out of ``where``,
 so TEXT_MATCH_INSENSITIVE cannot sit under OR next to metadata filters; that, and
 anything else Chroma cannot express, raises ValueError naming the operator.
 """
@@ -242,10 +244,13 @@ def _membership(key: str, values: list[str | int | float], negate_in: bool) -> _
 
 def _text(f: MetadataFilter) -> str:
     if f.key not in DOCUMENT_KEYS:
+        # Chroma's where has no substring test on metadata strings ($contains only looks
+        # inside lists, $regex only inside the document): refuse rather than match nothing.
         raise ValueError(
             f"{_name(f.operator)} on metadata key {f.key!r} is not supported: Chroma cannot "
-            "search inside metadata values. It matches the node text when the key is "
-            f"one of {sorted(DOCUMENT_KEYS)} (e.g. key='text')."
+            "search inside metadata values. Use FilterOperator.EQ/IN for whole values, "
+            "store the words as a list and use CONTAINS/ANY, or match the node text with "
+            f"one of the keys {sorted(DOCUMENT_KEYS)} (e.g. key='text')."
         )
     if not isinstance(f.value, str) or not f.value:
         raise ValueError(

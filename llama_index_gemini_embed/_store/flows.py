@@ -321,9 +321,9 @@ def count_flow() -> Flow[int]:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """A validated dense or MMR query, ready for :func:`query_flow`."""
+    """A validated dense, MMR or (no embedding) filter-only query, for :func:`query_flow`."""
 
-    embedding: list[float]
+    embedding: list[float] | None
     top_k: int
     fetch_k: int
     flt: ChromaFilter
@@ -334,34 +334,51 @@ class QueryPlan:
     include_embeddings: bool = False
 
 
+def _mmr_fetch_k(top_k: int, kwargs: Mapping[str, Any]) -> int:
+    """Candidates MMR looks at: ``mmr_prefetch_k``, or ``top_k * mmr_prefetch_factor`` (4)."""
+    prefetch_k = kwargs.get("mmr_prefetch_k")
+    factor = kwargs.get("mmr_prefetch_factor")
+    if prefetch_k is not None and factor is not None:
+        # As ChromaVectorStore: two answers to one question are refused, not ranked.
+        raise ValueError(
+            "'mmr_prefetch_factor' and 'mmr_prefetch_k' cannot coexist in a call to query(): "
+            "pass only one of them."
+        )
+    if prefetch_k is not None:
+        return max(top_k, int(prefetch_k))
+    return max(top_k, int(top_k * float(factor if factor is not None else 4.0)))
+
+
 def plan_query(
     query: VectorStoreQuery, kwargs: Mapping[str, Any], space: Space, dimension: int | None
 ) -> QueryPlan | None:
     """Validate ``query``; None means the answer is empty without asking Chroma.
 
-    Keyword options: ``mmr_threshold``, ``mmr_prefetch_k``, ``mmr_prefetch_factor``
-    (default 4), ``include_embeddings``, and raw ``where`` / ``where_document`` clauses.
+    Keyword options: ``node_ids`` (restrict the search to these ids), ``mmr_threshold``,
+    ``mmr_prefetch_k`` or ``mmr_prefetch_factor`` (default 4; not both),
+    ``include_embeddings``, and raw ``where`` / ``where_document`` clauses.
+
+    ``query.node_ids`` is not a restriction: ``VectorStoreIndex`` fills it with the ids it
+    keeps in its own docstore, which for a store that keeps text (like this one) are only
+    its ``IndexNode``/``ImageNode`` objects (or every node with ``store_nodes_override``),
+    never the set to search. ``ChromaVectorStore`` ignores it too; pass the ``node_ids``
+    keyword (``vector_store_kwargs={"node_ids": [...]}`` on a retriever) to restrict.
     """
     if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
         raise ValueError(
             f"VectorStoreQueryMode.{query.mode.name} is not supported by ChromaStore: it "
             "answers dense vector queries (DEFAULT) and MMR."
         )
-    if query.query_embedding is None:
-        raise ValueError(
-            "ChromaStore needs VectorStoreQuery.query_embedding: it never lets Chroma embed "
-            "query text (that would download Chroma's default model and compare vectors from "
-            "two different models). Embed the query with the nodes' embedding model first."
-        )
-    embedding = [float(x) for x in query.query_embedding]
-    if dimension is not None and len(embedding) != dimension:
-        raise DimensionMismatchError(
-            f"The query embedding has {len(embedding)} dimensions but the collection holds "
-            f"{dimension}-dimensional vectors. Embed the query with the same model and "
-            "output_dimensionality as the stored nodes."
-        )
-    # Empty node_ids/doc_ids mean "no restriction": VectorStoreIndex.as_retriever passes
-    # node_ids=[] for every store that keeps the text itself, like this one.
+    embedding: list[float] | None = None
+    if query.query_embedding is not None:
+        embedding = [float(x) for x in query.query_embedding]
+        if dimension is not None and len(embedding) != dimension:
+            raise DimensionMismatchError(
+                f"The query embedding has {len(embedding)} dimensions but the collection "
+                f"holds {dimension}-dimensional vectors. Embed the query with the same model "
+                "and output_dimensionality as the stored nodes."
+            )
+    # Empty doc_ids mean "no restriction", as VectorIndexRetriever passes them.
     flt = translate_filters(
         query.filters,
         doc_ids=query.doc_ids or None,
@@ -369,23 +386,21 @@ def plan_query(
         where_document=kwargs.get("where_document"),
     )
     top_k = int(query.similarity_top_k)
-    if top_k <= 0 or flt.matches_nothing:
-        return None
     mmr = query.mode == VectorStoreQueryMode.MMR
-    fetch_k = top_k
-    if mmr:
-        prefetch_k = kwargs.get("mmr_prefetch_k")
-        factor = float(kwargs.get("mmr_prefetch_factor", 4.0))
-        fetch_k = max(top_k, int(prefetch_k) if prefetch_k else int(top_k * factor))
+    fetch_k = _mmr_fetch_k(top_k, kwargs) if mmr else top_k
+    raw_ids = kwargs.get("node_ids")
+    node_ids = [str(i) for i in raw_ids] if raw_ids is not None else None
+    if top_k <= 0 or flt.matches_nothing or node_ids == []:
+        return None
     threshold = kwargs.get("mmr_threshold", query.mmr_threshold)
     return QueryPlan(
         embedding=embedding,
         top_k=top_k,
         fetch_k=fetch_k,
         flt=flt,
-        node_ids=list(query.node_ids) if query.node_ids else None,
+        node_ids=node_ids,
         space=space,
-        mmr=mmr,
+        mmr=mmr and embedding is not None,
         mmr_threshold=float(threshold) if threshold is not None else None,
         include_embeddings=bool(kwargs.get("include_embeddings", False)),
     )
@@ -395,13 +410,34 @@ def _empty_result() -> VectorStoreQueryResult:
     return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
 
 
+def _filter_only(plan: QueryPlan, ids_arg: list[str] | None) -> Flow[VectorStoreQueryResult]:
+    """No query vector: the first ``top_k`` matching rows, unscored (``similarities`` None)."""
+    include = ["metadatas", "documents"] + (["embeddings"] if plan.include_embeddings else [])
+    result = yield Call(
+        "get",
+        {
+            "ids": ids_arg,
+            "where": plan.flt.where,
+            "where_document": plan.flt.where_document,
+            "limit": plan.top_k,
+            "include": include,
+        },
+    )
+    rows = _rows(result)
+    return VectorStoreQueryResult(
+        nodes=[decode_node(*row) for row in rows], similarities=None, ids=[r[0] for r in rows]
+    )
+
+
 def query_flow(plan: QueryPlan, limits: Limits) -> Flow[VectorStoreQueryResult]:
     """Run a planned query; scores come from :func:`distance_to_score`.
 
     With ``node_ids`` the ids are first narrowed to those that exist (Chroma fails the
     whole query on an unknown id). MMR fetches ``fetch_k`` candidates with their vectors,
     picks ``top_k`` with LlamaIndex's ``get_top_k_mmr_embeddings`` (using the space's
-    similarity), and reports each pick's real similarity to the query.
+    similarity), and reports each pick's real similarity to the query. Without an
+    embedding, the first ``top_k`` rows matching the filters come back without scores,
+    as ``ChromaVectorStore`` answers a filter-only query.
     """
     ids_arg: list[str] | None = None
     if plan.node_ids is not None:
@@ -411,6 +447,8 @@ def query_flow(plan: QueryPlan, limits: Limits) -> Flow[VectorStoreQueryResult]:
             ids_arg.extend(result["ids"])
         if not ids_arg:
             return _empty_result()
+    if plan.embedding is None:
+        return (yield from _filter_only(plan, ids_arg))
     want_embeddings = plan.mmr or plan.include_embeddings
     include = ["metadatas", "documents", "distances"]
     if want_embeddings:

@@ -6,13 +6,14 @@ with lease.lock_for("docs"):                # serialises operations on one colle
     ...
 lease.release()                             # the last release closes the client, unlocks
 
-Chroma's PersistentClient is not safe with several processes on one directory
-(concurrent writers corrupt the HNSW index; readers go stale), so the first process to
+Chroma's PersistentClient is not safe with several writing processes on one directory
+(concurrent writers corrupt the HNSW index), so the first process to
 open a path takes ``fcntl.flock(LOCK_EX | LOCK_NB)`` and keeps it until every store on
 that path in the process is closed (or the process exits). Stores in the same process
 share the lock, the client and the per-collection operation locks through a refcounted
 registry. In a forked child the inherited lock is dropped, not released, so the parent
-keeps it.
+keeps it. Readers (``ChromaStore(..., read_only=True)``) take no lock at all: they never
+shut a writer out, and see what the writer has persisted when they open.
 """
 
 from __future__ import annotations
@@ -27,7 +28,14 @@ from typing import Any
 
 from llama_index_gemini_embed._errors import StoreLockedError
 
-__all__ = ["LOCK_FILE_NAME", "PathLease", "acquire_lease", "lock_file_path", "read_lock_holder"]
+__all__ = [
+    "LOCK_FILE_NAME",
+    "PathLease",
+    "acquire_lease",
+    "join_held_lease",
+    "lock_file_path",
+    "read_lock_holder",
+]
 
 LOCK_FILE_NAME = ".lige.lock"
 
@@ -154,6 +162,21 @@ def acquire_lease(path: str) -> PathLease:
         if entry is None:
             entry = _Entry(path=real, fd=_open_locked(real))
             _REGISTRY[real] = entry
+        entry.refcount += 1
+        return PathLease(entry)
+
+
+def join_held_lease(path: str) -> PathLease | None:
+    """A share of the lock this process already holds on ``path``, else None (no lock taken).
+
+    Read-only stores use it: they share the writer's client when this process is the
+    writer, and otherwise open the directory without locking it.
+    """
+    real = os.path.realpath(os.path.expanduser(path))
+    with _REGISTRY_LOCK:
+        entry = _REGISTRY.get(real)
+        if entry is None:
+            return None
         entry.refcount += 1
         return PathLease(entry)
 

@@ -12,8 +12,15 @@ Layout of a record's Chroma metadata (only keys that are needed are written):
   mixed lists, NaN, huge ints) and every key Chroma cannot hold (``""``, ``#...``,
   ``$...``, ``chroma:...``, or one of the internal keys below);
 * ``lige_keys``: the user keys whose value is not empty (None, ``""`` and ``[]`` count as
-  empty), so that ``IS_EMPTY`` and negated filters can be answered by Chroma;
-* ``doc_id``: the ref doc id (the SOURCE relationship), stored once;
+  empty), in the node's order, so that ``IS_EMPTY`` and negated filters can be answered
+  by Chroma; it also gives back the key order (Chroma returns keys in its own order);
+* ``lige_order``: JSON list of every user key in the node's order, written only when
+  ``lige_keys`` followed by the other keys sorted would not reproduce it (e.g. an empty
+  value before a non-empty one), so that ``node.hash`` and the metadata text an LLM sees
+  are unchanged by a round trip;
+* ``doc_id``: the ref doc id (the SOURCE relationship), and ``document_id``, the same id
+  under the key LlamaIndex's ``ChromaVectorStore`` deletes by (unless the node's own
+  metadata has a ``document_id``), so that store can read and manage our collections;
 * ``lige_node``: JSON with the node class when it is not TextNode (``t``), the
   relationships (``r``), and node fields that differ from their defaults (char offsets,
   excluded keys, templates...). A relationship is the bare id when it carries nothing
@@ -43,6 +50,7 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
+from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
 __all__ = [
     "DOC_ID_KEY",
@@ -51,6 +59,7 @@ __all__ = [
     "KEYS_KEY",
     "META_KEY",
     "NODE_KEY",
+    "ORDER_KEY",
     "Record",
     "decode_metadata",
     "decode_node",
@@ -60,10 +69,15 @@ __all__ = [
 ]
 
 DOC_ID_KEY = "doc_id"
+#: ChromaVectorStore's ref doc key (its ``delete(ref_doc_id)`` filters on it).
+UPSTREAM_DOC_KEY = "document_id"
+#: Keys ChromaVectorStore (llama_index.core.vector_stores.utils.node_to_metadata_dict) writes.
+UPSTREAM_KEYS = frozenset({"_node_content", "_node_type", "document_id", "doc_id", "ref_doc_id"})
 NODE_KEY = "lige_node"
 META_KEY = "lige_meta"
 KEYS_KEY = "lige_keys"
-INTERNAL_KEYS = frozenset({DOC_ID_KEY, NODE_KEY, META_KEY, KEYS_KEY})
+ORDER_KEY = "lige_order"
+INTERNAL_KEYS = frozenset({DOC_ID_KEY, NODE_KEY, META_KEY, KEYS_KEY, ORDER_KEY})
 #: Content hash the ingestion engine keeps in node metadata (see ``ChromaStore.get_index``).
 HASH_KEY = "lige_hash"
 
@@ -235,8 +249,14 @@ def _dumps(value: object, what: str) -> str:
 # ----------------------------------------------------------------------------- metadata
 
 
+def _default_order(present: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """The key order decoding gives without ``lige_order``: non-empty keys, then the rest sorted."""
+    listed = set(present)
+    return [*present, *sorted(k for k in keys if k not in listed)]
+
+
 def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    """User metadata -> Chroma metadata (natives, plus ``lige_meta`` and ``lige_keys``)."""
+    """User metadata -> Chroma metadata: natives, plus the ``lige_*`` keys above."""
     out: dict[str, Any] = {}
     side: dict[str, Any] = {}
     present: list[str] = []
@@ -256,17 +276,39 @@ def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         out[META_KEY] = _dumps(side, f"metadata {sorted(side)!r}")
     if present:
         out[KEYS_KEY] = present
+    keys = list(metadata)
+    if keys != _default_order(present, keys):
+        out[ORDER_KEY] = _dumps(keys, "metadata key order")
     return out
 
 
 def decode_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Chroma metadata -> the user metadata that was encoded (internal keys removed)."""
+    """Chroma metadata -> the user metadata that was encoded, in its key order."""
     if not metadata:
         return {}
-    out = {k: v for k, v in metadata.items() if k not in INTERNAL_KEYS}
+    values = {k: v for k, v in metadata.items() if k not in INTERNAL_KEYS}
     side = metadata.get(META_KEY)
     if isinstance(side, str):
-        out.update(json.loads(side))
+        values.update(json.loads(side))
+    # Chroma hands keys back in its own order: put them back in the node's.
+    raw_order = metadata.get(ORDER_KEY)
+    if isinstance(raw_order, str):
+        order = json.loads(raw_order)
+    else:
+        present = metadata.get(KEYS_KEY)
+        order = _default_order(present if isinstance(present, list) else [], list(values))
+    # Our copy of the ref doc id for ChromaVectorStore, unless the node had the key itself.
+    ref = metadata.get(DOC_ID_KEY)
+    present_keys = metadata.get(KEYS_KEY)
+    if (
+        ref is not None
+        and values.get(UPSTREAM_DOC_KEY) == ref
+        and UPSTREAM_DOC_KEY not in (present_keys if isinstance(present_keys, list) else ())
+    ):
+        del values[UPSTREAM_DOC_KEY]
+    out = {k: values[k] for k in order if k in values}
+    if len(out) != len(values):  # a row written by something else: keep every key
+        out.update(values)
     return out
 
 
@@ -371,6 +413,8 @@ def encode_node(node: BaseNode) -> Record:
     doc_id = node.ref_doc_id
     if doc_id is not None:
         metadata[DOC_ID_KEY] = doc_id
+        if UPSTREAM_DOC_KEY not in node.metadata:
+            metadata[UPSTREAM_DOC_KEY] = doc_id
 
     fields = node.model_dump(mode="json", exclude_defaults=True, exclude=_EXCLUDED_FIELDS)
     fields.pop("class_name", None)
@@ -393,6 +437,20 @@ def encode_node(node: BaseNode) -> Record:
     )
 
 
+def _decode_upstream(
+    node_id: str,
+    document: str | None,
+    metadata: Mapping[str, Any],
+    embedding: Sequence[float] | None,
+) -> BaseNode:
+    """A row ChromaVectorStore wrote, read as it reads it (its keys are not user metadata)."""
+    node = metadata_dict_to_node(dict(metadata), text=document)
+    node.id_ = node_id
+    if embedding is not None:
+        node.embedding = [float(x) for x in embedding]
+    return node
+
+
 def decode_node(
     node_id: str,
     document: str | None,
@@ -401,6 +459,8 @@ def decode_node(
 ) -> BaseNode:
     """A Chroma row -> the node that :func:`encode_node` stored (embedding if given)."""
     metadata = metadata or {}
+    if "_node_content" in metadata and NODE_KEY not in metadata and KEYS_KEY not in metadata:
+        return _decode_upstream(node_id, document, metadata, embedding)
     user_metadata = decode_metadata(metadata)
     raw_info = metadata.get(NODE_KEY)
     info: dict[str, Any] = json.loads(raw_info) if isinstance(raw_info, str) else {}

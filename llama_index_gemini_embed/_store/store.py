@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import threading
 import weakref
@@ -81,12 +82,14 @@ from .limits import (
     parse_server_url,
     validate_collection_name,
 )
-from .lock import PathLease, acquire_lease
+from .lock import PathLease, acquire_lease, join_held_lease
+from .loop_thread import LoopThread
 from .records import encode_node
 
 __all__ = ["ChromaStore", "DimensionMismatchError", "HasFingerprint"]
 
 T = TypeVar("T")
+_CHROMA_DB_FILE = "chroma.sqlite3"  # what PersistentClient writes first in a new directory
 _HTTP_IMPLS = ("chromadb.api.fastapi.FastAPI", "chromadb.api.async_fastapi.AsyncFastAPI")
 _DIMENSION_RE = re.compile(r"expecting embedding with dimension of (\d+), got (\d+)")
 _HNSW_KEYS = frozenset(
@@ -144,14 +147,59 @@ def _dimension_of(fingerprint: Mapping[str, FingerprintValue] | None) -> int | N
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _release(lease: PathLease | None, owned_client: BaseAPI | None) -> None:
-    """Finaliser: close a client we created, give the directory lock share back."""
+class _AsyncServer:
+    """Server mode's async side: one AsyncHttpClient collection on the store's own loop thread."""
+
+    def __init__(self, name: str) -> None:
+        self.io = LoopThread(f"lige-chroma-{name}")
+        self.collection: AsyncCollection | None = None
+        self.lock: asyncio.Lock | None = None  # created on the loop thread, used only there
+
+    async def aclose(self) -> None:
+        """On the loop thread: close the httpx pool chromadb keeps for this loop."""
+        collection, self.collection = self.collection, None
+        api = getattr(collection, "_client", None)
+        # chromadb's AsyncFastAPI caches one httpx.AsyncClient per loop in a class-level
+        # dict keyed by the loop's hash; nothing else ever closes it.
+        pools = getattr(type(api), "_clients", None)
+        if isinstance(pools, dict):
+            pool = pools.pop(hash(asyncio.get_running_loop()), None)
+            if isinstance(pool, httpx.AsyncClient):
+                await pool.aclose()
+
+    def stop(self) -> None:
+        """Close the pool and end the loop thread (idempotent)."""
+        self.io.stop(self.aclose)
+
+
+def _release(
+    lease: PathLease | None, owned_client: BaseAPI | None, aserver: _AsyncServer | None = None
+) -> None:
+    """Finaliser: close a client we created, stop the async loop thread, give the lock back."""
+    if aserver is not None:
+        with contextlib.suppress(Exception):  # closing must never raise
+            aserver.stop()
     close = getattr(owned_client, "close", None)
     if callable(close):
         with contextlib.suppress(Exception):  # closing must never raise
             close()
     if lease is not None:
         lease.release()
+
+
+def _check_local_path(path: str, *, must_exist: bool) -> None:
+    """Refuse, before anything is created, a path that is a file or (``must_exist``) no store."""
+    real = os.path.expanduser(path)
+    if os.path.exists(real) and not os.path.isdir(real):
+        raise ConfigurationError(
+            f"path={path!r} is a file, not a directory: pass the directory of a local "
+            "Chroma store (or a new one to create)."
+        )
+    if must_exist and not os.path.isfile(os.path.join(real, _CHROMA_DB_FILE)):
+        raise StoreError(
+            f"The local Chroma store {path} does not exist yet: ingest something first "
+            "(gemini-embed ingest PATH --path DIR), or check --path."
+        )
 
 
 def _open_local(path: str) -> ClientAPI:
@@ -225,7 +273,8 @@ class ChromaStore(BasePydanticVectorStore):
     Local mode (the default) opens ``chromadb.PersistentClient(path)`` and locks the
     directory for this process (StoreLockedError in another process). Server mode
     (``host=``, or :meth:`from_url`) uses ``HttpClient`` and, for the ``a*`` methods,
-    ``AsyncHttpClient`` (one per event loop); local async methods run in a worker thread,
+    ``AsyncHttpClient`` (on the store's own loop thread: one connection pool whatever the
+    number of caller event loops); local async methods run in a worker thread,
     serialised per collection.
 
     Args:
@@ -247,6 +296,10 @@ class ChromaStore(BasePydanticVectorStore):
             ``fingerprint``.
         create: Create the collection when it does not exist (default); False: open an
             existing one or raise :class:`StoreError` (nothing is created).
+        read_only: Open for reading only (``info``, ``query``, ``get_nodes``): a local
+            store takes no lock, so it can be read while another process writes to it
+            (it sees what the writer has persisted); writes raise :class:`StoreError`;
+            nothing is created (implies ``create=False``).
         payload_cap_bytes: Bytes per HTTP write request (default 30 MiB, under the
             server's 40 MiB limit); raise it only for a server configured with a larger
             ``max_payload_size_bytes``.
@@ -272,6 +325,7 @@ class ChromaStore(BasePydanticVectorStore):
     expected_fingerprint: Fingerprint | None = None
     payload_cap_bytes: int | None = None
     create: bool = True
+    read_only: bool = False
 
     _client: BaseAPI | None = PrivateAttr(default=None)
     _collection: Collection | None = PrivateAttr(default=None)
@@ -284,12 +338,7 @@ class ChromaStore(BasePydanticVectorStore):
     _limits: Limits = PrivateAttr(default_factory=lambda: Limits(max_batch=1000))
     _op_lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _server: tuple[str, int, bool, dict[str, str] | None] | None = PrivateAttr(default=None)
-    _async_collections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncCollection] = (
-        PrivateAttr(default_factory=weakref.WeakKeyDictionary)
-    )
-    _async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
-        default_factory=weakref.WeakKeyDictionary
-    )
+    _aserver: _AsyncServer | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -307,6 +356,7 @@ class ChromaStore(BasePydanticVectorStore):
         embed_model: object | None = None,
         *,
         create: bool = True,
+        read_only: bool = False,
         payload_cap_bytes: int | None = None,
         expected_fingerprint: Mapping[str, FingerprintValue] | None = None,
         **kwargs: Any,
@@ -333,10 +383,12 @@ class ChromaStore(BasePydanticVectorStore):
                 "pass the same name."
             )
         resolved = _resolve_fingerprint(fingerprint or expected_fingerprint, embed_model)
-        if host is None and client is None and collection is None and not path:
-            raise ConfigurationError(
-                "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
-            )
+        if host is None and client is None and collection is None:
+            if not path:
+                raise ConfigurationError(
+                    "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
+                )
+            _check_local_path(path, must_exist=read_only or not create)
         super().__init__(
             collection_name=collection_name,
             path=path,
@@ -347,7 +399,8 @@ class ChromaStore(BasePydanticVectorStore):
             hnsw=hnsw,
             expected_fingerprint=resolved,
             payload_cap_bytes=payload_cap_bytes,
-            create=create,
+            create=create and not read_only,
+            read_only=read_only,
             **kwargs,
         )
         self._open(client, collection)
@@ -399,6 +452,17 @@ class ChromaStore(BasePydanticVectorStore):
                         settings=_settings(),
                     )
                 self._client = owned
+            elif self.read_only:
+                # A reader takes no lock: it joins this process's writer if there is one,
+                # else opens the directory on its own (readers never shut a writer out).
+                assert self.path is not None
+                self._lease = join_held_lease(self.path)
+                if self._lease is not None:
+                    lease = self._lease
+                    self._client = cast(ClientAPI, lease.client(lambda: _open_local(lease.path)))
+                else:
+                    owned = _open_local(os.path.realpath(os.path.expanduser(self.path)))
+                    self._client = owned
             else:
                 assert self.path is not None
                 lease = self._lease = acquire_lease(self.path)
@@ -418,7 +482,9 @@ class ChromaStore(BasePydanticVectorStore):
             self._lease = None
             self._closed = True
             raise
-        self._finalizer = weakref.finalize(self, _release, self._lease, owned)
+        if self._server is not None:
+            self._aserver = _AsyncServer(self.collection_name)
+        self._finalizer = weakref.finalize(self, _release, self._lease, owned, self._aserver)
 
     def _get_or_create(self) -> Collection:
         if not isinstance(self._client, ClientAPI):  # pragma: no cover - collection= path
@@ -528,35 +594,38 @@ class ChromaStore(BasePydanticVectorStore):
         with self._op_lock, self._translate(what):
             return _drive(flow, collection)
 
-    async def _async_collection(self) -> AsyncCollection:
-        """This event loop's AsyncHttpClient collection, created once per loop."""
-        self._sync_collection()
-        loop = asyncio.get_running_loop()
-        collection = self._async_collections.get(loop)
-        if collection is not None:
-            return collection
-        lock = self._async_locks.setdefault(loop, asyncio.Lock())
-        async with lock:  # concurrent first calls on one loop share one client
-            collection = self._async_collections.get(loop)
-            if collection is None:
+    async def _async_collection(self, aserver: _AsyncServer) -> AsyncCollection:
+        """On the loop thread: the AsyncHttpClient collection, created once."""
+        if aserver.collection is not None:
+            return aserver.collection
+        if aserver.lock is None:
+            aserver.lock = asyncio.Lock()
+        async with aserver.lock:  # concurrent first calls share one client
+            if aserver.collection is None:
                 assert self._server is not None
                 host, port, ssl, headers = self._server
                 with self._translate("connecting (async)"):
                     client = await chromadb.AsyncHttpClient(
                         host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
                     )
-                    collection = await client.get_collection(
+                    aserver.collection = await client.get_collection(
                         self.collection_name, embedding_function=None
                     )
-                self._async_collections[loop] = collection
-        return collection
+            return aserver.collection
+
+    async def _adrive_on_loop_thread(self, aserver: _AsyncServer, flow: Flow[T]) -> T:
+        return await _adrive(flow, await self._async_collection(aserver))
 
     async def _arun(self, flow: Flow[T], what: str) -> T:
+        """Local: the sync flow in a worker thread. Server: natively async, on the store's
+        own loop thread whatever loop the caller runs (bounded sockets, see loop_thread)."""
         if self._server is None:
             return await asyncio.to_thread(self._run, flow, what)
-        collection = await self._async_collection()
+        self._sync_collection()
+        aserver = self._aserver
+        assert aserver is not None
         with self._translate(what):
-            return await _adrive(flow, collection)
+            return await aserver.io.run(self._adrive_on_loop_thread(aserver, flow))
 
     # ------------------------------------------------------------------ properties
 
@@ -589,7 +658,9 @@ class ChromaStore(BasePydanticVectorStore):
 
         Raises:
             FingerprintMismatchError: Names both fingerprints and what to do.
+            StoreError: The store is read-only.
         """
+        self._refuse_write("record a fingerprint")
         self._check_fingerprint(normalise_fingerprint(fingerprint), refresh=True)
 
     def _check_fingerprint(self, expected: Fingerprint, refresh: bool) -> None:
@@ -602,6 +673,8 @@ class ChromaStore(BasePydanticVectorStore):
             else:
                 metadata = self._collection.metadata
             if self._recorded is None:
+                if self.read_only:  # a reader records nothing
+                    return
                 self._refuse_other_dimension(expected)
                 merged = merge_collection_metadata(metadata, expected)
                 self._collection.modify(metadata=cast(Any, merged))
@@ -630,29 +703,41 @@ class ChromaStore(BasePydanticVectorStore):
 
     # ------------------------------------------------------------------ writes
 
+    def _refuse_write(self, what: str) -> None:
+        if self.read_only:
+            raise StoreError(
+                f"This ChromaStore was opened with read_only=True and cannot {what}: open it "
+                "without read_only=True to change the collection (a local store allows one "
+                "writer process at a time)."
+            )
+
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Upsert nodes (with embeddings) in safe batches; returns their ids.
 
         A re-added id gets the new text, vector and metadata; metadata keys it no longer
         has are removed. Every vector length is checked before anything is written.
         """
+        self._refuse_write("add nodes")
         flow = add_flow(nodes, self._limits, self._dimension, self.collection_name)
         ids, self._dimension = self._run(flow, "adding nodes")
         return ids
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Async :meth:`add`."""
+        self._refuse_write("add nodes")
         flow = add_flow(nodes, self._limits, self._dimension, self.collection_name)
         ids, self._dimension = await self._arun(flow, "adding nodes")
         return ids
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node whose ref doc id is ``ref_doc_id``."""
+        self._refuse_write("delete nodes")
         flow = delete_flow(None, translate_filters(doc_ids=[ref_doc_id]), self._limits)
         self._run(flow, "deleting a document")
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Async :meth:`delete`."""
+        self._refuse_write("delete nodes")
         flow = delete_flow(None, translate_filters(doc_ids=[ref_doc_id]), self._limits)
         await self._arun(flow, "deleting a document")
 
@@ -679,6 +764,7 @@ class ChromaStore(BasePydanticVectorStore):
 
         With neither, nothing is deleted: use :meth:`clear` to empty the collection.
         """
+        self._refuse_write("delete nodes")
         self._run(self._delete_nodes_flow(node_ids, filters), "deleting nodes")
 
     async def adelete_nodes(
@@ -688,14 +774,17 @@ class ChromaStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Async :meth:`delete_nodes`."""
+        self._refuse_write("delete nodes")
         await self._arun(self._delete_nodes_flow(node_ids, filters), "deleting nodes")
 
     def clear(self) -> None:
         """Delete every node (the collection, its settings and fingerprint stay)."""
+        self._refuse_write("clear the collection")
         self._run(delete_flow(None, ChromaFilter(), self._limits), "clearing the collection")
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
+        self._refuse_write("clear the collection")
         await self._arun(delete_flow(None, ChromaFilter(), self._limits), "clearing")
 
     # ------------------------------------------------------------------ reads
@@ -731,14 +820,18 @@ class ChromaStore(BasePydanticVectorStore):
 
         Scores by space: ``cosine`` -> cosine similarity (1 - Chroma's distance), ``ip`` ->
         dot product (1 - distance), ``l2`` -> ``1 / (1 + euclidean distance)``.
-        Honours ``node_ids``, ``doc_ids`` (empty lists mean no restriction, as
-        ``VectorStoreIndex`` passes them), ``filters`` and MMR mode (``mmr_threshold``,
-        ``mmr_prefetch_k``/``mmr_prefetch_factor`` keyword options; MMR results carry
-        their real similarity). ``include_embeddings=True`` returns vectors too.
+        Honours ``doc_ids`` (an empty list means no restriction, as ``VectorStoreIndex``
+        passes it), ``filters`` and MMR mode (``mmr_threshold``, ``mmr_prefetch_k`` or
+        ``mmr_prefetch_factor`` keyword options; MMR results carry their real
+        similarity). ``include_embeddings=True`` returns vectors too. Restrict by id with
+        the ``node_ids=[...]`` keyword: ``query.node_ids`` is the index's docstore
+        bookkeeping, not a restriction (as in ``ChromaVectorStore``). Without
+        ``query_embedding`` it returns the first ``similarity_top_k`` rows matching the
+        filters, with ``similarities`` None.
 
         Raises:
-            ValueError: No query embedding (text-only queries are refused), an unsupported
-                mode, or a filter Chroma cannot express.
+            ValueError: An unsupported mode, both MMR prefetch options, or a filter Chroma
+                cannot express.
         """
         plan = plan_query(query, kwargs, self._actual_space, self._dimension)
         if plan is None:
@@ -800,8 +893,6 @@ class ChromaStore(BasePydanticVectorStore):
         if self._closed:
             return
         self._closed = True
-        self._async_collections.clear()
-        self._async_locks.clear()
         self._collection = None
         if self._finalizer is not None:
             self._finalizer()

@@ -56,7 +56,7 @@ def _demo_backend() -> Iterator[tuple[str, str | None, str]]:
 
 def run(args: argparse.Namespace) -> int:
     from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
-    from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
+    from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
     from llama_index_gemini_embed._store.store import ChromaStore
 
     if args.top_k < 1:

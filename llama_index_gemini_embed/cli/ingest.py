@@ -30,7 +30,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from llama_index_gemini_embed._ingest.run import IngestReport
+    from llama_index_gemini_embed._ingest import IngestReport
 
 
 def register(commands: Commands) -> None:
@@ -98,7 +98,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llama_index_gemini_embed._ingest.run import aingest
+    from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
         if not Path(raw).exists():
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
                 store=store,
                 embed_model=embed,
                 transformations=transformations,
-                sync=args.sync,
+                delete_missing=args.sync,
                 dry_run=args.dry_run,
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),

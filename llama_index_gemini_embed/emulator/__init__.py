@@ -12,7 +12,7 @@
 
 Also a CLI: ``python -m llama_index_gemini_embed.emulator --port 8765 --api-key KEY``.
 
-What it serves (see shared/docs/gemini-api.md §6):
+What it serves (the API facts and their sources: docs/gemini-api.md):
 
 * Developer API under ``/v1``, ``/v1beta``, ``/v1alpha``: ``models/{m}:batchEmbedContents``,
   ``:embedContent``, ``:countTokens``, ``:generateContent``, ``:asyncBatchEmbedContent``,
@@ -21,9 +21,14 @@ What it serves (see shared/docs/gemini-api.md §6):
 * Vertex AI under ``/v1`` and ``/v1beta1``, with or without ``projects/{p}/locations/{l}/``:
   ``publishers/google/models/{m}:predict|embedContent|batchEmbedContents|countTokens|
   generateContent`` (``x-goog-api-key`` or any ``Authorization: Bearer`` token).
-* Vectors: :func:`embed_text` gives exactly what the server returns for one item.
-* Quotas count items and tokens (``_tokens.estimate_tokens``) per model; a refused request
-  gets the real 429 body with QuotaFailure and RetryInfo, and counts nothing.
+* Vectors: :func:`embed_text` gives exactly what the server returns for one item;
+  :func:`embed_media` the same for text + media parts (gemini-embedding-2).
+* Media (gemini-embedding-2 ``inlineData``/``fileData`` parts): no vision — a medium is
+  placed by the description it carries (PNG ``tEXt``, JPEG comment/EXIF, WAV ``INAM``, PDF
+  text layer, MP4 ``©nam``), else by a hash of its bytes; see ``_media`` and
+  docs/gemini-api.md §7. :mod:`.samples` makes such files.
+* Quotas count items and tokens (the emulator's own ``_tokens.count_tokens``) per model;
+  a refused request gets the real 429 body with QuotaFailure and RetryInfo, and counts nothing.
 * Faults (``set_faults``/``script_faults``) and latency apply to embedding and generate calls.
 * ``generateContent`` is answered by a judge: the default scores ``<passage id="…">`` blocks
   against ``<query>…</query>`` by word overlap (0–10), see :mod:`._judge`.
@@ -31,7 +36,9 @@ What it serves (see shared/docs/gemini-api.md §6):
 
 from __future__ import annotations
 
+from . import samples
 from ._judge import Judge, JudgeRequest, default_judge
+from ._protocol import embed_media
 from ._server import DEFAULT_API_KEY, Emulator, serve_forever
 from ._state import (
     BatchBehaviour,
@@ -58,6 +65,8 @@ __all__ = [
     "RequestRecord",
     "cosine",
     "default_judge",
+    "embed_media",
     "embed_text",
+    "samples",
     "serve_forever",
 ]

@@ -176,6 +176,10 @@ def poll(
 ) -> None:
     """One GET of the job: advance its state machine (and compute results when it succeeds)."""
     if job.done:
+        if job.held_output is not None:
+            job.polls += 1
+            if job.polls >= job.behaviour.polls_until_done + job.behaviour.results_lag_polls:
+                job.output, job.held_output = job.held_output, None
         return
     job.polls += 1
     b = job.behaviour
@@ -183,6 +187,8 @@ def poll(
         if b.final_state == "SUCCEEDED":
             _run(state, job, encoder=encoder, strict_length=strict_length, api_version=api_version)
             _finish(job, "SUCCEEDED")
+            if b.results_lag_polls > 0:
+                job.held_output, job.output = job.output, None
         elif b.final_state == "FAILED":
             job.error = {"code": 13, "message": "Batch job failed: internal error (emulated)."}
             job.stats = {"requestCount": str(len(job.inputs)), "failedRequestCount": "0"}
@@ -250,7 +256,14 @@ def _run(
         "successfulRequestCount": str(len(ok_idx)),
         "failedRequestCount": str(failed),
     }
-    if job.file_input is None:
+    mode = b.answer_mode
+    if mode == "auto":
+        inline = len(job.inputs) <= b.inline_answer_max_items
+    elif mode == "submitted":
+        inline = job.file_input is None
+    else:
+        inline = mode == "inline"
+    if inline:
         inlined = []
         for (key, _), res in zip(job.inputs, results, strict=True):
             entry = dict(res)
@@ -261,6 +274,8 @@ def _run(
         return
     lines = []
     for i, ((key, _), res) in enumerate(zip(job.inputs, results, strict=True)):
+        if b.item_error_form == "status" and "error" in res:
+            res = {"status": res["error"]}
         lines.append(
             orjson.dumps(
                 {"key": key if key is not None else str(i), **res},

@@ -22,11 +22,9 @@ from ._facts import (
     EMBEDDING_MODELS,
     GENERATION_MODELS,
     MEDIA_LIMITS,
-    QUOTA_IDS,
     RETIRED_MODELS,
 )
 from ._media import MediaInfo, read_media
-from ._state import QuotaViolation, format_duration
 from ._vectors import (
     TASK_TYPES,
     VERTEX_LEGACY_MODELS,
@@ -44,6 +42,7 @@ from ._vectors import (
     max_input_tokens,
     part_text,
     part_tokens,
+    to_json_floats,
     truncate_parts,
 )
 
@@ -52,12 +51,11 @@ __all__ = [
     "ApiError",
     "ParsedItem",
     "compute_vectors",
+    "embed_media",
     "embedding_model_exists",
-    "fault_error",
     "generation_model_exists",
     "model_resource",
     "parse_embed_item",
-    "quota_error",
     "usage_metadata",
 ]
 
@@ -75,17 +73,6 @@ STATUS_NAMES: dict[int, str] = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-
-DEFAULT_MESSAGES: dict[int, str] = {
-    429: "Resource has been exhausted (e.g. check quota).",
-    500: "An internal error has occurred. Please retry or report in "
-    "https://developers.generativeai.google/guide/troubleshooting",
-    502: "Bad gateway.",
-    503: "The model is overloaded. Please try again later.",
-    504: "Deadline expired before operation could complete.",
-}
-
-RATE_LIMIT_DOCS = "https://ai.google.dev/gemini-api/docs/rate-limits"
 
 
 class ApiError(Exception):
@@ -220,75 +207,6 @@ def vertex_not_found(path_model: str) -> ApiError:
         f"Publisher Model `{path_model}` was not found or your project does not have access "
         "to it. Please ensure you are using a valid model version.",
     )
-
-
-# ---------------------------------------------------------------- quota / fault errors
-_QUOTA_IDS = QUOTA_IDS
-
-
-def _rate_limit_error(
-    kind: str, limit: int | None, model: str, retry_delay: float | None, message: str | None
-) -> ApiError:
-    metric, quota_id = _QUOTA_IDS[kind]
-    bare = bare_model(model)
-    violation: dict[str, Any] = {
-        "quotaMetric": metric,
-        "quotaId": quota_id,
-        "quotaDimensions": {"location": "global", "model": bare},
-    }
-    if limit is not None:
-        violation["quotaValue"] = str(limit)
-    if message is None:
-        message = (
-            "You exceeded your current quota, please check your plan and billing details. "
-            f"For more information on this error, head to: {RATE_LIMIT_DOCS}.\n"
-            f"* Quota exceeded for metric: {metric}, limit: {limit if limit is not None else 0}, "
-            f"model: {bare}"
-        )
-        if retry_delay is not None:
-            message += f"\nPlease retry in {format_duration(retry_delay)}."
-    details: list[dict[str, Any]] = [
-        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [violation]},
-        {
-            "@type": "type.googleapis.com/google.rpc.Help",
-            "links": [
-                {"description": "Learn more about Gemini API quotas", "url": RATE_LIMIT_DOCS}
-            ],
-        },
-    ]
-    if retry_delay is not None:
-        details.append(
-            {
-                "@type": "type.googleapis.com/google.rpc.RetryInfo",
-                "retryDelay": format_duration(retry_delay),
-            }
-        )
-    return ApiError(429, message, details=details)
-
-
-def quota_error(v: QuotaViolation) -> ApiError:
-    """The real 429 body for a quota refusal, with RetryInfo = time until it would fit."""
-    return _rate_limit_error(v.kind, v.limit, v.model, v.retry_delay, None)
-
-
-def fault_error(
-    code: int,
-    *,
-    model: str,
-    generate: bool,
-    retry_delay: float | None,
-    daily: bool,
-    message: str | None,
-) -> ApiError:
-    """An injected error: 429s look like real quota errors (per-minute unless ``daily``)."""
-    if code == 429:
-        if daily:
-            kind = "generate_day" if generate else "day"
-        else:
-            kind = "generate_minute" if generate else "minute_items"
-            retry_delay = 1.0 if retry_delay is None else retry_delay
-        return _rate_limit_error(kind, None, model, retry_delay, message)
-    return ApiError(code, message or DEFAULT_MESSAGES.get(code, "Injected fault."))
 
 
 # ---------------------------------------------------------------- request items
@@ -618,6 +536,43 @@ def finish_item(
 
 
 # ---------------------------------------------------------------- vectors
+def embed_media(
+    parts: Sequence[str | tuple[str, bytes]],
+    *,
+    model: str = "gemini-embedding-2",
+    dimension: int | None = None,
+) -> list[float]:
+    """Exactly the vector the emulator returns for one content of text and media parts.
+
+        embed_media([("image/png", png_with_description("a red bicycle"))])
+        embed_media(["a caption", ("application/pdf", pdf_with_pages(["page one"]))])
+
+    A text part is a ``str``; a media part is ``(mime_type, bytes)``. Limits are checked as
+    the server checks them (``ApiError`` 400); the -001 model refuses media.
+    """
+    content: dict[str, Any] = {
+        "parts": [
+            {"text": p}
+            if isinstance(p, str)
+            else {"inlineData": {"mimeType": p[0], "data": base64.b64encode(p[1]).decode()}}
+            for p in parts
+        ]
+    }
+    request: dict[str, Any] = {"content": content}
+    if dimension is not None:
+        request["outputDimensionality"] = dimension
+    parsed = parse_embed_item(
+        request,
+        where="EmbedContentRequest",
+        field_path="",
+        url_model=model,
+        api_version="v1beta",
+        vertex=False,
+        strict_length=False,
+    )
+    return to_json_floats(compute_vectors([parsed.item], model, None)[0])
+
+
 def compute_vectors(
     items: Sequence[EmbedItem], model: str, encoder: Encoder | None
 ) -> list[FloatArray]:

@@ -1,4 +1,4 @@
-"""The emulator's aiohttp server and its thread runner.
+"""The emulator's route table, its thread runner (``Emulator``) and ``serve_forever``.
 
     with Emulator(quota=QuotaConfig(items_per_minute=100)) as emu:
         client = genai.Client(api_key=emu.api_key,
@@ -8,140 +8,65 @@
 
 The server runs on its own event loop in a daemon thread, so synchronous tests, async tests
 and the ``google-genai`` SDK (sync httpx2 and async aiohttp transports) can all talk to it.
+
+One module per API surface, composed here: ``_embeddings`` (online embeddings, Developer API
+and Vertex), ``_generate`` (generateContent, countTokens, models), ``_batch_api`` (Batch API),
+``_files_api`` (Files API), ``_faults`` (429 and fault bodies), on the shared plumbing of
+``_service`` (routing, auth, bodies, latency, faults, quotas).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
-import logging
-import re
-import secrets
 import signal
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
 from aiohttp import web
 
-from . import _batches
-from ._facts import (
-    EMBEDDING_MODELS,
-    GENERATION_MODELS,
-    MAX_ITEMS_PER_BATCH_EMBED,
-    PAYLOAD_LIMIT_BYTES,
-    PAYLOAD_LIMIT_MESSAGE,
-)
-from ._judge import Judge, JudgeRequest, default_judge
+from ._batch_api import BatchRoutes
+from ._embeddings import EmbeddingRoutes
+from ._files_api import FileRoutes
+from ._generate import GenerateRoutes
+from ._judge import Judge
 from ._protocol import (
     ApiError,
-    ParsedItem,
-    bad_request,
-    bare_model,
-    compute_vectors,
     embedding_model_exists,
-    fault_error,
-    generation_model_exists,
-    model_resource,
-    not_found,
-    parse_embed_item,
-    pick,
-    quota_error,
-    usage_metadata,
     vertex_not_found,
 )
+from ._service import CTX, Settings
 from ._state import (
     BatchBehaviour,
-    BatchJob,
     Counters,
     EmulatorState,
     Fault,
     FaultConfig,
-    FileRecord,
     QuotaConfig,
     RequestRecord,
-    rfc3339_now,
 )
-from ._tokens import count_tokens
-from ._vectors import Encoder, FloatArray, part_tokens, truncate_to_tokens
+from ._vectors import Encoder
 
 __all__ = ["DEFAULT_API_KEY", "Emulator", "serve_forever"]
 
 DEFAULT_API_KEY = "emulator-key"
-
-log = logging.getLogger("llama_index_gemini_embed.emulator")
-
-MAX_BATCH_MESSAGE = (
-    f"* BatchEmbedContentsRequest.requests: at most {MAX_ITEMS_PER_BATCH_EMBED} requests can "
-    "be in one batch\n"
-)
-VERTEX_MAX_INSTANCES = 250
-VERTEX_MAX_TOKENS = 20_000
 
 _DEV = r"(?P<ver>v1|v1beta|v1alpha)"
 _VERTEX = (
     r"(?P<ver>v1|v1beta1)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/)?"
     r"publishers/google/models/(?P<model>[^/:]+):(?P<method>\w+)"
 )
-_NUMPY = orjson.OPT_SERIALIZE_NUMPY
-_T = TypeVar("_T")
-_WORK_METHODS = frozenset({"batchEmbedContents", "embedContent", "predict", "generateContent"})
 
 
-class _Dropped(Exception):
-    """The handler closed the connection without a response."""
+class _Service(EmbeddingRoutes, GenerateRoutes, BatchRoutes, FileRoutes):
+    """Every API surface the emulator serves, routed by method and path."""
 
-
-@dataclass
-class _Ctx:
-    body: Any = None
-    model: str | None = None
-    items: int = 0
-    tokens: int = 0
-    recorded: bool = False
-
-
-_CTX: contextvars.ContextVar[_Ctx] = contextvars.ContextVar("emulator_request_ctx")
-
-
-def _json(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(obj, option=_NUMPY),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-Handler = Callable[[web.Request, dict[str, str]], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class _Settings:
-    api_keys: tuple[str, ...]
-    latency: float
-    jitter: float
-    strict_length: bool
-    missing_key_status: int
-    encoder: Encoder | None = None
-    judge: Judge | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class _Service:
-    """Request handlers; all state lives in ``EmulatorState`` and ``_Settings``."""
-
-    def __init__(self, state: EmulatorState, settings: _Settings) -> None:
-        self.state = state
-        self.settings = settings
-        self.stopping: asyncio.Event | None = None
-        self.routes: list[tuple[str, re.Pattern[str], Handler, str]] = []
+    def __init__(self, state: EmulatorState, settings: Settings) -> None:
+        super().__init__(state, settings)
         self._add("POST", rf"/{_DEV}/models/(?P<model>[^/:]+):(?P<method>\w+)", self.dev_model_post)
         self._add("GET", rf"/{_DEV}/models", self.list_models)
         self._add("GET", rf"/{_DEV}/models/(?P<model>[^/:]+)", self.get_model)
@@ -156,229 +81,10 @@ class _Service:
         self._add("DELETE", rf"/{_DEV}/files/(?P<id>[^/:]+)", self.delete_file)
         self._add("GET", rf"/(?:download/)?{_DEV}/files/(?P<id>[^/:]+):download", self.download)
 
-    def _add(self, method: str, pattern: str, handler: Handler, auth: str = "dev") -> None:
-        self.routes.append((method, re.compile(pattern + r"\Z"), handler, auth))
-
-    # ------------------------------------------------------------ plumbing
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=256 * 1024 * 1024, middlewares=[self._middleware])
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        return app
-
-    @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        ctx = _Ctx()
-        _CTX.set(ctx)
-        status = 500
-        try:
-            try:
-                resp = await handler(request)
-            except ApiError as err:
-                resp = _json(err.body(), status=err.code)
-            except _Dropped:
-                # The transport is already aborted; aiohttp discards whatever we return.
-                status = 0
-                await asyncio.sleep(0)
-                return web.Response(status=499)
-            except web.HTTPException:
-                raise
-            except Exception as exc:  # a bug or a failing user hook: answer like Google would
-                log.exception("emulator handler failed")
-                resp = _json(ApiError(500, f"Internal error: {exc}").body(), status=500)
-            status = resp.status
-            return resp
-        finally:
-            if not ctx.recorded:
-                self._record(request, ctx, status)
-
-    def _record(self, request: web.Request, ctx: _Ctx, status: int) -> None:
-        ctx.recorded = True
-        self.state.record(
-            RequestRecord(
-                method=request.method,
-                path=request.path,
-                status=status,
-                body=ctx.body,
-                model=ctx.model,
-                items=ctx.items,
-                tokens=ctx.tokens,
-            )
-        )
-
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        allowed = False
-        for method, pattern, handler, auth in self.routes:
-            m = pattern.match(path)
-            if m is None:
-                continue
-            allowed = True
-            if method != request.method:
-                continue
-            if auth == "dev":
-                self._check_dev_key(request)
-            elif auth == "vertex":
-                self._check_vertex_auth(request)
-            elif auth == "upload" and "upload_id" not in request.query:
-                self._check_dev_key(request)
-            return await handler(request, {k: v for k, v in m.groupdict().items() if v is not None})
-        if allowed:
-            raise ApiError(405, f"Method {request.method} not allowed for {path}.")
-        raise ApiError(404, f"The requested URL {path} was not found on this server.")
-
-    def _check_dev_key(self, request: web.Request) -> None:
-        key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        if not key:
-            code = self.settings.missing_key_status
-            raise ApiError(
-                code,
-                "Method doesn't allow unregistered callers (callers without established "
-                "identity). Please use API Key or other form of API consumer identity to call "
-                "this API.",
-            )
-        if key.strip() not in self.settings.api_keys:
-            raise ApiError(
-                400,
-                "API key not valid. Please pass a valid API key.",
-                details=[
-                    {
-                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                        "reason": "API_KEY_INVALID",
-                        "domain": "googleapis.com",
-                        "metadata": {"service": "generativelanguage.googleapis.com"},
-                    },
-                    {
-                        "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
-                        "locale": "en-US",
-                        "message": "API key not valid. Please pass a valid API key.",
-                    },
-                ],
-            )
-
-    def _check_vertex_auth(self, request: web.Request) -> None:
-        auth = request.headers.get("Authorization", "")
-        if auth.lower().startswith("bearer ") and auth[7:].strip():
-            return
-        if request.headers.get("x-goog-api-key") or request.query.get("key"):
-            self._check_dev_key(request)
-            return
-        raise ApiError(
-            401,
-            "Request is missing required authentication credential. Expected OAuth 2 access "
-            "token, login cookie or other valid authentication credential.",
-        )
-
-    async def _body(self, request: web.Request, *, limit: int | None = None) -> Any:
-        """The JSON body; over ``limit`` bytes → the API's 400 "payload size" answer."""
-        if limit is not None and (request.content_length or 0) > limit:
-            raise bad_request(PAYLOAD_LIMIT_MESSAGE)
-        raw = await request.read()
-        if limit is not None and len(raw) > limit:
-            raise bad_request(PAYLOAD_LIMIT_MESSAGE)
-        ctx = _CTX.get()
-        if not raw:
-            ctx.body = {}
-            return {}
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise bad_request(f"Invalid JSON payload received. {exc}") from None
-        ctx.body = body
-        if not isinstance(body, dict):
-            raise bad_request("Invalid JSON payload received. Expected an object.")
-        return body
-
-    # ------------------------------------------------------------ faults / latency / quota
-    async def _hold(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        stopping = self.stopping
-        if stopping is None:
-            await asyncio.sleep(seconds)
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), seconds)
-
-    async def _before_work(self, request: web.Request, model: str, *, generate: bool) -> None:
-        """Latency, then a scripted or random fault (raises/holds/drops as configured)."""
-        s = self.settings
-        if s.latency > 0 or s.jitter > 0:
-            await self._hold(self.state.jitter(s.latency, s.jitter))
-        fault = self.state.next_fault()
-        if fault is None:
-            return
-        await self._apply_fault(request, fault, model, generate=generate)
-
-    async def _apply_fault(
-        self, request: web.Request, fault: Fault, model: str, *, generate: bool
-    ) -> None:
-        if fault.kind == "status":
-            self.state.count_fault(str(fault.code))
-            raise fault_error(
-                fault.code,
-                model=model,
-                generate=generate,
-                retry_delay=fault.retry_delay_seconds,
-                daily=fault.daily,
-                message=fault.message,
-            )
-        if fault.kind == "slow":
-            await self._hold(fault.seconds or 0.0)
-            return
-        if fault.kind == "timeout":
-            self.state.count_fault("timeout")
-            seconds = fault.seconds
-            await self._hold(
-                self.state.fault_config.timeout_seconds if seconds is None else seconds
-            )
-            raise ApiError(504, "Deadline expired before operation could complete.")
-        if fault.kind == "drop":
-            self.state.count_fault("drop")
-            # Record before the client can see the reset, so its assertions never race us.
-            self._record(request, _CTX.get(), 0)
-            transport = request.transport
-            if transport is not None:
-                transport.abort()
-            raise _Dropped()
-
-    async def _vectors(self, items: Sequence[ParsedItem], model: str) -> list[FloatArray]:
-        encoder = self.settings.encoder
-        plain = [p.item for p in items]
-        if encoder is None:
-            return compute_vectors(plain, model, None)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, compute_vectors, plain, model, encoder)
-
-    async def _embed(
-        self,
-        request: web.Request,
-        model: str,
-        parsed: Sequence[ParsedItem],
-        render: Callable[[list[FloatArray]], Any],
-    ) -> web.Response:
-        await self._before_work(request, model, generate=False)
-        tokens = sum(p.tokens for p in parsed)
-        violation = self.state.check_quota(bare_model(model), items=len(parsed), tokens=tokens)
-        if violation is not None:
-            raise quota_error(violation)
-        vectors = await self._vectors(parsed, model)
-        ctx = _CTX.get()
-        ctx.items = len(parsed)
-        ctx.tokens = tokens
-        self.state.count("embed_items", len(parsed))
-        self.state.count("tokens", tokens)
-        truncated = sum(1 for p in parsed if p.truncated)
-        if truncated:
-            self.state.count("truncated_items", truncated)
-        return _json(render(vectors))
-
-    # ------------------------------------------------------------ Developer API
     async def dev_model_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
         method = m["method"]
         model = m["model"]
-        ctx = _CTX.get()
+        ctx = CTX.get()
         ctx.model = model
         handler = {
             "batchEmbedContents": self.batch_embed_contents,
@@ -391,369 +97,9 @@ class _Service:
             raise ApiError(404, f"Method models.{method} is not supported by the emulator.")
         return await self._tracked(handler, request, m, method)
 
-    async def _tracked(
-        self, handler: Handler, request: web.Request, m: dict[str, str], method: str
-    ) -> web.StreamResponse:
-        if method not in _WORK_METHODS:
-            return await handler(request, m)
-        self.state.enter()
-        try:
-            return await handler(request, m)
-        finally:
-            self.state.leave()
-
-    def _dev_embed_model(self, model: str, ver: str) -> None:
-        if not embedding_model_exists(model):
-            raise not_found(model, ver, "embedContent")
-
-    async def batch_embed_contents(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        self.state.count("embed_requests")
-        body = await self._body(request, limit=PAYLOAD_LIMIT_BYTES)
-        model, ver = m["model"], m["ver"]
-        self._dev_embed_model(model, ver)
-        reqs = pick(body, "requests")
-        if not isinstance(reqs, list) or not 1 <= len(reqs) <= MAX_ITEMS_PER_BATCH_EMBED:
-            raise bad_request(MAX_BATCH_MESSAGE, "requests")
-        parsed = [
-            parse_embed_item(
-                r,
-                where=f"BatchEmbedContentsRequest.requests[{i}]",
-                field_path=f"requests[{i}]",
-                url_model=model,
-                api_version=ver,
-                vertex=False,
-                strict_length=self.settings.strict_length,
-                resolve_file=self._resolve_file,
-            )
-            for i, r in enumerate(reqs)
-        ]
-        return await self._embed(
-            request,
-            model,
-            parsed,
-            lambda vs: {
-                "embeddings": [{"values": v} for v in vs],
-                "usageMetadata": usage_metadata(parsed),
-            },
-        )
-
-    async def embed_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        self.state.count("embed_requests")
-        body = await self._body(request, limit=PAYLOAD_LIMIT_BYTES)
-        model, ver = m["model"], m["ver"]
-        self._dev_embed_model(model, ver)
-        parsed = parse_embed_item(
-            body,
-            where="EmbedContentRequest",
-            field_path="",
-            url_model=model,
-            api_version=ver,
-            vertex=False,
-            strict_length=self.settings.strict_length,
-            resolve_file=self._resolve_file,
-        )
-        return await self._embed(
-            request,
-            model,
-            [parsed],
-            lambda vs: {"embedding": {"values": vs[0]}, "usageMetadata": usage_metadata([parsed])},
-        )
-
-    @staticmethod
-    def _content_texts(contents: Any) -> list[str]:
-        if isinstance(contents, Mapping):
-            contents = [contents]
-        if isinstance(contents, str):
-            return [contents]
-        texts: list[str] = []
-        if not isinstance(contents, list):
-            return texts
-        for content in contents:
-            if isinstance(content, str):
-                texts.append(content)
-                continue
-            parts = content.get("parts") if isinstance(content, Mapping) else None
-            for part in parts or []:
-                if isinstance(part, Mapping) and isinstance(part.get("text"), str):
-                    texts.append(part["text"])
-        return texts
-
-    async def count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        self.state.count("count_tokens_requests")
-        body = await self._body(request)
-        model, ver = m["model"], m["ver"]
-        if not (embedding_model_exists(model) or generation_model_exists(model)):
-            raise not_found(model, ver, "countTokens")
-        contents = pick(body, "contents")
-        if contents is None:
-            inner = pick(body, "generateContentRequest") or {}
-            contents = pick(inner, "contents") if isinstance(inner, Mapping) else None
-        texts = self._content_texts(contents)
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        return _json(
-            {
-                "totalTokens": total,
-                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}],
-            }
-        )
-
-    async def generate_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        """``:generateContent`` for generation models, answered by the judge (see ``_judge``)."""
-        self.state.count("generate_requests")
-        body = await self._body(request)
-        model = m["model"]
-        vertex = "/publishers/google/models/" in request.path
-        if not generation_model_exists(model):
-            if vertex:
-                raise vertex_not_found(self._vertex_model_path(m))
-            raise not_found(model, m["ver"], "generateContent")
-        contents = pick(body, "contents")
-        if not contents or not isinstance(contents, list | dict | str):
-            raise bad_request(
-                "* GenerateContentRequest.contents: contents is not specified\n", "contents"
-            )
-        prompt_texts = self._content_texts(contents)
-        system_texts = self._content_texts(pick(body, "systemInstruction"))
-        gen = pick(body, "generationConfig") or {}
-        if not isinstance(gen, Mapping):
-            raise bad_request("Invalid value at 'generation_config'.")
-        max_out = pick(gen, "maxOutputTokens")
-        if max_out is not None and (not isinstance(max_out, int) or max_out < 1):
-            raise bad_request(
-                f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {max_out!r}"
-            )
-        schema = pick(gen, "responseSchema")
-        json_schema = pick(gen, "responseJsonSchema")
-        await self._before_work(request, model, generate=True)
-        violation = self.state.check_generate_quota(bare_model(model))
-        if violation is not None:
-            raise quota_error(violation)
-        judge = self.settings.judge or default_judge
-        answer = judge(
-            JudgeRequest(
-                model=bare_model(model),
-                system_instruction="\n".join(system_texts) if system_texts else None,
-                prompt_text="\n".join(prompt_texts),
-                response_schema=schema if isinstance(schema, dict) else None,
-                response_json_schema=json_schema if isinstance(json_schema, dict) else None,
-                response_mime_type=pick(gen, "responseMimeType"),
-            )
-        )
-        text = answer if isinstance(answer, str) else orjson.dumps(answer).decode()
-        finish = "STOP"
-        if isinstance(max_out, int) and count_tokens(text) > max_out:
-            text = truncate_to_tokens(text, max_out)
-            finish = "MAX_TOKENS"
-        prompt_tokens = sum(count_tokens(t) for t in [*system_texts, *prompt_texts])
-        out_tokens = count_tokens(text) if text else 0
-        ctx = _CTX.get()
-        ctx.items = 1
-        ctx.tokens = prompt_tokens
-        return _json(
-            {
-                "candidates": [
-                    {
-                        "content": {"parts": [{"text": text}], "role": "model"},
-                        "finishReason": finish,
-                        "index": 0,
-                    }
-                ],
-                "usageMetadata": {
-                    "promptTokenCount": prompt_tokens,
-                    "candidatesTokenCount": out_tokens,
-                    "totalTokenCount": prompt_tokens + out_tokens,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt_tokens}],
-                },
-                "modelVersion": bare_model(model),
-                "responseId": self.state.next_id("resp"),
-            }
-        )
-
-    async def list_models(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        page, token = self._page(request, [*EMBEDDING_MODELS, *GENERATION_MODELS])
-        out: dict[str, Any] = {"models": [model_resource(n) for n in page]}
-        if token:
-            out["nextPageToken"] = token
-        return _json(out)
-
-    async def get_model(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        model = m["model"]
-        if not (embedding_model_exists(model) or generation_model_exists(model)):
-            raise not_found(model, m["ver"], "get")
-        return _json(model_resource(model))
-
-    # ------------------------------------------------------------ Batch API
-    @staticmethod
-    def _base(request: web.Request) -> str:
-        return f"{request.scheme}://{request.host}"
-
-    async def create_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        body = await self._body(request)
-        model, ver = m["model"], m["ver"]
-        if not embedding_model_exists(model):
-            raise not_found(model, ver, "asyncBatchEmbedContent")
-        job = _batches.create_job(self.state, model=bare_model(model), body=body, api_version=ver)
-        _CTX.get().items = len(job.inputs)
-        return _json(_batches.operation_json(job))
-
-    def _job(self, job_id: str) -> BatchJob:
-        with self.state.lock:
-            job = self.state.batches.get(job_id)
-        if job is None:
-            raise ApiError(404, "Requested entity was not found.")
-        return job
-
-    async def get_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        job = self._job(m["id"])
-        _CTX.get().model = job.model
-        encoder = self.settings.encoder
-        kwargs: dict[str, Any] = {
-            "encoder": encoder,
-            "strict_length": self.settings.strict_length,
-            "api_version": m["ver"],
-        }
-        if encoder is None:
-            _batches.poll(self.state, job, **kwargs)
-        else:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, lambda: _batches.poll(self.state, job, **kwargs))
-        return _json(_batches.operation_json(job))
-
-    async def list_batches(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        with self.state.lock:
-            jobs = list(self.state.batches.values())
-        page, token = self._page(request, jobs)
-        out: dict[str, Any] = {"operations": [_batches.operation_json(j) for j in page]}
-        if token:
-            out["nextPageToken"] = token
-        return _json(out)
-
-    async def cancel_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        _batches.cancel(self._job(m["id"]))
-        return _json({})
-
-    async def delete_batch(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        self._job(m["id"])
-        with self.state.lock:
-            self.state.batches.pop(m["id"], None)
-        return _json({})
-
-    @staticmethod
-    def _page(request: web.Request, items: list[_T]) -> tuple[list[_T], str | None]:
-        try:
-            size = max(1, min(1000, int(request.query.get("pageSize", "50"))))
-            start = int(request.query.get("pageToken", "0") or "0")
-        except ValueError:
-            raise bad_request("Invalid pageSize or pageToken.") from None
-        nxt = str(start + size) if start + size < len(items) else None
-        return items[start : start + size], nxt
-
-    # ------------------------------------------------------------ Files API
-    def _file(self, file_id: str) -> FileRecord:
-        with self.state.lock:
-            f = self.state.files.get(file_id)
-        if f is None:
-            raise ApiError(
-                403, f"You do not have permission to access the File {file_id} or it may not exist."
-            )
-        return f
-
-    def _resolve_file(self, uri: str) -> tuple[str, bytes]:
-        return _batches.resolve_file(self.state, uri)
-
-    def _file_json(self, request: web.Request, f: FileRecord, ver: str) -> dict[str, Any]:
-        generated = f.id in self.state.generated_files
-        return _batches.file_json(f, self._base(request), ver, generated=generated)
-
-    async def upload_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        ver = m["ver"]
-        command = request.headers.get("X-Goog-Upload-Command", "").lower()
-        upload_id = request.query.get("upload_id")
-        if upload_id is None:
-            if "start" not in command:
-                raise bad_request("Only resumable uploads (X-Goog-Upload-Command: start) work.")
-            body = await self._body(request)
-            meta = pick(body, "file") or {}
-            size_header = request.headers.get("X-Goog-Upload-Header-Content-Length")
-            size = pick(meta, "sizeBytes") if size_header is None else size_header
-            mime = request.headers.get("X-Goog-Upload-Header-Content-Type") or pick(
-                meta, "mimeType", "application/octet-stream"
-            )
-            name = pick(meta, "name")
-            file_id = name.removeprefix("files/") if isinstance(name, str) else None
-            f = FileRecord(
-                id=file_id or self.state.next_id("f"),
-                display_name=pick(meta, "displayName"),
-                mime_type=mime,
-                data=bytearray(),
-                expected_size=int(size) if size is not None else None,
-                create_time=rfc3339_now(),
-            )
-            uid = self.state.next_id("up") + secrets.token_hex(8)
-            with self.state.lock:
-                if f.id in self.state.files:
-                    raise ApiError(409, f"File files/{f.id} already exists.")
-                self.state.files[f.id] = f
-                self.state.uploads[uid] = f.id
-            query = f"upload_id={uid}&upload_protocol=resumable"
-            url = f"{self._base(request)}/upload/{ver}/files?{query}"
-            return _json({}, headers={"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"})
-        with self.state.lock:
-            file_id = self.state.uploads.get(upload_id)
-        if file_id is None:
-            raise ApiError(404, "Upload session not found.")
-        f = self._file(file_id)
-        if command == "query":
-            return web.Response(
-                headers={
-                    "X-Goog-Upload-Status": "final" if f.complete else "active",
-                    "X-Goog-Upload-Size-Received": str(len(f.data)),
-                }
-            )
-        if "upload" not in command:
-            raise bad_request(f"Unsupported X-Goog-Upload-Command: {command!r}.")
-        offset = int(request.headers.get("X-Goog-Upload-Offset", "0"))
-        if offset != len(f.data):
-            raise bad_request(
-                f"Upload offset {offset} does not match {len(f.data)} bytes received."
-            )
-        f.data.extend(await request.read())
-        if "finalize" not in command:
-            return web.Response(headers={"X-Goog-Upload-Status": "active"})
-        f.complete = True
-        with self.state.lock:
-            self.state.uploads.pop(upload_id, None)
-        return _json(
-            {"file": self._file_json(request, f, ver)}, headers={"X-Goog-Upload-Status": "final"}
-        )
-
-    async def get_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        return _json(self._file_json(request, self._file(m["id"]), m["ver"]))
-
-    async def list_files(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        with self.state.lock:
-            files = list(self.state.files.values())
-        page, token = self._page(request, files)
-        out: dict[str, Any] = {"files": [self._file_json(request, f, m["ver"]) for f in page]}
-        if token:
-            out["nextPageToken"] = token
-        return _json(out)
-
-    async def delete_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        self._file(m["id"])
-        with self.state.lock:
-            self.state.files.pop(m["id"], None)
-            self.state.generated_files.discard(m["id"])
-        return _json({})
-
-    async def download(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        f = self._file(m["id"])
-        return web.Response(body=bytes(f.data), content_type="application/octet-stream")
-
-    # ------------------------------------------------------------ Vertex AI
     async def vertex_post(self, request: web.Request, m: dict[str, str]) -> web.StreamResponse:
         method, model = m["method"], m["model"]
-        _CTX.get().model = model
+        CTX.get().model = model
         handler = {
             "predict": self.vertex_predict,
             "embedContent": self.vertex_embed_content,
@@ -768,140 +114,6 @@ class _Service:
             if not embedding_model_exists(model, vertex=True):
                 raise vertex_not_found(self._vertex_model_path(m))
         return await self._tracked(handler, request, m, method)
-
-    @staticmethod
-    def _vertex_model_path(m: Mapping[str, str]) -> str:
-        prefix = f"projects/{m['project']}/locations/{m['location']}/" if m.get("project") else ""
-        return f"{prefix}publishers/google/models/{m['model']}"
-
-    @staticmethod
-    def _vertex_count(n: int) -> None:
-        if n > VERTEX_MAX_INSTANCES:
-            raise bad_request(
-                "Unable to submit request because it included too many instances. "
-                f"The maximum number of instances is {VERTEX_MAX_INSTANCES}."
-            )
-
-    @staticmethod
-    def _vertex_tokens(parsed: Sequence[ParsedItem]) -> None:
-        total = sum(p.tokens for p in parsed)
-        if total > VERTEX_MAX_TOKENS:
-            raise bad_request(
-                f"Unable to submit request because the input token count is {total} but the "
-                f"model supports up to {VERTEX_MAX_TOKENS}. Reduce the input token count and "
-                "try again."
-            )
-
-    def _vertex_item(self, obj: Any, where: str, path: str, model: str, ver: str) -> ParsedItem:
-        return parse_embed_item(
-            obj,
-            where=where,
-            field_path=path,
-            url_model=model,
-            api_version=ver,
-            vertex=True,
-            strict_length=self.settings.strict_length,
-        )
-
-    @staticmethod
-    def _stats(p: ParsedItem) -> dict[str, Any]:
-        used = sum(part_tokens(t) for t in p.item.parts)
-        return {"truncated": p.truncated, "token_count": used}
-
-    async def vertex_predict(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        body = await self._body(request)
-        model, ver = m["model"], m["ver"]
-        instances = body.get("instances")
-        if not isinstance(instances, list) or not instances:
-            raise bad_request("Unable to submit request because instances is empty.")
-        self._vertex_count(len(instances))
-        params = body.get("parameters") or {}
-        if not isinstance(params, Mapping):
-            raise bad_request("Invalid value at 'parameters'.")
-        cfg = {
-            "outputDimensionality": pick(params, "outputDimensionality"),
-            "autoTruncate": pick(params, "autoTruncate"),
-        }
-        parsed: list[ParsedItem] = []
-        chars = 0
-        for i, inst in enumerate(instances):
-            if not isinstance(inst, Mapping) or not isinstance(inst.get("content"), str):
-                raise bad_request(f"Invalid value at 'instances[{i}].content'.")
-            text = inst["content"]
-            chars += sum(1 for ch in text if not ch.isspace())
-            item = {
-                "content": {"parts": [{"text": text}]},
-                "taskType": pick(inst, "taskType"),
-                "title": inst.get("title"),
-                "embedContentConfig": {k: v for k, v in cfg.items() if v is not None},
-            }
-            parsed.append(self._vertex_item(item, f"instances[{i}]", f"instances[{i}]", model, ver))
-        self._vertex_tokens(parsed)
-
-        def render(vs: list[FloatArray]) -> dict[str, Any]:
-            return {
-                "predictions": [
-                    {"embeddings": {"values": v, "statistics": self._stats(p)}}
-                    for v, p in zip(vs, parsed, strict=True)
-                ],
-                "metadata": {"billableCharacterCount": chars},
-            }
-
-        return await self._embed(request, model, parsed, render)
-
-    async def vertex_embed_content(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        body = await self._body(request)
-        model, ver = m["model"], m["ver"]
-        p = self._vertex_item(body, "EmbedContentRequest", "", model, ver)
-
-        def render(vs: list[FloatArray]) -> dict[str, Any]:
-            used = self._stats(p)["token_count"]
-            return {
-                "embedding": {"values": vs[0]},
-                "usageMetadata": {
-                    "promptTokenCount": used,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": used}],
-                },
-                "truncated": p.truncated,
-            }
-
-        return await self._embed(request, model, [p], render)
-
-    async def vertex_batch_embed_contents(
-        self, request: web.Request, m: dict[str, str]
-    ) -> web.Response:
-        body = await self._body(request)
-        model, ver = m["model"], m["ver"]
-        reqs = pick(body, "requests")
-        if not isinstance(reqs, list) or not reqs:
-            raise bad_request("Unable to submit request because requests is empty.")
-        self._vertex_count(len(reqs))
-        parsed = [
-            self._vertex_item(r, f"requests[{i}]", f"requests[{i}]", model, ver)
-            for i, r in enumerate(reqs)
-        ]
-        self._vertex_tokens(parsed)
-
-        def render(vs: list[FloatArray]) -> dict[str, Any]:
-            return {
-                "embeddings": [
-                    {"values": v, "statistics": self._stats(p)}
-                    for v, p in zip(vs, parsed, strict=True)
-                ]
-            }
-
-        return await self._embed(request, model, parsed, render)
-
-    async def vertex_count_tokens(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        self.state.count("count_tokens_requests")
-        body = await self._body(request)
-        model = m["model"]
-        if not (embedding_model_exists(model, vertex=True) or generation_model_exists(model)):
-            raise vertex_not_found(self._vertex_model_path(m))
-        texts = self._content_texts(pick(body, "contents") or pick(body, "instances"))
-        total = sum(count_tokens(t) for t in texts) if texts else 0
-        chars = sum(1 for t in texts for ch in t if not ch.isspace())
-        return _json({"totalTokens": total, "totalBillableCharacters": chars})
 
 
 class Emulator:
@@ -935,7 +147,7 @@ class Emulator:
         self._state = EmulatorState(
             quota=quota, seed=seed, clock=clock, request_log_limit=request_log_limit
         )
-        self._settings = _Settings(
+        self._settings = Settings(
             api_keys=tuple(api_keys),
             latency=latency,
             jitter=jitter,
@@ -1150,10 +362,28 @@ class Emulator:
         item_error_rate: float = 0.0,
         item_error_keys: set[str] | frozenset[str] = frozenset(),
         seed: int | None = None,
+        *,
+        results_lag_polls: int = 0,
+        answer_mode: str = "submitted",
+        inline_answer_max_items: int = 1000,
+        item_error_form: str = "error",
     ) -> None:
-        """How batch jobs created from now on progress (see ``BatchBehaviour``)."""
+        """How batch jobs created from now on progress (see ``BatchBehaviour``).
+
+        Fault modes reported for the real Batch API (docs/gemini-api.md §4):
+        ``results_lag_polls=N``: SUCCEEDED arrives N GETs before its ``output``;
+        ``answer_mode="inline"|"file"|"auto"``: results come back inline or as a responses
+        file whatever was submitted (``auto``: inline up to ``inline_answer_max_items``);
+        ``item_error_form="status"``: per-item errors in a results file are ``status`` lines.
+        """
         if final_state not in ("SUCCEEDED", "FAILED", "EXPIRED"):
             raise ValueError("final_state must be SUCCEEDED, FAILED or EXPIRED")
+        if answer_mode not in ("submitted", "inline", "file", "auto"):
+            raise ValueError("answer_mode must be 'submitted', 'inline', 'file' or 'auto'")
+        if item_error_form not in ("error", "status"):
+            raise ValueError("item_error_form must be 'error' or 'status'")
+        if results_lag_polls < 0 or inline_answer_max_items < 0:
+            raise ValueError("results_lag_polls and inline_answer_max_items must be >= 0")
         self._state.set_batch_behaviour(
             BatchBehaviour(
                 polls_until_running=polls_until_running,
@@ -1162,8 +392,20 @@ class Emulator:
                 item_error_rate=item_error_rate,
                 item_error_keys=frozenset(item_error_keys),
                 seed=seed,
+                results_lag_polls=results_lag_polls,
+                answer_mode=answer_mode,  # type: ignore[arg-type]
+                inline_answer_max_items=inline_answer_max_items,
+                item_error_form=item_error_form,  # type: ignore[arg-type]
             )
         )
+
+    def set_upload_behaviour(
+        self, *, refuse_mime_types: set[str] | frozenset[str] = frozenset()
+    ) -> None:
+        """Refuse Files API uploads declaring these MIME types with 400 "Unsupported MIME
+        type: …" (reported for ``application/jsonl``: python-genai#1547)."""
+        with self._state.lock:
+            self._state.refused_upload_mime_types = frozenset(m.lower() for m in refuse_mime_types)
 
 
 def serve_forever(

@@ -76,6 +76,8 @@ class QuotaConfig:
 
 
 FaultKind = Literal["status", "slow", "timeout", "drop", "ok"]
+ExhaustedReason = Literal["spend_cap", "prepay_depleted", "limit_zero", "capacity"]
+EXHAUSTED_REASONS: tuple[str, ...] = ("spend_cap", "prepay_depleted", "limit_zero", "capacity")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,22 @@ class Fault:
     daily: bool = False
     seconds: float | None = None
     message: str | None = None
+    reason: str | None = None
+    """For 429s that waiting cannot fix (or capacity): see :meth:`exhausted`."""
+
+    @classmethod
+    def exhausted(cls, reason: ExhaustedReason, *, retry_delay: str | float | None = None) -> Fault:
+        """A 429 that is not a per-minute quota (docs/gemini-api.md §6, "non-quota 429s").
+
+        ``spend_cap``: the project's spend cap is reached; ``prepay_depleted``: prepaid
+        credits are used up; ``limit_zero``: the model is not on this tier (every quota
+        id, per-minute and per-day together, with ``limit: 0``); ``capacity``:
+        ``MODEL_CAPACITY_EXHAUSTED`` (retryable, with RetryInfo).
+        """
+        if reason not in EXHAUSTED_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(EXHAUSTED_REASONS)}")
+        delay = None if retry_delay is None else parse_duration(retry_delay)
+        return cls("status", code=429, retry_delay_seconds=delay, reason=reason)
 
     @classmethod
     def status(
@@ -156,6 +174,14 @@ class BatchBehaviour:
     item_error_rate: float = 0.0
     item_error_keys: frozenset[str] = frozenset()
     seed: int | None = None
+    results_lag_polls: int = 0
+    """The job says SUCCEEDED but carries no ``output`` for this many more GETs."""
+    answer_mode: Literal["submitted", "inline", "file", "auto"] = "submitted"
+    """Where results go: as submitted, always inline, always a responses file, or ``auto``
+    (inline up to ``inline_answer_max_items`` items, else a file)."""
+    inline_answer_max_items: int = 1000
+    item_error_form: Literal["error", "status"] = "error"
+    """Per-item errors in a results file as ``{"error": …}`` or ``{"status": …}`` lines."""
 
 
 # ---------------------------------------------------------------- observations
@@ -245,6 +271,8 @@ class BatchJob:
     output: dict[str, Any] | None = None
     stats: dict[str, str] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    held_output: dict[str, Any] | None = None
+    """Results computed at SUCCEEDED but not shown yet (``results_lag_polls``)."""
 
     @property
     def name(self) -> str:
@@ -303,6 +331,7 @@ class EmulatorState:
         self._quota_hits: dict[str, int] = {}
         self._log: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self.batch_behaviour = BatchBehaviour()
+        self.refused_upload_mime_types: frozenset[str] = frozenset()
         self.batches: dict[str, BatchJob] = {}
         self.files: dict[str, FileRecord] = {}
         self.uploads: dict[str, str] = {}  # upload id -> file id

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from llama_index_gemini_embed import GeminiEmbedding
-from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
+from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.store import ChromaStore
 from llama_index_gemini_embed.cli import EXIT_CODES, build_parser, exit_code_for, main
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig

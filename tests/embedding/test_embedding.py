@@ -155,7 +155,7 @@ def test_gemini_embedding_2_symmetric_task(emulator: Emulator) -> None:
 # -- 3. titles from node metadata ----------------------------------------------------------
 
 
-def test_titles_from_node_metadata_grouped_by_title(emulator: Emulator) -> None:
+def test_titles_from_node_metadata_one_per_item(emulator: Emulator) -> None:
     embed = make(emulator)
     nodes = [
         TextNode(text="chunk a1", metadata={"title": "Doc A"}),
@@ -165,15 +165,14 @@ def test_titles_from_node_metadata_grouped_by_title(emulator: Emulator) -> None:
     ]
     out = embed(nodes)
     assert all(node.embedding is not None for node in out)
-    by_title: dict[str | None, list[str]] = {}
-    for body in embed_bodies(emulator):
-        titles = {item.get("title") for item in body["requests"]}
-        assert len(titles) == 1, "one request carries one title"
-        title = titles.pop()
-        by_title.setdefault(title, []).extend(
-            item["content"]["parts"][0]["text"] for item in body["requests"]
-        )
-    assert by_title == {"Doc A": ["chunk a1", "chunk a2"], "b.md": ["chunk b1"], None: ["chunk c1"]}
+    assert len(embed_bodies(emulator)) == 1, "distinct titles share one request"
+    sent = [(i["content"]["parts"][0]["text"], i.get("title")) for i in sent_items(emulator)]
+    assert sent == [
+        ("chunk a1", "Doc A"),
+        ("chunk b1", "b.md"),
+        ("chunk a2", "Doc A"),
+        ("chunk c1", None),
+    ]
     # the title is sent as the title, not also pasted into the text
     assert nodes[0].embedding == pytest.approx(
         _unit(embed_text("chunk a1", task_type="RETRIEVAL_DOCUMENT", title="Doc A")), abs=1e-6

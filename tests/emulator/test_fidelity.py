@@ -175,3 +175,13 @@ def test_samples_module_needs_no_client_code() -> None:
 
     assert _client_imports(Path(samples.__file__)) == []
     assert io.BytesIO(samples.png_with_description("x")).read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["_tokens", "_facts", "_media", "samples", "_vectors", "_state"])
+def test_docstring_examples_run(name: str) -> None:
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"llama_index_gemini_embed.emulator.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 1 and result.failed == 0

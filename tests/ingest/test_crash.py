@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from llama_index_gemini_embed import GeminiEmbedding
-from llama_index_gemini_embed._ingest.run import ingest
+from llama_index_gemini_embed._ingest import ingest
 from llama_index_gemini_embed._store.store import ChromaStore
 from llama_index_gemini_embed.emulator import Emulator
 from tests.ingest.test_ingest import write_corpus

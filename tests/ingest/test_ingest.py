@@ -25,14 +25,14 @@ from llama_index_gemini_embed import (
     InvalidAPIKeyError,
     StoreError,
 )
-from llama_index_gemini_embed._ingest.run import (
+from llama_index_gemini_embed._ingest import (
     IngestReport,
-    _write_lag,
     aingest,
     ingest,
     load_documents,
     sample_corpus_dir,
 )
+from llama_index_gemini_embed._ingest.writer import write_lag
 from llama_index_gemini_embed._store.store import ChromaStore
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig
 
@@ -201,7 +201,7 @@ def test_metadata_only_change_rewrites_with_stored_vectors(
     assert len(after.embedding) == 128
 
 
-def test_sync_deletes_documents_no_longer_in_the_input(
+def test_delete_missing_deletes_documents_no_longer_in_the_input(
     emulator: Emulator, store: ChromaStore, tmp_path: Path
 ) -> None:
     corpus = write_corpus(tmp_path / "corpus", docs=5)
@@ -212,14 +212,21 @@ def test_sync_deletes_documents_no_longer_in_the_input(
     kept = ingest(corpus, embed_model=embed, store=store, show_progress=False)
     assert kept.deleted == 0 and set(store.get_index()) >= {"note003.md", "note004.md"}
     dry = ingest(
-        corpus, embed_model=embed, store=store, show_progress=False, sync=True, dry_run=True
+        corpus,
+        embed_model=embed,
+        store=store,
+        show_progress=False,
+        delete_missing=True,
+        dry_run=True,
     )
     assert dry.deleted_documents == 2 and "note003.md" in store.get_index()
-    report = ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+    report = ingest(
+        corpus, embed_model=embed, store=store, show_progress=False, delete_missing=True
+    )
     assert report.deleted_documents == 2 and report.deleted == 2
     assert set(store.get_index()) == {f"note00{i}.md" for i in range(3)}
     with pytest.raises(ConfigurationError, match="empty input"):
-        ingest([], embed_model=embed, store=store, show_progress=False, sync=True)
+        ingest([], embed_model=embed, store=store, show_progress=False, delete_missing=True)
     assert store.count() == 3
 
 
@@ -284,7 +291,7 @@ def test_answered_batches_waiting_for_the_store_are_bounded(
         embed_batch_size=batch,
         output_dimensionality=dimension,
     )
-    assert _write_lag(embed) == lag
+    assert write_lag(embed) == lag
 
 
 def test_six_thousand_nodes_in_one_run(emulator: Emulator, store: ChromaStore) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._ingest.plan import (
     PlannedNode,
@@ -150,3 +152,42 @@ def test_estimate_seconds_at_quota() -> None:
         estimate_seconds(250, 1, items_per_minute=100, tokens_per_minute=None, window_seconds=1.0)
         == 2.0
     )
+
+
+def _imported_modules(module: str) -> set[str]:
+    """Every module ``module`` imports, following our own package transitively (by source)."""
+    import ast
+    import importlib.util
+
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+        package = name if spec.origin.endswith("__init__.py") else name.rpartition(".")[0]
+        for node in ast.walk(tree):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{parent}.{base}" if base else parent
+                targets = [base]
+            for target in targets:
+                if target not in seen:
+                    seen.add(target)
+                    if target.startswith("llama_index_gemini_embed."):
+                        todo.append(target)
+    return seen
+
+
+def test_planning_imports_neither_the_engine_nor_the_sdk() -> None:
+    imported = _imported_modules("llama_index_gemini_embed._ingest.plan")
+    assert "llama_index_gemini_embed._models" in imported  # the walk does follow our imports
+    assert not {
+        m for m in imported if m.startswith(("google", "llama_index_gemini_embed._embedding"))
+    }

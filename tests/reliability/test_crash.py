@@ -24,7 +24,7 @@ import pytest
 from llama_index.core.node_parser import SentenceSplitter
 
 from llama_index_gemini_embed import ChromaStore
-from llama_index_gemini_embed._ingest.run import ingest
+from llama_index_gemini_embed._ingest import ingest
 from llama_index_gemini_embed.emulator import Emulator
 from tests.reliability_support import (
     clean_env,

@@ -16,7 +16,7 @@ from chromadb.config import Settings
 from llama_index.core import Document
 
 from llama_index_gemini_embed import ChromaStore, UsageSnapshot
-from llama_index_gemini_embed._ingest.run import IngestReport, ingest
+from llama_index_gemini_embed._ingest import IngestReport, ingest
 from llama_index_gemini_embed.emulator import Emulator
 from tests.reliability_support import WORDS, FakeSleep, make_embed, snapshot
 

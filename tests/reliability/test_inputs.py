@@ -28,6 +28,7 @@ from llama_index.core.vector_stores.types import MetadataFilter, MetadataFilters
 from llama_index_gemini_embed import (
     ChromaStore,
     ConfigurationError,
+    EmptyInputError,
     FingerprintMismatchError,
     GeminiEmbedding,
     InvalidAPIKeyError,
@@ -37,7 +38,7 @@ from llama_index_gemini_embed import (
     StoreUnavailableError,
     UnknownModelError,
 )
-from llama_index_gemini_embed._ingest.run import ingest, sample_corpus_dir
+from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.limits import validate_collection_name
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
@@ -196,10 +197,12 @@ def test_sync_keeps_documents_whose_files_could_not_be_read(case: Case, tmp_path
     shutil.copytree(sample_corpus_dir(), corpus)
     embed = case.embed()
     with case.store() as store:
-        ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+        ingest(corpus, embed_model=embed, store=store, show_progress=False, delete_missing=True)
         before = snapshot(store)
         (corpus / "05-pricing.md").write_bytes(b"\x00\x01 not text any more")
-        report = ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+        report = ingest(
+            corpus, embed_model=embed, store=store, show_progress=False, delete_missing=True
+        )
         assert report.ok and report.files_skipped == 1 and report.documents == 9
         assert report.deleted == report.deleted_documents == 0
         assert (
@@ -590,20 +593,31 @@ def test_empty_folder(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[
     (empty / ".hidden").mkdir(parents=True)
     (empty / ".hidden" / "secret.md").write_text("hidden files are not read")
     refusal = (
-        "sync=True with an empty input would delete the whole collection; refusing. Use "
-        "store.clear() to empty it on purpose."
+        f"Nothing to ingest: {str(empty)!r} holds no files (hidden files and folders are not read)"
     )
     with case.store() as store:
-        report = ingest(empty, embed_model=case.embed(), store=store, show_progress=False)
-        assert report.ok and report.documents == report.nodes == report.written == 0
-        with pytest.raises(ConfigurationError) as info:
-            ingest(empty, embed_model=case.embed(), store=store, show_progress=False, sync=True)
-        assert str(info.value) == refusal
+        for delete_missing in (False, True):
+            with pytest.raises(EmptyInputError) as info:
+                ingest(
+                    empty,
+                    embed_model=case.embed(),
+                    store=store,
+                    show_progress=False,
+                    delete_missing=delete_missing,
+                )
+            assert str(info.value) == refusal
+        with pytest.raises(ConfigurationError) as sync_info:
+            ingest(
+                [], embed_model=case.embed(), store=store, delete_missing=True, show_progress=False
+            )
+        assert str(sync_info.value) == (
+            "delete_missing=True with an empty input would delete the whole collection; "
+            "refusing. Use store.clear() to empty it on purpose."
+        )
     base = ["ingest", str(empty), *case.where, *case.api(), "--api-key", SECRET]
-    code, out, err = cli(base, capsys)
-    assert code == 0 and err == "" and out.startswith("0 documents, 0 chunks")
-    code, _, err = cli([*base, "--sync"], capsys)
-    assert code == 2 and one_line_error(err) == refusal
+    for flags in ([], ["--sync"]):
+        code, _, err = cli([*base, *flags], capsys)
+        assert code == 2 and one_line_error(err) == refusal
     assert case.emu.counters.requests == 0
     case.assert_nothing_lost()
 
@@ -862,7 +876,9 @@ from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, ingest
 corpus, path, collection, base_url = sys.argv[1:5]
 embed = GeminiEmbedding(base_url=base_url, output_dimensionality=128, max_retries=0)
 with ChromaStore(collection, path=path, embed_model=embed) as store:
-    report = ingest(corpus, embed_model=embed, store=store, sync=True, show_progress=False)
+    report = ingest(
+        corpus, embed_model=embed, store=store, delete_missing=True, show_progress=False
+    )
 print(json.dumps(report.to_dict()))
 """
 

@@ -15,7 +15,7 @@ from chromadb.config import Settings
 from llama_index.core import Document
 
 from llama_index_gemini_embed import ChromaStore, DailyQuotaExceededError, GeminiEmbedding
-from llama_index_gemini_embed._ingest.run import IngestReport, ingest
+from llama_index_gemini_embed._ingest import IngestReport, ingest
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
 from tests.reliability_support import (

@@ -40,7 +40,7 @@ from llama_index_gemini_embed import (
     ingest,
     sample_corpus_dir,
 )
-from llama_index_gemini_embed._ingest.run import _write_lag
+from llama_index_gemini_embed._ingest.writer import write_lag
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import ChromaServer, start_chroma
@@ -136,7 +136,9 @@ def suite(store: ChromaStore, emu: Emulator, corpus: Path) -> dict[str, Any]:
         "per member per month, billed yearly.\n"
     )
     (corpus / "10-release-notes.txt").unlink()
-    changed = ingest(corpus, embed_model=embed, store=store, show_progress=False, sync=True)
+    changed = ingest(
+        corpus, embed_model=embed, store=store, show_progress=False, delete_missing=True
+    )
     out["changed"] = (changed.embedded, changed.deleted_documents, changed.skipped)
     out["index"] = sorted(store.get_index())
     index = VectorStoreIndex.from_vector_store(store, embed_model=embed)
@@ -425,7 +427,7 @@ def test_requests_keep_going_out_while_a_write_hangs_then_everything_is_stored(
             embed = make_embed(
                 emu, embed_batch_size=BATCH, max_concurrency=CONCURRENCY, title_metadata_keys=[]
             )
-            assert _write_lag(embed) == CONCURRENCY
+            assert write_lag(embed) == CONCURRENCY
 
             async def run() -> tuple[int, int, int]:
                 store = ChromaStore.from_url(server.url, collection_name=collection)

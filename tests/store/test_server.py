@@ -130,8 +130,8 @@ def test_payload_too_large_is_explained(chroma_server: Any, name: str) -> None:
 async def test_async_methods_use_the_async_http_client(store: ChromaStore) -> None:
     nodes = make_nodes(300, docs=3)
     assert await store.async_add(nodes) == [n.node_id for n in nodes]
-    assert len(store._async_collections) == 1  # one AsyncHttpClient for this event loop
-    assert type(next(iter(store._async_collections.values()))).__name__ == "AsyncCollection"
+    assert store._aserver is not None and store._aserver.io.started  # natively async
+    assert type(store._aserver.collection).__name__ == "AsyncCollection"
     assert await store.acount() == 300
     results = await asyncio.gather(
         *(
@@ -163,7 +163,8 @@ async def test_a_supplied_http_client_also_gets_native_async(chroma_server: Any,
     with ChromaStore(name, client=client) as store:
         assert store.client is client
         assert await asyncio.gather(*(store.acount() for _ in range(4))) == [0, 0, 0, 0]
-        assert len(store._async_collections) == 1  # concurrent first calls shared one client
+        assert store._aserver is not None  # concurrent first calls shared one client
+        assert type(store._aserver.collection).__name__ == "AsyncCollection"
         await store.async_add(make_nodes(5))
         assert await store.acount() == 5
         client.delete_collection(name)
@@ -193,3 +194,28 @@ async def test_server_going_away_mid_operation(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailableError, match="while adding nodes"):
         await store.async_add([TextNode(id_="b", text="b", embedding=[0.0, 1.0])])
     store.close()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_many_event_loops_keep_open_sockets_bounded(store: ChromaStore) -> None:
+    """``asyncio.run(store.aquery(...))`` x 200: one set of connections, not one per loop."""
+    nodes = make_nodes(10)
+    store.add(nodes)
+    query = VectorStoreQuery(query_embedding=nodes[3].embedding, similarity_top_k=1)
+    assert asyncio.run(store.aquery(query)).ids == ["n3"]  # the first loop opens what it needs
+    before = _open_fds()
+    for i in range(200):
+        result = asyncio.run(store.aquery(query))
+        assert result.ids == ["n3"], i
+    assert _open_fds() - before <= 5
+
+    # Many concurrent calls from one loop still work (and share those connections).
+    async def many() -> list[list[str] | None]:
+        found = await asyncio.gather(*(store.aquery(query) for _ in range(20)))
+        return [r.ids for r in found]
+
+    assert asyncio.run(many()) == [["n3"]] * 20
+    assert _open_fds() - before <= 25

@@ -389,16 +389,14 @@ def test_node_ids_and_doc_ids_restrict_queries(store: ChromaStore) -> None:
     store.add(nodes)
     query = VectorStoreQuery(query_embedding=nodes[0].embedding, similarity_top_k=30)
     assert sorted(store.query(query).ids or []) == sorted(ids_of(nodes))
-    query.node_ids = ["n5", "n7", "unknown"]
-    assert sorted(store.query(query).ids or []) == ["n5", "n7"]
-    query.node_ids, query.doc_ids = None, ["doc-1"]
+    assert sorted(store.query(query, node_ids=["n5", "n7", "unknown"]).ids or []) == ["n5", "n7"]
+    query.doc_ids = ["doc-1"]
     assert sorted(store.query(query).ids or []) == sorted(f"n{i}" for i in range(1, 30, 3))
-    query.node_ids = ["n1", "n2", "n4"]
-    assert sorted(store.query(query).ids or []) == ["n1", "n4"]
-    query.node_ids, query.doc_ids = [], []  # empty means no restriction, as in LlamaIndex
+    assert sorted(store.query(query, node_ids=["n1", "n2", "n4"]).ids or []) == ["n1", "n4"]
+    query.doc_ids = []  # empty means no restriction, as in LlamaIndex
     assert len(store.query(query).ids or []) == 30
-    query.node_ids, query.doc_ids = ["unknown"], None
-    assert store.query(query).ids == []
+    assert store.query(query, node_ids=["unknown"]).ids == []
+    assert store.query(query, node_ids=[]).ids == []
 
 
 def test_empty_collection_and_top_k_beyond_count(store: ChromaStore) -> None:
@@ -411,9 +409,7 @@ def test_empty_collection_and_top_k_beyond_count(store: ChromaStore) -> None:
     assert store.query(query).ids == []
 
 
-def test_text_only_and_unsupported_queries_are_refused(store: ChromaStore) -> None:
-    with pytest.raises(ValueError, match=r"needs VectorStoreQuery\.query_embedding"):
-        store.query(VectorStoreQuery(query_str="what is chroma?"))
+def test_unsupported_query_modes_are_refused(store: ChromaStore) -> None:
     with pytest.raises(ValueError, match=r"VectorStoreQueryMode\.HYBRID is not supported"):
         store.query(VectorStoreQuery(query_embedding=[1.0] * 8, mode=VectorStoreQueryMode.HYBRID))
 

@@ -1,0 +1,179 @@
+"""Fault modes reported for the real service (issue 13 §1), driven by the real SDK.
+
+Batch results that lag behind SUCCEEDED or come back in the other form, status-form item
+errors, a JSONL upload refused for its MIME type, and 429s that waiting cannot fix.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from llama_index_gemini_embed.emulator import Emulator, Fault, embed_text
+
+E1 = "gemini-embedding-001"
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[genai.Client]:
+    c = genai.Client(
+        api_key=emulator.api_key, http_options=types.HttpOptions(base_url=emulator.base_url)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the SDK marks batches as experimental
+        yield c
+    c.close()
+
+
+def inline_job(c: genai.Client, texts: list[str]) -> str:
+    job = c.batches.create_embeddings(
+        model=E1,
+        src=types.EmbeddingsBatchJobSource(
+            inlined_requests=types.EmbedContentBatch(contents=list(texts))
+        ),
+    )
+    assert job.name is not None
+    return job.name
+
+
+def file_job(c: genai.Client, texts: list[str], mime_type: str = "application/jsonl") -> str:
+    lines = [
+        json.dumps({"key": f"k{i}", "request": {"content": {"parts": [{"text": t}]}}})
+        for i, t in enumerate(texts)
+    ]
+    f = c.files.upload(
+        file=io.BytesIO(("\n".join(lines) + "\n").encode()), config={"mime_type": mime_type}
+    )
+    assert f.name is not None
+    job = c.batches.create_embeddings(
+        model=E1, src=types.EmbeddingsBatchJobSource(file_name=f.name)
+    )
+    assert job.name is not None
+    return job.name
+
+
+def download(c: genai.Client, name: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in c.files.download(file=name).splitlines()]
+
+
+# ---------------------------------------------------------------- batch results
+def test_results_appear_some_polls_after_succeeded(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.set_batch_behaviour(polls_until_done=1, results_lag_polls=2)
+    name = inline_job(client, ["a b", "c d"])
+    seen = [client.batches.get(name=name) for _ in range(4)]
+    assert [j.state for j in seen] == [types.JobState.JOB_STATE_SUCCEEDED] * 4
+    assert [j.dest is None for j in seen] == [True, True, False, False]
+    last = seen[-1].dest
+    assert last is not None and last.inlined_embed_content_responses is not None
+    got = [
+        r.response.embedding.values
+        for r in last.inlined_embed_content_responses
+        if r.response and r.response.embedding
+    ]
+    assert got == [embed_text("a b"), embed_text("c d")]
+
+
+def test_a_file_job_can_answer_inline_with_keys(emulator: Emulator, client: genai.Client) -> None:
+    emulator.set_batch_behaviour(polls_until_done=1, answer_mode="inline")
+    job = client.batches.get(name=file_job(client, ["first", "second"]))
+    assert job.dest is not None and job.dest.file_name is None
+    responses = job.dest.inlined_embed_content_responses
+    assert responses is not None
+    assert [r.metadata for r in responses] == [{"key": "k0"}, {"key": "k1"}]
+    assert responses[1].response is not None and responses[1].response.embedding is not None
+    assert responses[1].response.embedding.values == embed_text("second")
+
+
+def test_an_inline_job_can_answer_with_a_results_file(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.set_batch_behaviour(polls_until_done=1, answer_mode="auto", inline_answer_max_items=2)
+    small = client.batches.get(name=inline_job(client, ["one", "two"]))
+    assert small.dest is not None and small.dest.inlined_embed_content_responses is not None
+    big = client.batches.get(name=inline_job(client, ["one", "two", "three"]))
+    assert big.dest is not None and big.dest.inlined_embed_content_responses is None
+    assert big.dest.file_name is not None
+    lines = download(client, big.dest.file_name)
+    assert [x["key"] for x in lines] == ["0", "1", "2"]
+    assert lines[2]["response"]["embedding"]["values"] == embed_text("three")
+    assert lines[2]["response"]["tokenCount"] == "1"
+
+
+def test_item_errors_in_status_form(emulator: Emulator, client: genai.Client) -> None:
+    emulator.set_batch_behaviour(
+        polls_until_done=1, item_error_keys={"k1"}, item_error_form="status"
+    )
+    job = client.batches.get(name=file_job(client, ["fine", "broken"]))
+    assert job.dest is not None and job.dest.file_name is not None
+    lines = download(client, job.dest.file_name)
+    assert "response" in lines[0] and "error" not in lines[1]
+    assert lines[1]["key"] == "k1" and lines[1]["status"]["code"] == 13
+
+
+def test_bad_batch_behaviour_values_are_refused(emulator: Emulator) -> None:
+    with pytest.raises(ValueError, match="answer_mode must be"):
+        emulator.set_batch_behaviour(answer_mode="sometimes")
+    with pytest.raises(ValueError, match="item_error_form must be"):
+        emulator.set_batch_behaviour(item_error_form="both")
+
+
+def test_jsonl_upload_refused_for_its_mime_type(emulator: Emulator, client: genai.Client) -> None:
+    emulator.set_upload_behaviour(refuse_mime_types={"application/jsonl"})
+    with pytest.raises(errors.ClientError) as exc:
+        file_job(client, ["x"])
+    assert exc.value.code == 400 and exc.value.message == "Unsupported MIME type: application/jsonl"
+    name = file_job(client, ["x"], mime_type="text/plain")  # another type still works
+    assert name.startswith("batches/")
+
+
+# ---------------------------------------------------------------- 429s waiting cannot fix
+def _detail(exc: errors.APIError, type_suffix: str) -> dict[str, Any]:
+    details = exc.details["error"]["details"]
+    return next(d for d in details if d["@type"].endswith(type_suffix))
+
+
+def test_limit_zero_lists_per_minute_and_per_day_ids_together(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.script_faults([Fault.exhausted("limit_zero")])
+    with pytest.raises(errors.ClientError) as exc:
+        client.models.embed_content(model=E1, contents="a")
+    assert exc.value.code == 429 and exc.value.status == "RESOURCE_EXHAUSTED"
+    ids = [v["quotaId"] for v in _detail(exc.value, "QuotaFailure")["violations"]]
+    assert any("PerMinute" in i for i in ids) and any("PerDay" in i for i in ids)
+    assert (exc.value.message or "").count("limit: 0") == 3
+
+
+@pytest.mark.parametrize(
+    ("reason", "info_reason", "words"),
+    [
+        ("spend_cap", "SPENDING_CAP_EXCEEDED", "spending cap"),
+        ("prepay_depleted", "PREPAYMENT_CREDITS_DEPLETED", "prepayment credits are depleted"),
+        ("capacity", "MODEL_CAPACITY_EXHAUSTED", "No capacity available"),
+    ],
+)
+def test_non_quota_429s(
+    emulator: Emulator, client: genai.Client, reason: Any, info_reason: str, words: str
+) -> None:
+    emulator.script_faults([Fault.exhausted(reason)])
+    with pytest.raises(errors.ClientError) as exc:
+        client.models.embed_content(model=E1, contents="a")
+    assert exc.value.code == 429 and words in (exc.value.message or "")
+    assert _detail(exc.value, "ErrorInfo")["reason"] == info_reason
+    has_retry = any(d["@type"].endswith("RetryInfo") for d in exc.value.details["error"]["details"])
+    assert has_retry == (reason == "capacity")  # only capacity is worth waiting for
+    assert client.models.embed_content(model=E1, contents="a").embeddings  # next one is fine
+
+
+def test_unknown_exhausted_reason_is_refused() -> None:
+    with pytest.raises(ValueError, match="reason must be one of"):
+        Fault.exhausted("tired")  # type: ignore[arg-type]
