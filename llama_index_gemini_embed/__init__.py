@@ -6,11 +6,13 @@ embed = GeminiEmbedding(output_dimensionality=768)
 
 from importlib import metadata as _metadata
 
+from ._batch.options import BatchOptions
 from ._embedding.embedding import GeminiEmbedding, GeminiUsageEvent
 from ._errors import (
     APIUnreachableError,
     ConfigurationError,
     DailyQuotaExceededError,
+    DimensionMismatchError,
     EmptyInputError,
     EmptyTextError,
     FingerprintMismatchError,
@@ -19,6 +21,7 @@ from ._errors import (
     InputError,
     InvalidAPIKeyError,
     MissingAPIKeyError,
+    QuotaBlockedError,
     QuotaExhaustedError,
     StoreError,
     StoreLockedError,
@@ -37,7 +40,6 @@ from ._ingest import (
     sample_corpus_dir,
 )
 from ._rerank.postprocessor import GeminiReranker, RerankAnswerError, RerankReport
-from ._store.limits import DimensionMismatchError
 from ._store.store import ChromaStore
 from ._usage import UsageSnapshot
 
@@ -48,6 +50,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree without an 
 
 __all__ = [
     "APIUnreachableError",
+    "BatchOptions",
     "ChromaStore",
     "ConfigurationError",
     "DailyQuotaExceededError",
@@ -65,6 +68,7 @@ __all__ = [
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
     "NodeFailure",
+    "QuotaBlockedError",
     "QuotaExhaustedError",
     "RerankAnswerError",
     "RerankReport",

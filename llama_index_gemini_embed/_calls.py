@@ -28,6 +28,7 @@ from ._client import describe_failure, failure_from_exception
 from ._concurrency import AdaptiveLimit
 from ._quota import QuotaLimiter
 from ._retry import Action, RetryPolicy, decide
+from ._tokens import TokenCalibration
 from ._usage import Usage
 
 __all__ = ["Clock", "RetryEvent", "RetryListener", "RetryingCaller", "Sleep", "retry_listener"]
@@ -124,6 +125,16 @@ class RetryingCaller:
         self.rng = rng or random.Random()
         self.secret = secret
         self.what = what
+        self.calibration = TokenCalibration()
+        """Our token estimate scaled by the counts the API reported so far."""
+
+    def paced_tokens(self, estimate: int) -> int:
+        """Tokens to reserve for a request we estimate at ``estimate``: the estimate until
+        the first reported count, then the estimate scaled by the reported/estimated ratio
+        (never more than a per-minute budget, which a single request may fill)."""
+        tokens = self.calibration.scale(estimate)
+        budget = self.limiter.settings.tokens_per_minute
+        return min(tokens, budget) if budget is not None else tokens
 
     async def acquire_quota(self, items: int, tokens: int) -> int:
         """Wait until the quota grants this request; returns the ticket to complete."""
@@ -136,15 +147,26 @@ class RetryingCaller:
             # Let in-flight requests finish even if an injected sleep does not yield.
             await asyncio.sleep(0)
 
-    async def call(self, send: Callable[[], Awaitable[T]], *, items: int, tokens: int) -> T:
+    async def call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        *,
+        items: int,
+        tokens: int,
+        reported: Callable[[T], int | None] | None = None,
+    ) -> T:
         """Run ``send`` until it succeeds or a typed :class:`GeminiAPIError` is raised.
 
-        Only SDK/transport failures are retried; any other exception propagates unchanged.
-        Usage is recorded by the caller on success (it knows what was billed).
+        ``tokens`` is our estimate; ``reported`` reads the API's count from the answer,
+        which then replaces the reservation in the quota window and calibrates the
+        estimates of later requests. Only SDK/transport failures are retried; any other
+        exception propagates unchanged. Usage is recorded by the caller on success (it
+        knows what was billed).
         """
         attempt = 0
+        paced = self.paced_tokens(tokens)
         while True:
-            ticket = await self.acquire_quota(items, tokens)
+            ticket = await self.acquire_quota(items, paced)
             try:
                 result = await send()
             except Exception as exc:
@@ -187,7 +209,10 @@ class RetryingCaller:
                 )
                 await self.sleep(decision.delay)
                 continue
-            self.limiter.complete(ticket, self.clock())
+            counted = reported(result) if reported is not None else None
+            if counted is not None:
+                self.calibration.observe(estimated=tokens, reported=counted)
+            self.limiter.complete(ticket, self.clock(), tokens=counted)
             if self.concurrency is not None:
                 self.concurrency.on_success()
             return result

@@ -25,14 +25,16 @@ from ._errors import (
     GeminiAPIError,
     InvalidAPIKeyError,
     MissingAPIKeyError,
+    QuotaBlockedError,
     QuotaExhaustedError,
     TransientAPIError,
     UnknownModelError,
     redact,
 )
-from ._retry import Failure
+from ._retry import Failure, QuotaKind, classify_429
 
 __all__ = [
+    "DEFAULT_VERTEX_LOCATION",
     "KEY_ENV_VARS",
     "APIKey",
     "ClientSettings",
@@ -41,6 +43,7 @@ __all__ = [
     "failure_from_exception",
     "find_api_key",
     "key_source",
+    "reported_prompt_tokens",
     "resolve_api_key",
 ]
 
@@ -51,6 +54,12 @@ KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 (``_api_client.get_env_api_key``, 2.x and 3.x): GOOGLE_API_KEY wins when both are set."""
 
 _warned_both_keys = False
+
+DEFAULT_VERTEX_LOCATION = "us-central1"
+"""Vertex AI location when neither ``location=`` nor GOOGLE_CLOUD_LOCATION is set. Not
+``global``: Google's list of models served on the global endpoint names only Gemini
+generation models, never the embedding models, while us-central1 serves both
+(docs/gemini-api.md §Vertex location)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,10 @@ def build_client(settings: ClientSettings) -> genai.Client:
                 "GOOGLE_CLOUD_PROJECT, or pass api_key=... for Vertex express mode"
             )
         return genai.Client(
-            vertexai=True, project=project, location=location or "global", http_options=http_options
+            vertexai=True,
+            project=project,
+            location=location or DEFAULT_VERTEX_LOCATION,
+            http_options=http_options,
         )
     if settings.project or settings.location:
         raise ConfigurationError(
@@ -288,6 +300,63 @@ def _reason(details: Any) -> str:
     return ""
 
 
+_BLOCKED_ADVICE: dict[QuotaKind, str] = {
+    QuotaKind.NOT_IN_TIER: (
+        "the quota for {model} is 0 on this project (limit: 0): the model is not included in "
+        "the project's tier (e.g. the free tier). Waiting will not help: enable billing for "
+        "the project in AI Studio (https://aistudio.google.com), or use a model your tier "
+        "includes."
+    ),
+    QuotaKind.SPEND_CAP: (
+        "the billing account's spending cap is reached. Waiting will not help: raise the cap "
+        "in AI Studio (https://aistudio.google.com) or wait for the next billing period, then "
+        "run again (ingestion resumes where it stopped)."
+    ),
+    QuotaKind.PREPAY: (
+        "the project's prepaid credits are depleted. Waiting will not help: add funds in AI "
+        "Studio (https://aistudio.google.com), then run again (ingestion resumes where it "
+        "stopped)."
+    ),
+}
+
+
+def _describe_429(failure: Failure, *, model: str, what: str) -> GeminiAPIError:
+    code, status = failure.code, failure.status
+    kind = classify_429(failure.details, failure.message)
+    if kind is QuotaKind.PER_DAY:
+        return DailyQuotaExceededError(
+            f"Gemini's per-day quota for {model} is exhausted (429 RESOURCE_EXHAUSTED, "
+            "per-day quotaId). It resets at midnight Pacific time: run again after the "
+            "reset (ingestion resumes where it stopped), or use a billed project/tier.",
+            code=code,
+            status=status,
+            kind=kind.value,
+        )
+    if kind in _BLOCKED_ADVICE:
+        return QuotaBlockedError(
+            f"Gemini refused the {what} request (429 {status}): "
+            + _BLOCKED_ADVICE[kind].format(model=model),
+            code=code,
+            status=status,
+            kind=kind.value,
+        )
+    if kind is QuotaKind.CAPACITY:
+        return QuotaExhaustedError(
+            f"Gemini had no capacity for {model} after every retry (429 "
+            "MODEL_CAPACITY_EXHAUSTED): this is Google's side, not your quota. Run again "
+            "later (completed work is kept), or use another model.",
+            code=code,
+            status=status,
+        )
+    return QuotaExhaustedError(
+        f"Gemini kept answering 429 (rate limited) for {model} after every retry. "
+        "Set requests_per_minute= / tokens_per_minute= to your tier's limits so the "
+        "client paces itself, or lower max_concurrency.",
+        code=code,
+        status=status,
+    )
+
+
 def describe_failure(
     failure: Failure, *, model: str, exhausted: bool, secret: str | None, what: str = "embedding"
 ) -> GeminiAPIError:
@@ -311,23 +380,7 @@ def describe_failure(
             reason=message or "connection error",
         )
     if code == 429:
-        from ._retry import is_daily_quota
-
-        if is_daily_quota(failure.details):
-            return DailyQuotaExceededError(
-                f"Gemini's per-day quota for {model} is exhausted (429 RESOURCE_EXHAUSTED, "
-                "per-day quotaId). It resets at midnight Pacific time: run again after the "
-                "reset (ingestion resumes where it stopped), or use a billed project/tier.",
-                code=code,
-                status=status,
-            )
-        return QuotaExhaustedError(
-            f"Gemini kept answering 429 (rate limited) for {model} after every retry. "
-            "Set requests_per_minute= / tokens_per_minute= to your tier's limits so the "
-            "client paces itself, or lower max_concurrency.",
-            code=code,
-            status=status,
-        )
+        return _describe_429(failure, model=model, what=what)
     if code in (401, 403) or (
         code == 400 and ("API_KEY" in _reason(failure.details) or "API key" in message)
     ):
@@ -359,3 +412,22 @@ def describe_failure(
         code=code,
         status=status,
     )
+
+
+def reported_prompt_tokens(response: object) -> int | None:
+    """Input tokens the API says it counted for an embedding answer, or None.
+
+    ``usageMetadata.promptTokenCount`` (``EmbedContentResponse.usage_metadata``, SDK 3.x;
+    the Developer API's batchEmbedContents and Vertex both send it), else the sum of each
+    embedding's ``statistics.token_count`` (Vertex ``:predict``) when every one has it.
+    SDK 2.x has no ``usage_metadata`` field: None there, and the caller estimates.
+    """
+    usage = getattr(response, "usage_metadata", None)
+    count = getattr(usage, "prompt_token_count", None)
+    if isinstance(count, int) and count >= 0:
+        return count
+    embeddings = getattr(response, "embeddings", None) or []
+    counts = [getattr(getattr(e, "statistics", None), "token_count", None) for e in embeddings]
+    if counts and all(isinstance(c, int | float) for c in counts):
+        return int(sum(c for c in counts if c is not None))
+    return None

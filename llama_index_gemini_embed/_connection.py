@@ -49,7 +49,11 @@ class GeminiConnection(BaseModel):
     )
     vertexai: bool | None = Field(default=None, description="Use Vertex AI (None: SDK env vars).")
     project: str | None = Field(default=None, description="Vertex AI project.")
-    location: str | None = Field(default=None, description="Vertex AI location.")
+    location: str | None = Field(
+        default=None,
+        description="Vertex AI location (default: GOOGLE_CLOUD_LOCATION, else us-central1, "
+        "which serves the embedding models; the global endpoint does not list them).",
+    )
     timeout: float | None = Field(default=60.0, description="Per-request timeout, seconds.")
     requests_per_minute: int | None = Field(default=None, ge=1, description="Quota per minute.")
     tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")

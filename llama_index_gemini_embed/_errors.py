@@ -7,8 +7,10 @@
   x GeminiAPIError: the API refused or failed a request, after our retries.
     - InvalidAPIKeyError
     - UnknownModelError
-    - QuotaExhaustedError
-      · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
+    - QuotaExhaustedError: 429s persisted after every retry.
+      · QuotaBlockedError: a 429 waiting cannot fix (spend cap, prepay, limit 0); a run
+        stops on it at once. ``.kind`` says which.
+        · DailyQuotaExceededError: the per-day quota is spent; retrying today is pointless.
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
       · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
     - UnexpectedAnswerError: the API answered in a shape the SDK could not read.
@@ -16,7 +18,10 @@
     - EmptyTextError
     - TextTooLongError
   x StoreError: the vector store refused an operation.
-    - FingerprintMismatchError: the collection was built with another embedding setup.
+    - FingerprintMismatchError (also ValueError): the collection was built with another
+      embedding setup.
+    - DimensionMismatchError (also ValueError): a vector's length differs from the
+      collection's.
     - StoreLockedError: another process is writing to this local store.
     - StoreUnavailableError: the Chroma server cannot be reached.
 
@@ -35,6 +40,7 @@ __all__ = [
     "APIUnreachableError",
     "ConfigurationError",
     "DailyQuotaExceededError",
+    "DimensionMismatchError",
     "EmptyInputError",
     "EmptyTextError",
     "FingerprintMismatchError",
@@ -43,6 +49,7 @@ __all__ = [
     "InputError",
     "InvalidAPIKeyError",
     "MissingAPIKeyError",
+    "QuotaBlockedError",
     "QuotaExhaustedError",
     "StoreError",
     "StoreLockedError",
@@ -154,7 +161,26 @@ class QuotaExhaustedError(GeminiAPIError):
     """A quota was exhausted and waiting did not help."""
 
 
-class DailyQuotaExceededError(QuotaExhaustedError):
+class QuotaBlockedError(QuotaExhaustedError):
+    """A 429 that waiting minutes cannot fix: nothing succeeds until the user acts (or the
+    day/billing period turns), so a run stops at once instead of retrying."""
+
+    kind: str
+    """``per-day``, ``limit-0`` (model not on this tier), ``spend-cap`` or ``prepay``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status: str | None = None,
+        kind: str = "per-day",
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.kind = kind
+
+
+class DailyQuotaExceededError(QuotaBlockedError):
     """The per-day quota is spent: nothing will succeed until it resets."""
 
 
@@ -198,6 +224,10 @@ class StoreError(GeminiEmbedError):
 
 class FingerprintMismatchError(StoreError, ValueError):
     """The collection's embedding fingerprint differs from the embed model's."""
+
+
+class DimensionMismatchError(StoreError, ValueError):
+    """An embedding's length differs from the collection's vector dimension."""
 
 
 class StoreLockedError(StoreError):

@@ -144,13 +144,19 @@ class QuotaLimiter:
                 self._day_items += items
             return 0.0, ticket
 
-    def complete(self, ticket: int, now: float) -> None:
-        """Mark a granted request as answered at ``now``: its window starts then."""
+    def complete(self, ticket: int, now: float, *, tokens: int | None = None) -> None:
+        """Mark a granted request as answered at ``now``: its window starts then.
+
+        ``tokens``: the count the API reported, which replaces our reservation (the
+        server's token quota counts what it counted, not what we guessed).
+        """
         with self._lock:
             entry = self._minute.get(ticket)
             if entry is not None:
                 entry.stamp = max(entry.stamp, now)
                 entry.in_flight = False
+                if tokens is not None:
+                    entry.tokens = tokens
 
     def _wait_until_free(self, now: float, amount: Callable[[_Entry], int], excess: int) -> float:
         # Requests still in flight will be stamped no earlier than now.

@@ -1,9 +1,14 @@
-"""Usage accounting: items, requests, tokens, retries, truncations and estimated cost.
+"""Usage accounting: items, requests, tokens, retries, truncations and cost.
 
 >>> usage = Usage(price_per_million_tokens=0.15)
->>> usage.record_request(items=100, tokens=20_000)
+>>> usage.record_request(items=100, tokens=20_000, estimated=False)
 >>> round(usage.snapshot().cost_usd, 4)
 0.003
+>>> usage.snapshot().token_source
+'api'
+
+Tokens are the API's reported counts where it sent them (``usageMetadata``), else our
+estimate; ``estimated_tokens`` says how many of ``tokens`` are estimates.
 """
 
 from __future__ import annotations
@@ -27,6 +32,18 @@ class UsageSnapshot:
     failed_items: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    estimated_tokens: int = 0
+    """How many of ``tokens`` are our estimate (the API reported no count for them)."""
+
+    @property
+    def token_source(self) -> str:
+        """Where ``tokens`` (and so ``cost_usd``) come from: ``api`` (counts the API
+        reported), ``estimate`` (ours), ``mixed``, or ``none`` (no tokens yet)."""
+        if self.tokens == 0:
+            return "none"
+        if self.estimated_tokens == 0:
+            return "api"
+        return "estimate" if self.estimated_tokens >= self.tokens else "mixed"
 
     def __sub__(self, other: UsageSnapshot) -> UsageSnapshot:
         return UsageSnapshot(
@@ -51,9 +68,18 @@ class Usage:
             for name, amount in amounts.items():
                 self._counts[name] = self._counts.get(name, 0) + amount
 
-    def record_request(self, items: int, tokens: int, output_tokens: int = 0) -> None:
-        """A successful request: ``tokens`` are billed input tokens (estimated)."""
-        self._add(items=items, requests=1, tokens=tokens, output_tokens=output_tokens)
+    def record_request(
+        self, items: int, tokens: int, output_tokens: int = 0, *, estimated: bool = True
+    ) -> None:
+        """A successful request: ``tokens`` billed input tokens, our estimate unless
+        ``estimated=False`` (the API reported them)."""
+        self._add(
+            items=items,
+            requests=1,
+            tokens=tokens,
+            output_tokens=output_tokens,
+            estimated_tokens=tokens if estimated else 0,
+        )
 
     def record_retry(self, throttled: bool) -> None:
         self._add(retries=1, throttled=1 if throttled else 0)
@@ -82,4 +108,5 @@ class Usage:
             failed_items=counts.get("failed_items", 0),
             output_tokens=output,
             cost_usd=cost,
+            estimated_tokens=counts.get("estimated_tokens", 0),
         )

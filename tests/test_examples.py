@@ -63,6 +63,9 @@ def test_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for var in KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
+    temp = tmp_path / "tmp"  # the kernel's tempfile directory, to see what it leaves behind
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
     notebook = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)  # type: ignore[no-untyped-call]
     # "python3" resolves to this interpreter (jupyter_client launches sys.executable for it).
     client = NotebookClient(
@@ -88,3 +91,4 @@ def test_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "using the local Gemini emulator" in text
     assert "10 embedded" in text and "0 requests" in text
     assert "08-troubleshooting.md" in text and "04-security.md" in text
+    assert list(temp.glob("quickstart-chroma-*")) == [], "the notebook removes its store"

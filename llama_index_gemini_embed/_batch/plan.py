@@ -1,20 +1,19 @@
-"""Pure planning for Gemini Batch API embeddings: job packing, keys, state schema, cost.
+"""Pure planning for Gemini Batch API embeddings: job packing, keys, sizes, cost.
 
     items = [PlanItem("doc#0", item_digest(text, "RETRIEVAL_DOCUMENT", "Doc"), text,
                       "RETRIEVAL_DOCUMENT", "Doc", tokens=120), ...]
     for job in plan_jobs(items, dimension=768, max_items_per_job=10_000,
-                         max_inline_bytes=19_000_000):
+                         max_inline_bytes=19_000_000, result_dimension=768):
         job.mode        # "inline": one shared config, small enough; else "file" (JSONL)
-    state = BatchState.from_json(json.loads(raw), path=path)   # validated schema
-    state.check_setup(model, dimension, fingerprint, path=path)  # refuses other setups
     batch_cost(1_000_000, model_spec("gemini-embedding-001")).saving_usd   # 0.075
 
-No I/O: :mod:`._batch_jobs` submits, polls, downloads and writes the state file.
+No I/O: :mod:`.jobs` submits, polls and downloads; :mod:`.state` keeps the state file.
 
 * **Inline or file.** An inline batch carries ONE ``EmbedContentConfig`` for every item and
   must stay under ~20 MB, so a job is inline only when all its items share (task type,
-  title) and the serialized request fits ``max_inline_bytes``; anything else becomes a
-  JSONL file where each line carries its own request (per-item titles work there).
+  title), the serialized request fits ``max_inline_bytes`` and the expected results fit
+  ``max_inline_response_bytes``; anything else becomes a JSONL file where each line
+  carries its own request (per-item titles work there, at no extra cost).
 * **Keys.** Every item is ``(key, digest)``: the caller's id and a hash of exactly what the
   API embeds (wire text, task type, title). A result is used only when both still match
   what the caller asks for, so a changed document never receives a stale vector.
@@ -24,28 +23,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from llama_index_gemini_embed._errors import ConfigurationError
 from llama_index_gemini_embed._models import ModelSpec
+
+from .state import JobMode
 
 __all__ = [
     "MAX_FILE_BYTES",
     "MAX_INLINE_RESPONSE_BYTES",
-    "SCHEMA_VERSION",
-    "STATE_KIND",
-    "TERMINAL_STATES",
-    "BatchState",
-    "BatchStateError",
     "CostEstimate",
     "JobPlan",
-    "JobRecord",
     "PlanItem",
     "batch_cost",
-    "covered_keys",
     "expected_result_bytes",
     "inline_request_bytes",
     "item_digest",
@@ -53,11 +45,7 @@ __all__ = [
     "jsonl_payload",
     "next_poll_delay",
     "plan_jobs",
-    "short_state",
 ]
-
-SCHEMA_VERSION = 1
-STATE_KIND = "llama-index-gemini-embed/batch-state"
 
 #: The Files API takes input files up to 2 GB; stay well below.
 MAX_FILE_BYTES = 1_000_000_000
@@ -74,15 +62,6 @@ MAX_INLINE_RESPONSE_BYTES = 20_000_000
 #: ~12.7 bytes a value; rounded up for longer float spellings) and per result envelope.
 _RESULT_BYTES_PER_VALUE = 16
 _RESULT_BYTES_PER_ITEM = 128
-
-#: Short job states after which a job never changes again.
-TERMINAL_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
-
-JobMode = Literal["inline", "file"]
-
-
-class BatchStateError(ConfigurationError):
-    """The batch state file is unreadable, from another version, or from another setup."""
 
 
 # ----------------------------------------------------------------------------- items
@@ -238,172 +217,6 @@ def plan_jobs(
             chunk, configs, inline_bytes, file_bytes = [], set(), _INLINE_OVERHEAD, 0
     if chunk:
         yield finish()
-
-
-# ----------------------------------------------------------------------------- state
-
-
-def short_state(state: object) -> str:
-    """``JobState.JOB_STATE_RUNNING`` / ``"BATCH_STATE_RUNNING"`` → ``"RUNNING"``.
-
-    >>> short_state("BATCH_STATE_SUCCEEDED"), short_state(None)
-    ('SUCCEEDED', 'UNSPECIFIED')
-    """
-    if state is None:
-        return "UNSPECIFIED"
-    raw = str(getattr(state, "value", state))
-    for prefix in ("JOB_STATE_", "BATCH_STATE_"):
-        raw = raw.removeprefix(prefix)
-    return raw
-
-
-@dataclass
-class JobRecord:
-    """One submitted (or being submitted) job in the state file.
-
-    ``keys`` are ``(key, digest, tokens)`` in request order: inline results map back by
-    position, file results by key. ``name`` is None while the create call is in flight
-    (state ``SUBMITTING``); a later run then finds the job by ``display_name``.
-    ``absent_polls`` counts polls that saw the job SUCCEEDED without its results.
-    """
-
-    display_name: str
-    mode: JobMode
-    keys: list[tuple[str, str, int]]
-    name: str | None = None
-    state: str = "SUBMITTING"
-    input_file: str | None = None
-    created: str | None = None
-    updated: str | None = None
-    absent_polls: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return sum(tokens for _, _, tokens in self.keys)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "display_name": self.display_name,
-            "mode": self.mode,
-            "state": self.state,
-            "input_file": self.input_file,
-            "created": self.created,
-            "updated": self.updated,
-            "absent_polls": self.absent_polls,
-            "keys": [list(entry) for entry in self.keys],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> JobRecord:
-        mode = data["mode"]
-        if mode not in ("inline", "file"):
-            raise ValueError(f"unknown job mode {mode!r}")
-        keys = [(str(k), str(d), int(t)) for k, d, t in data["keys"]]
-        return cls(
-            display_name=str(data["display_name"]),
-            mode=mode,
-            keys=keys,
-            name=None if data.get("name") is None else str(data["name"]),
-            state=str(data.get("state") or "SUBMITTING"),
-            input_file=data.get("input_file"),
-            created=data.get("created"),
-            updated=data.get("updated"),
-            absent_polls=int(data.get("absent_polls") or 0),
-        )
-
-
-Fingerprint = dict[str, str | int | bool]
-
-
-@dataclass
-class BatchState:
-    """The whole state file: the embedding setup it belongs to, and the unfinished jobs."""
-
-    model: str
-    dimension: int
-    fingerprint: Fingerprint
-    jobs: list[JobRecord] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": STATE_KIND,
-            "schema": SCHEMA_VERSION,
-            "model": self.model,
-            "dimension": self.dimension,
-            "fingerprint": dict(self.fingerprint),
-            "jobs": [job.to_json() for job in self.jobs],
-        }
-
-    @classmethod
-    def from_json(cls, data: object, *, path: Path | str) -> BatchState:
-        """Validate and load; raises :class:`BatchStateError` naming ``path`` and the fix."""
-        if not isinstance(data, dict) or data.get("kind") != STATE_KIND:
-            raise BatchStateError(
-                f"{path} is not a gemini-embed batch state file. Pass another state path, or "
-                "delete the file if it is yours to discard."
-            )
-        schema = data.get("schema")
-        if schema != SCHEMA_VERSION:
-            raise BatchStateError(
-                f"Batch state file {path} has schema version {schema!r}; this version of "
-                f"llama-index-gemini-embed reads version {SCHEMA_VERSION}. Finish its jobs with "
-                "the version that wrote it, or cancel them (`gemini-embed batch cancel`) and "
-                "delete the file."
-            )
-        try:
-            fingerprint = {str(k): v for k, v in dict(data["fingerprint"]).items()}
-            return cls(
-                model=str(data["model"]),
-                dimension=int(data["dimension"]),
-                fingerprint=fingerprint,
-                jobs=[JobRecord.from_json(job) for job in data["jobs"]],
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BatchStateError(
-                f"Batch state file {path} is damaged ({type(exc).__name__}: {exc}). Its jobs "
-                "cannot be resumed: delete the file (unfinished jobs are then resubmitted)."
-            ) from None
-
-    def check_setup(
-        self, model: str, dimension: int, fingerprint: Mapping[str, object], *, path: Path | str
-    ) -> None:
-        """Refuse to resume jobs made with another model, dimension or task scheme.
-
-        A state file without unfinished jobs holds nothing to lose and never refuses.
-        """
-        if not self.jobs:
-            return
-        mine = {"model": self.model, "dimension": self.dimension, **self.fingerprint}
-        theirs = {"model": model, "dimension": dimension, **dict(fingerprint)}
-        if mine == theirs:
-            return
-        diff = ", ".join(
-            f"{key}: file={mine.get(key)!r} vs now={theirs.get(key)!r}"
-            for key in sorted(set(mine) | set(theirs))
-            if mine.get(key) != theirs.get(key)
-        )
-        raise BatchStateError(
-            f"Batch state file {path} holds {len(self.jobs)} unfinished job(s) made with another "
-            f"embedding setup ({diff}); their vectors cannot be mixed with this one's. Finish "
-            "them with the original setup, cancel them (`gemini-embed batch cancel --state "
-            f"{path}`), or use another state file for this setup."
-        )
-
-
-def covered_keys(jobs: Iterable[JobRecord], requested: Mapping[str, str]) -> set[str]:
-    """Keys of ``requested`` (key → digest) that a live job will already answer.
-
-    >>> job = JobRecord("d", "inline", [("a", "x", 1), ("b", "old", 1)], name="batches/1")
-    >>> sorted(covered_keys([job], {"a": "x", "b": "new", "c": "y"}))
-    ['a']
-    """
-    covered: set[str] = set()
-    for job in jobs:
-        for key, digest, _ in job.keys:
-            if requested.get(key) == digest:
-                covered.add(key)
-    return covered
 
 
 # ----------------------------------------------------------------------------- cost, polling

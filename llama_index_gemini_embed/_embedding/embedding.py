@@ -16,6 +16,7 @@ import asyncio
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, cast
 
@@ -145,12 +146,24 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
     requests_per_day: int | None = Field(default=None, ge=1, description="Quota: items per day.")
     on_overlength: Literal["warn", "raise"] = Field(
-        default="warn", description="Texts over the input limit: count+warn once, or raise."
+        default="warn",
+        description="Texts over the input limit: truncate before sending (counted, warned "
+        "once), or raise.",
+    )
+    query_cache_size: int = Field(
+        default=1024,
+        ge=0,
+        description="Query vectors kept (least recently used evicted; 0 = off), keyed on "
+        "model, dimension, task and text, so a repeated query costs no request.",
     )
 
     _engine: EmbedEngine | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _query_cache: OrderedDict[tuple[str, int, str, str], list[float]] = PrivateAttr(
+        default_factory=OrderedDict
+    )
+    _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
         self,
@@ -298,10 +311,25 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     # BaseEmbedding's abstract hooks. The public methods below call the engine directly:
     # it emits one callback/instrumentation event per API request on every path.
     def _get_query_embedding(self, query: str) -> Embedding:
-        return run_sync(self._aembed([self._query_spec(query)]))[0]
+        return run_sync(self._aget_query_embedding(query))
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._aembed([self._query_spec(query)]))[0]
+        # Not LlamaIndex's embeddings_cache (keyed on the text alone): the key says what
+        # the vector is for. Documents are never cached (ingest() skips unchanged ones).
+        key = (self.model_name, self.dimension, self.query_task_type, query)
+        if self.query_cache_size:
+            with self._cache_lock:
+                hit = self._query_cache.get(key)
+                if hit is not None:
+                    self._query_cache.move_to_end(key)
+                    return list(hit)
+        vector = (await self._aembed([self._query_spec(query)]))[0]
+        if self.query_cache_size:
+            with self._cache_lock:
+                self._query_cache[key] = list(vector)
+                while len(self._query_cache) > self.query_cache_size:
+                    self._query_cache.popitem(last=False)
+        return vector
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return run_sync(self._aembed(self._doc_specs([text])))[0]

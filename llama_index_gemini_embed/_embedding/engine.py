@@ -14,6 +14,8 @@ tests never really wait.
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import random
 import time
@@ -26,19 +28,20 @@ from google import genai
 from google.genai import types
 
 from llama_index_gemini_embed._calls import Clock, RetryingCaller, Sleep
+from llama_index_gemini_embed._client import reported_prompt_tokens
 from llama_index_gemini_embed._concurrency import AdaptiveLimit
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
-    DailyQuotaExceededError,
     EmptyTextError,
     GeminiAPIError,
     GeminiEmbedError,
     InvalidAPIKeyError,
+    QuotaBlockedError,
     TextTooLongError,
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import ModelSpec
-from llama_index_gemini_embed._packing import Batch, Item, pack_batches
+from llama_index_gemini_embed._packing import Batch, Item, pack_batches, truncate_to_tokens
 from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
@@ -52,8 +55,8 @@ logger = logging.getLogger("llama_index_gemini_embed")
 # Errors after which no other request can succeed either: stop the whole run.
 FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
-    DailyQuotaExceededError,
     InvalidAPIKeyError,
+    QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
     UnknownModelError,
 )
 
@@ -87,6 +90,20 @@ class EngineConfig:
 # public way to send batchEmbedContents.requests[] with a title per item. See
 # docs/gemini-api.md "Per-item titles".
 SDK_HAS_EXTRA_BODY = "extra_body" in types.HttpOptions.model_fields
+
+# The Gemini API refuses request bodies over 4,194,304 bytes (400 "Request payload size
+# exceeds the limit: 4194304 bytes."; docs/gemini-api.md). The SDK serialises with
+# json.dumps (ASCII-escaped), so an item's share is measurable; keep 4 KiB for the envelope.
+PAYLOAD_LIMIT_BYTES = 4_194_304
+MAX_REQUEST_BYTES = PAYLOAD_LIMIT_BYTES - 4096
+
+
+def _item_bytes(text: str, title: str | None, model: str) -> int:
+    """An item's bytes in ``batchEmbedContents.requests[]`` as ``json.dumps`` writes it."""
+    # {"content": {"parts": [{"text": …}]}, "taskType": "RETRIEVAL_DOCUMENT", "title": …,
+    #  "outputDimensionality": 3072, "model": "models/…"}, : ~150 bytes of keys and values.
+    size = len(json.dumps(text)) + 160 + len(model)
+    return size + len(json.dumps(title)) if title is not None else size
 
 
 @dataclass(frozen=True)
@@ -159,27 +176,38 @@ class EmbedEngine:
 
     def _items(self, specs: Iterable[TextSpec]) -> Iterable[Item]:
         spec = self.config.spec
+        prefixes = spec.uses_task_prefixes
+        limit = spec.max_input_tokens
         for index, text_spec in enumerate(specs):
             if not text_spec.text or not text_spec.text.strip():
                 raise EmptyTextError(
                     f"Text #{index} is empty or whitespace-only; Gemini rejects empty content. "
                     "Drop empty texts/nodes before embedding (ingest() skips and reports them)."
                 )
-            text = wire_text(
-                text_spec.text,
-                text_spec.task_type,
-                text_spec.title,
-                prefixes=spec.uses_task_prefixes,
-            )
+            task, title = text_spec.task_type, text_spec.title
+            text = wire_text(text_spec.text, task, title, prefixes=prefixes)
             tokens = estimate_tokens(text)
-            if tokens > spec.max_input_tokens:
-                self._report_overlength(index, tokens)
-                tokens = spec.max_input_tokens  # the API truncates: that is what is billed
-            if spec.uses_task_prefixes:
-                yield Item(index, text, None, None, tokens, text_spec.text)
+            if tokens > limit:
+                self._report_overlength(index, tokens)  # raises with on_overlength="raise"
+                # Truncate here, not in the API: the request stays within the payload cap
+                # and what is embedded is what we bill and report.
+                content = truncate_to_tokens(
+                    text_spec.text,
+                    limit,
+                    render=functools.partial(
+                        wire_text, task_type=task, title=title, prefixes=prefixes
+                    ),
+                    count=estimate_tokens,
+                )
+                text = wire_text(content, task, title, prefixes=prefixes)
+                tokens = min(estimate_tokens(text), limit)
+            if prefixes:
+                wire_bytes = _item_bytes(text, None, self.config.model)
+                yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes)
             else:
-                title = text_spec.title if text_spec.task_type == "RETRIEVAL_DOCUMENT" else None
-                yield Item(index, text, text_spec.task_type, title or None, tokens, text_spec.text)
+                title = (title if task == "RETRIEVAL_DOCUMENT" else None) or None
+                wire_bytes = _item_bytes(text, title, self.config.model)
+                yield Item(index, text, task, title, tokens, text_spec.text, wire_bytes)
 
     def prepare_items(self, specs: Iterable[TextSpec]) -> Iterator[Item]:
         """What the API receives for each spec, exactly as the online path sends it.
@@ -208,8 +236,9 @@ class EmbedEngine:
         if not self._warned_overlength:
             self._warned_overlength = True
             logger.warning(
-                "Text #%d is about %d tokens, over %s's input limit of %d: Gemini truncates "
-                "such texts (counted in usage.truncated; this warning is shown once).",
+                "Text #%d is about %d tokens, over %s's input limit of %d: it is truncated to "
+                "the limit before sending (counted in usage.truncated; shown once; "
+                "on_overlength='raise' refuses such texts instead).",
                 index,
                 tokens,
                 self.config.model,
@@ -229,6 +258,7 @@ class EmbedEngine:
             max_items=max_items,
             max_tokens=max_tokens,
             per_item_titles=self.config.per_item_titles,
+            max_bytes=MAX_REQUEST_BYTES,
         )
 
     # -- public API -------------------------------------------------------------------
@@ -260,7 +290,7 @@ class EmbedEngine:
         if isinstance(specs, AsyncIterable):
             specs = [spec async for spec in specs]
         batches = iter(self._batches(specs))
-        in_flight: set[asyncio.Task[BatchOutcome]] = set()
+        in_flight: set[asyncio.Task[list[BatchOutcome]]] = set()
         fatal: GeminiEmbedError | None = None
         exhausted = False
         try:
@@ -275,14 +305,14 @@ class EmbedEngine:
                     break
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    outcome = task.result()
-                    if outcome.error is not None and (
-                        stop_on_error or isinstance(outcome.error, FATAL_ERRORS)
-                    ):
-                        if stop_on_error:
-                            raise outcome.error
-                        fatal = fatal or outcome.error
-                    yield outcome
+                    for outcome in task.result():
+                        if outcome.error is not None and (
+                            stop_on_error or isinstance(outcome.error, FATAL_ERRORS)
+                        ):
+                            if stop_on_error:
+                                raise outcome.error
+                            fatal = fatal or outcome.error
+                        yield outcome
             if fatal is not None:
                 raise fatal
         finally:
@@ -293,7 +323,33 @@ class EmbedEngine:
 
     # -- one request ------------------------------------------------------------------
 
-    async def _run_batch(self, batch: Batch) -> BatchOutcome:
+    async def _run_batch(self, batch: Batch) -> list[BatchOutcome]:
+        """One request's outcome; if the API refuses it (400), its halves' outcomes.
+
+        A 400 names no item, so the request is split until the bad item stands alone:
+        one bad text never fails its neighbours (about 2 x log2(n) extra requests).
+        """
+        outcome = await self._run_one(batch)
+        error = outcome.error
+        if not (
+            isinstance(error, GeminiAPIError)
+            and error.code == 400
+            and not isinstance(error, FATAL_ERRORS)
+        ):
+            return [outcome]
+        if len(batch.items) == 1:
+            if type(error) is GeminiAPIError:
+                error = GeminiAPIError(
+                    f"{error} (text #{batch.items[0].index}; the other texts of its request "
+                    "were sent without it)",
+                    code=error.code,
+                    status=error.status,
+                )
+            return [BatchOutcome(outcome.indices, None, error, outcome.tokens)]
+        first, second = batch.split()
+        return [*await self._run_batch(first), *await self._run_batch(second)]
+
+    async def _run_one(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
         observer = self.observer
         token = observer.request_started() if observer is not None else None
@@ -301,9 +357,12 @@ class EmbedEngine:
         try:
             vectors = await self._send_with_retries(batch)
         except GeminiEmbedError as error:
-            self.usage.record_failed(len(batch.items))
             if observer is not None:
                 observer.request_ended(token, chunks, None, error)
+            if not (isinstance(error, GeminiAPIError) and error.code == 400):
+                self.usage.record_failed(len(batch.items))
+            elif len(batch.items) == 1:
+                self.usage.record_failed(1)
             return BatchOutcome(indices, None, error, batch.tokens)
         except BaseException as error:  # cancelled, or a bug: still close the event
             if observer is not None:
@@ -314,13 +373,18 @@ class EmbedEngine:
         return BatchOutcome(indices, vectors, None, batch.tokens)
 
     async def _send_with_retries(self, batch: Batch) -> list[list[float]]:
-        vectors = await self.caller.call(
-            lambda: self._send(batch), items=len(batch.items), tokens=batch.tokens
+        vectors, reported = await self.caller.call(
+            lambda: self._send(batch),
+            items=len(batch.items),
+            tokens=batch.tokens,
+            reported=lambda answer: answer[1],
         )
-        self.usage.record_request(items=len(batch.items), tokens=batch.tokens)
+        # The API's count when it sent one (usageMetadata), else our estimate.
+        tokens = batch.tokens if reported is None else reported
+        self.usage.record_request(items=len(batch.items), tokens=tokens, estimated=reported is None)
         return vectors
 
-    async def _send(self, batch: Batch) -> list[list[float]]:
+    async def _send(self, batch: Batch) -> tuple[list[list[float]], int | None]:
         http_options = None
         if batch.title is None and any(item.title for item in batch.items):
             # Titles differ between items: send the REST per-item list through the SDK's
@@ -352,7 +416,7 @@ class EmbedEngine:
                 "refusing to guess which vector belongs to which text."
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
-        return normalise_rows(matrix)
+        return normalise_rows(matrix), reported_prompt_tokens(response)
 
     def _wire_item(self, item: Item) -> dict[str, object]:
         """One ``batchEmbedContents.requests[]`` entry, as the SDK writes it (camelCase)."""

@@ -44,18 +44,19 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import TransformComponent
 
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport, estimate_batch_cost
+from llama_index_gemini_embed._batch.options import BatchOptions
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._errors import (
     ConfigurationError,
     FingerprintMismatchError,
     GeminiEmbedError,
 )
-from llama_index_gemini_embed._models import model_spec
-from llama_index_gemini_embed._store.limits import (
+from llama_index_gemini_embed._fingerprint import (
     fingerprint_mismatch_message,
     fingerprints_equal,
     normalise_fingerprint,
 )
+from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._sync import run_sync
 
 from .plan import estimate_seconds
@@ -81,9 +82,10 @@ async def aingest(
     recursive: bool = True,
     window_chars: int = 2_000_000,
     window_docs: int = 2_000,
-    mode: Literal["online", "batch"] = "online",
+    batch: BatchOptions | bool | None = None,
+    mode: Literal["online", "batch"] | None = None,
     batch_state: str | os.PathLike[str] | None = None,
-    batch_wait: bool = True,
+    batch_wait: bool | None = None,
     batch_options: Mapping[str, Any] | None = None,
     sync: bool | None = None,
 ) -> IngestReport:
@@ -110,14 +112,14 @@ async def aingest(
         extensions: for folders, only files with these suffixes (e.g. ``[".md", ".txt"]``).
         recursive: descend into sub-folders.
         window_chars / window_docs: how much input is read and planned at a time.
-        mode: "online" (default), or "batch": embed through the Gemini Batch API at half
-            the price, with hours of latency. Jobs are recorded in ``batch_state`` (default
-            :func:`default_batch_state_path`), so a re-run re-attaches to running jobs
-            instead of paying again; per-item errors are retried online.
-        batch_wait: batch mode: wait for every job (default), or submit, collect what has
-            finished, and return (run again later to collect the rest).
-        batch_options: batch mode: extra ``BatchEmbedder`` arguments (``poll_initial``,
-            ``poll_max``, ``fallback_online``, ``max_inline_bytes``, ``on_event``...).
+        batch: ``True`` or a :class:`BatchOptions`: embed through the Gemini Batch API at
+            half the price, with hours of latency. Jobs are recorded in
+            ``BatchOptions.state_path`` (default :func:`default_batch_state_path`), so a
+            re-run re-attaches to running jobs instead of paying again; per-item errors are
+            retried online. ``BatchOptions(wait=False)`` submits, collects what has
+            finished, and returns (run again later to collect the rest).
+        mode / batch_state / batch_wait / batch_options: deprecated spellings of
+            ``batch=BatchOptions(...)`` (each warns once per process).
         sync: deprecated alias of ``delete_missing`` (warns once per process).
 
     Raises:
@@ -128,8 +130,13 @@ async def aingest(
         GeminiAPIError / StoreError: fatal errors, when ``raise_on_fatal``.
     """
     delete_missing = _resolve_delete_missing(delete_missing, sync, stacklevel=3)
-    if mode not in ("online", "batch"):
-        raise ConfigurationError(f"mode={mode!r} is not one of 'online', 'batch'")
+    options = BatchOptions.from_legacy(
+        batch=batch,
+        mode=mode,
+        batch_state=batch_state,
+        batch_wait=batch_wait,
+        batch_options=batch_options,
+    )
     started = time.monotonic()
     embed = _resolve_embed_model(store, embed_model)
     steps = _transformations(transformations, embed)
@@ -152,14 +159,14 @@ async def aingest(
         unbound=unbound,
     )
     embedder: BatchEmbedder | None = None
-    if mode == "batch" and not dry_run:
-        state_path = batch_state or default_batch_state_path(store)
-        embedder = BatchEmbedder(embed, state_path, **dict(batch_options or {}))
+    if options is not None and not dry_run:
+        state_path = options.state_path or default_batch_state_path(store)
+        embedder = BatchEmbedder(embed, state_path, options=options)
     before = embed.usage
-    batch_result = await run.execute(embedder, wait=batch_wait)
+    batch_result = await run.execute(embedder, wait=options is None or options.wait)
     report = run.report
     if dry_run:
-        _fill_estimate(report, run, embed, batch=mode == "batch")
+        _fill_estimate(report, run, embed, batch=options is not None)
     else:
         used = embed.usage - before
         report.tokens, report.requests = used.tokens, used.requests
@@ -186,9 +193,10 @@ def ingest(
     recursive: bool = True,
     window_chars: int = 2_000_000,
     window_docs: int = 2_000,
-    mode: Literal["online", "batch"] = "online",
+    batch: BatchOptions | bool | None = None,
+    mode: Literal["online", "batch"] | None = None,
     batch_state: str | os.PathLike[str] | None = None,
-    batch_wait: bool = True,
+    batch_wait: bool | None = None,
     batch_options: Mapping[str, Any] | None = None,
     sync: bool | None = None,
 ) -> IngestReport:
@@ -198,6 +206,13 @@ def ingest(
     print(report)
     """
     delete_missing = _resolve_delete_missing(delete_missing, sync, stacklevel=3)
+    options = BatchOptions.from_legacy(
+        batch=batch,
+        mode=mode,
+        batch_state=batch_state,
+        batch_wait=batch_wait,
+        batch_options=batch_options,
+    )
     return run_sync(
         aingest(
             source,
@@ -212,10 +227,7 @@ def ingest(
             recursive=recursive,
             window_chars=window_chars,
             window_docs=window_docs,
-            mode=mode,
-            batch_state=batch_state,
-            batch_wait=batch_wait,
-            batch_options=batch_options,
+            batch=options,
         )
     )
 

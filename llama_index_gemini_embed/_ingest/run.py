@@ -39,11 +39,11 @@ from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
-    DailyQuotaExceededError,
     GeminiAPIError,
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    QuotaBlockedError,
     StoreError,
     TextTooLongError,
     UnknownModelError,
@@ -75,8 +75,8 @@ logger = logging.getLogger("llama_index_gemini_embed")
 #: Errors after which nothing else can succeed: the run stops (cleanly) at once.
 FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
-    DailyQuotaExceededError,
     InvalidAPIKeyError,
+    QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
     UnknownModelError,
 )
 FIRST_WINDOW_DOCS = 200

@@ -24,6 +24,7 @@ import html
 import json
 import math
 import random
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_SCORE",
     "SYSTEM_INSTRUCTION",
     "AnswerCheck",
+    "JudgeSettings",
     "Passage",
     "PassageScore",
     "ScoreList",
@@ -48,6 +50,7 @@ __all__ = [
     "fallback_score",
     "final_scores",
     "generation_prices",
+    "judge_settings",
     "new_ids",
     "rank",
     "split_batches",
@@ -288,13 +291,17 @@ def rank(
     scores: Sequence[float],
     judged: Iterable[int],
     *,
-    top_n: int,
+    top_n: int | None,
     threshold: float | None = None,
 ) -> list[int]:
     """Positions to return, best first: score descending, retrieval position breaking ties.
 
     ``threshold`` drops judged candidates scoring below it; unjudged (fallback) candidates
-    are never dropped by it (nothing is known against them). Then the first ``top_n``.
+    are never dropped by it (nothing is known against them). Then the first ``top_n``
+    (``None``: all of them, reordered).
+
+    >>> rank([0.1, 0.9, -0.5], [0, 1], top_n=None)
+    [1, 0, 2]
     """
     judged_set = set(judged)
     kept = [
@@ -310,30 +317,76 @@ def rank(
 
 GENERATION_PRICES: dict[str, tuple[float, float]] = {
     # USD per 1M tokens (input, output incl. thinking), Gemini Developer API paid tier,
-    # text, standard (non-batch) pricing as published by Google in 2025. Estimates only.
+    # text, standard (non-batch) pricing, prompts up to 200k tokens. Estimates only;
+    # sources in docs/gemini-api.md ("Reranker judge models").
+    "gemini-3.8-flash": (0.75, 3.75),
+    "gemini-3.7-flash": (0.75, 3.75),
+    "gemini-3.6-flash": (1.50, 7.50),
+    "gemini-3.5-flash-lite": (0.30, 2.50),
+    "gemini-3.5-flash": (1.50, 9.00),
+    "gemini-3.1-flash-lite": (0.25, 1.50),
+    "gemini-3.1-pro": (2.00, 12.00),
+    "gemini-3-flash": (0.50, 3.00),
+    "gemini-3-pro": (2.00, 12.00),
     "gemini-2.5-flash-lite": (0.10, 0.40),
-    "gemini-2.5-flash": (0.30, 2.50),
-    "gemini-2.5-pro": (1.25, 10.00),
-    "gemini-2.0-flash-lite": (0.075, 0.30),
-    "gemini-2.0-flash": (0.10, 0.40),
+    # gemini-2.5-flash and gemini-2.5-pro were shut down on 2026-12-01: not priced, so
+    # they are not offered (and the API answers 404).
 }
+
+_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?-")
 
 
 def _bare(model: str) -> str:
     return model.rsplit("/", 1)[-1]
 
 
-def generation_prices(model: str) -> tuple[float, float]:
+def generation_prices(model: str) -> tuple[float, float] | None:
     """(input, output) USD per 1M tokens for ``model``: the longest matching table prefix
-    (so ``gemini-2.5-flash-lite-preview-09-2025`` is priced as flash-lite), else (0, 0)."""
+    (so ``gemini-3.5-flash-lite-preview-07-2026`` is priced as 3.5 Flash-Lite), else None.
+
+    >>> generation_prices("gemini-3.5-flash-lite"), generation_prices("my-tuned-model")
+    ((0.3, 2.5), None)
+    """
     bare = _bare(model)
     for name in sorted(GENERATION_PRICES, key=len, reverse=True):
         if bare.startswith(name):
             return GENERATION_PRICES[name]
-    return (0.0, 0.0)
+    return None
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Sampling and thinking settings sent with every judge request of one model family."""
+
+    temperature: float
+    thinking_budget: int | None = None
+    thinking_level: str | None = None
+
+
+def judge_settings(model: str) -> JudgeSettings:
+    """The settings Google advises for ``model``'s family, for a short scoring answer.
+
+    * Gemini 3 and later: temperature 1.0 (Google: lower values may cause looping or
+      degraded output) and thinking level LOW (they use levels, not budgets).
+    * Gemini 2.5 Flash / Flash-Lite: temperature 0, thinking budget 0 (thinking off).
+    * Anything else (2.5 Pro cannot switch thinking off; unknown models): temperature 0,
+      no thinking setting.
+
+    >>> judge_settings("gemini-3.5-flash-lite")
+    JudgeSettings(temperature=1.0, thinking_budget=None, thinking_level='LOW')
+    >>> judge_settings("models/gemini-2.5-flash-lite")
+    JudgeSettings(temperature=0.0, thinking_budget=0, thinking_level=None)
+    """
+    bare = _bare(model)
+    match = _VERSION.match(bare)
+    if match is not None and int(match.group(1)) >= 3:
+        return JudgeSettings(temperature=1.0, thinking_level="LOW")
+    if bare.startswith("gemini-2.5-flash"):
+        return JudgeSettings(temperature=0.0, thinking_budget=0)
+    return JudgeSettings(temperature=0.0)
 
 
 def default_thinking_budget(model: str) -> int | None:
     """0 (thinking off) for Gemini 2.5 Flash / Flash-Lite, which accept it; else None (omit:
-    2.5 Pro rejects 0, 2.0 models have no thinking, 3.x use thinking levels)."""
-    return 0 if _bare(model).startswith("gemini-2.5-flash") else None
+    2.5 Pro rejects 0, Gemini 3 models use thinking levels instead)."""
+    return judge_settings(model).thinking_budget

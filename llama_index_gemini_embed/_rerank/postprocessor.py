@@ -59,9 +59,9 @@ from .decisions import (
     build_prompt,
     check_answer,
     compose_passage,
-    default_thinking_budget,
     final_scores,
     generation_prices,
+    judge_settings,
     new_ids,
     rank,
     split_batches,
@@ -72,7 +72,16 @@ __all__ = ["DEFAULT_RERANK_MODEL", "GeminiReranker", "RerankAnswerError", "Reran
 logger = logging.getLogger("llama_index_gemini_embed")
 dispatcher = get_dispatcher(__name__)
 
-DEFAULT_RERANK_MODEL = "gemini-2.5-flash-lite"
+DEFAULT_RERANK_MODEL = "gemini-3.5-flash-lite"
+"""A current GA model, Google's named replacement for the retired gemini-2.5-flash
+(docs/gemini-api.md, "Reranker judge models")."""
+
+#: The API version of the judge's structured-output requests unless the user set one:
+#: ``responseSchema``/``systemInstruction``/``thinkingConfig`` are documented on v1beta,
+#: and v1 has rejected them (SDK 3.x defaults to v1).
+RERANK_API_VERSION = "v1beta"
+
+_unpriced_warned: set[str] = set()
 
 # API failures after which the batch falls back to retrieval order (policy "fallback"):
 # the next query may well succeed. Anything else (bad key, unknown model, a 400) is a
@@ -131,7 +140,9 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         ConfigurationError: an invalid setting (top_n, batch_size, ...).
     """
 
-    top_n: int = Field(default=5, description="Nodes returned at most (>= 1).")
+    top_n: int | None = Field(
+        default=5, description="Nodes returned at most (>= 1); None: every node, reordered."
+    )
     model: str = Field(
         default=DEFAULT_RERANK_MODEL, description="Gemini generation model used as judge."
     )
@@ -157,8 +168,9 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
     )
     thinking_budget: int | Literal["auto"] | None = Field(
         default="auto",
-        description="'auto': 0 on models that accept it (2.5 Flash/Flash-Lite), else unset; "
-        "None: never sent; an int: sent as is.",
+        description="'auto': per model family (Gemini 3: thinking level LOW and "
+        "temperature 1.0; 2.5 Flash/Flash-Lite: budget 0); None: no thinking setting sent; "
+        "an int: sent as thinking_budget.",
     )
     price_per_million_input_tokens: float | None = Field(
         default=None, description="USD per 1M input tokens (None: built-in estimate)."
@@ -190,7 +202,7 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
     ) -> None:
         super().__init__(**data)
         self._check_settings()
-        default_in, default_out = generation_prices(self.model)
+        default_in, default_out = self._default_prices()
         self._usage = Usage(
             price_per_million_tokens=_or(self.price_per_million_input_tokens, default_in),
             price_per_million_output_tokens=_or(self.price_per_million_output_tokens, default_out),
@@ -208,7 +220,7 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             if value is not None and value < minimum:
                 raise ConfigurationError(f"{name}={value} is invalid: {hint}")
 
-        at_least("top_n", self.top_n, 1, "return at least 1 node (default 5)")
+        at_least("top_n", self.top_n, 1, "return at least 1 node (default 5), or None for all")
         at_least("batch_size", self.batch_size, 1, "send at least 1 candidate per call (20)")
         at_least("max_concurrency", self.max_concurrency, 1, "use at least 1 (default 4)")
         at_least("max_passage_chars", self.max_passage_chars, 100, "use at least 100 (2000)")
@@ -227,6 +239,21 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             raise ConfigurationError("quota_window_seconds must be > 0")
         if isinstance(self.thinking_budget, int) and self.thinking_budget < -1:
             raise ConfigurationError("thinking_budget must be >= -1 (-1: dynamic), or None")
+
+    def _default_prices(self) -> tuple[float, float]:
+        prices = generation_prices(self.model)
+        if prices is not None:
+            return prices
+        priced = (self.price_per_million_input_tokens, self.price_per_million_output_tokens)
+        if None in priced and self.model not in _unpriced_warned:
+            _unpriced_warned.add(self.model)
+            logger.warning(
+                "GeminiReranker has no built-in price for model %r: its cost_usd counts "
+                "unpriced tokens as $0. Pass price_per_million_input_tokens= and "
+                "price_per_million_output_tokens= for real figures.",
+                self.model,
+            )
+        return (0.0, 0.0)
 
     # -- wiring -----------------------------------------------------------------------
 
@@ -286,22 +313,25 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         )
 
     def _generation_config(self) -> types.GenerateContentConfig:
-        budget = (
-            default_thinking_budget(self.model)
-            if self.thinking_budget == "auto"
-            else self.thinking_budget
-        )
+        family = judge_settings(self.model)
+        thinking: types.ThinkingConfig | None = None
+        if self.thinking_budget == "auto":
+            if family.thinking_level is not None:
+                thinking = types.ThinkingConfig(
+                    thinking_level=types.ThinkingLevel(family.thinking_level)
+                )
+            elif family.thinking_budget is not None:
+                thinking = types.ThinkingConfig(thinking_budget=family.thinking_budget)
+        elif isinstance(self.thinking_budget, int):
+            thinking = types.ThinkingConfig(thinking_budget=self.thinking_budget)
         return types.GenerateContentConfig(
             system_instruction=SYSTEM_INSTRUCTION,
             response_mime_type="application/json",
             response_schema=ScoreList,
-            temperature=0.0,
-            thinking_config=(
-                types.ThinkingConfig(thinking_budget=budget) if isinstance(budget, int) else None
-            ),
+            temperature=family.temperature,
+            thinking_config=thinking,
+            http_options=types.HttpOptions(api_version=self.api_version or RERANK_API_VERSION),
         )
-
-    # -- pickling: drop clients and callers, keep settings (and the key) ---------------
 
     # -- judging ------------------------------------------------------------------------
 
@@ -321,13 +351,19 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         except UnknownModelError as error:
             raise UnknownModelError(
                 f"Model {self.model!r} is not available for generateContent on this API "
-                f"({error.code} {error.status}). Use a Gemini generation model such as "
-                f"'{DEFAULT_RERANK_MODEL}' or 'gemini-2.5-flash' (embedding models cannot judge).",
+                f"({error.code} {error.status}): it may be retired or misspelled. Use a current "
+                f"Gemini generation model such as '{DEFAULT_RERANK_MODEL}' (the default) or "
+                "'gemini-3.8-flash' (embedding models cannot judge).",
                 code=error.code,
                 status=error.status,
             ) from None
         except GeminiAPIError as error:
-            if type(error) is GeminiAPIError and error.code == 400 and config.thinking_config:
+            if (
+                type(error) is GeminiAPIError
+                and error.code == 400
+                and config.thinking_config
+                and "think" in str(error).lower()
+            ):
                 raise GeminiAPIError(
                     f"{error}. If the model rejects the thinking setting, pass "
                     "thinking_budget=None (or a budget the model accepts).",
@@ -346,7 +382,12 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             tokens_in = meta.prompt_token_count
         if meta is not None and meta.candidates_token_count is not None:
             tokens_out = meta.candidates_token_count + (meta.thoughts_token_count or 0)
-        self._usage.record_request(items=count, tokens=tokens_in, output_tokens=tokens_out)
+        self._usage.record_request(
+            items=count,
+            tokens=tokens_in,
+            output_tokens=tokens_out,
+            estimated=meta is None or meta.prompt_token_count is None,
+        )
         stats.requests += 1
         stats.tokens_in += tokens_in
         stats.tokens_out += tokens_out
@@ -413,7 +454,10 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             return []
         dispatcher.event(
             ReRankStartEvent(
-                query=query_bundle, nodes=candidates, top_n=self.top_n, model_name=self.model
+                query=query_bundle,
+                nodes=candidates,
+                top_n=len(candidates) if self.top_n is None else self.top_n,
+                model_name=self.model,
             )
         )
         stats = _CallStats()

@@ -100,6 +100,7 @@ _TRUE, _FALSE = _Const(True), _Const(False)
 
 
 def _and(items: Sequence[_Expr]) -> _Expr:
+    """AND, simplified: a FALSE item decides it, TRUE items drop out, nested ANDs flatten."""
     flat: list[_Expr] = []
     for item in items:
         if item == _FALSE:
@@ -112,6 +113,7 @@ def _and(items: Sequence[_Expr]) -> _Expr:
 
 
 def _or(items: Sequence[_Expr]) -> _Expr:
+    """OR, simplified: a TRUE item decides it, FALSE items drop out, nested ORs flatten."""
     flat: list[_Expr] = []
     for item in items:
         if item == _TRUE:
@@ -164,6 +166,7 @@ def _name(op: FilterOperator | str) -> str:
 
 
 def _missing(key: str) -> _Expr:
+    """Rows where ``key`` has no value: ``lige_keys`` lists the keys that have one."""
     return _W({KEYS_KEY: {"$not_contains": key}})
 
 
@@ -226,6 +229,8 @@ def _membership(key: str, values: list[str | int | float], negate_in: bool) -> _
     """
     if not values:
         return _TRUE if negate_in else _FALSE
+    # Chroma refuses $in lists that mix types: one clause per value type, ORed (IN) or
+    # ANDed (NOT IN: the value is none of the strings AND none of the ints ...).
     groups: dict[type, list[str | int | float]] = {}
     for v in values:
         groups.setdefault(type(v), []).append(v)
@@ -280,6 +285,8 @@ def _leaf(f: MetadataFilter, negate: bool) -> _Expr:
                 "numbers. Store the value as an int/float, or use EQ/IN."
             )
         clause = _number_clause(key, _op(chroma_op, negate), value)
+        # NOT (x > 5) also holds where x is missing (LlamaIndex compares nothing), but
+        # Chroma's $lte never matches a missing key: add those rows explicitly.
         if negate and op not in (FilterOperator.EQ, FilterOperator.NE):
             return _or([clause, _missing(key)])
         return clause
@@ -360,6 +367,9 @@ def _split(expr: _Expr) -> tuple[Where | None, Where | None]:
             _join("$and", [d for _, d in pairs if d is not None]),
         )
     if isinstance(expr, _Or):
+        # Chroma ANDs where with where_document, so an OR can only live entirely in one of
+        # them: all-metadata ORs go to where, all-text ORs (TEXT_MATCH has a where_document
+        # twin) to where_document; a regex ORed with metadata cannot be expressed.
         pairs = [_split(item) for item in expr.items]
         if all(d is None for _, d in pairs):
             return _join("$or", [w for w, _ in pairs if w is not None]), None

@@ -26,19 +26,12 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryResult,
 )
 
-from llama_index_gemini_embed._errors import StoreError
+from llama_index_gemini_embed._errors import DimensionMismatchError, StoreError
 
 from .filters import ChromaFilter, translate_filters
-from .limits import (
-    DimensionMismatchError,
-    Space,
-    check_dimensions,
-    distance_to_score,
-    embedding_wire_bytes,
-    plan_batches,
-    similarity_function,
-)
+from .limits import check_dimensions, embedding_wire_bytes, plan_batches
 from .records import DOC_ID_KEY, HASH_KEY, Record, decode_node, encode_node
+from .scores import Space, distance_to_score, similarity_function
 
 __all__ = [
     "Call",

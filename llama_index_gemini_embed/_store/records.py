@@ -99,6 +99,9 @@ _ALIAS_FIELDS = {v: k for k, v in _FIELD_ALIASES.items()}
 _NODE_CLASSES: dict[str, type[BaseNode]] = {
     cls.class_name(): cls for cls in (TextNode, IndexNode, ImageNode, Node, Document, ImageDocument)
 }
+_RESOURCE_FIELDS = ("image_resource", "audio_resource", "video_resource", "text_resource")
+#: ``modality`` values (multimodal contract) decoded as media nodes; "text" stays a TextNode.
+_MEDIA_MODALITIES = frozenset({"image", "pdf", "audio", "video"})
 #: Stored elsewhere in the record, or (IndexNode.obj: any Python object) not storable.
 _EXCLUDED_FIELDS = {"id_", "embedding", "metadata", "relationships", "text", "obj"}
 
@@ -398,6 +401,51 @@ def _node_text(node: BaseNode) -> str:
     return node.get_content(metadata_mode=MetadataMode.NONE)
 
 
+def _drop_media_bytes(fields: dict[str, Any]) -> None:
+    """Never store raw media: ImageNode's base64 ``image`` and resources' bytes/vectors.
+
+    The file path/URL, MIME type and (from ingest) ``media_sha256`` stay, which is what
+    the node needs to be found again; the bytes are re-read from ``file_path`` when needed.
+    """
+    fields.pop("image", None)
+    for key in _RESOURCE_FIELDS:
+        resource = fields.get(key)
+        if isinstance(resource, dict):
+            for heavy in ("data", "embeddings"):
+                resource.pop(heavy, None)
+            if resource.get("path") is None:
+                resource.pop("path", None)
+            if not resource:
+                del fields[key]
+
+
+def _media_node(
+    modality: object, data: dict[str, Any], cls: type[BaseNode], text: str
+) -> BaseNode | None:
+    """Rows ingest wrote for media (``modality`` metadata) as the LlamaIndex node type they are.
+
+    image -> ImageNode(image_path=file_path); audio/video -> Node with that resource's path;
+    pdf -> Node whose text_resource is the page range's text layer. None: not a media row,
+    or its stored class already says what it is.
+    """
+    if modality not in _MEDIA_MODALITIES or cls not in (TextNode, Node):
+        return None
+    metadata = data["metadata"]
+    path, mime = metadata.get("file_path"), metadata.get("mime_type")
+    path = path if isinstance(path, str) else None
+    mime = mime if isinstance(mime, str) else None
+    if cls is TextNode:
+        data = {k: v for k, v in data.items() if k != "text"}
+        data.setdefault("text_resource", {"text": text})
+    if modality == "image":
+        image_data = {k: v for k, v in data.items() if k != "text_resource"}
+        return ImageNode(**image_data, text=text, image_path=path, image_mimetype=mime)
+    if modality in ("audio", "video") and path is not None:
+        key = f"{modality}_resource"
+        data.setdefault(key, {"path": path, "mimetype": mime})
+    return Node(**{k: v for k, v in data.items() if k in Node.model_fields})
+
+
 def encode_node(node: BaseNode) -> Record:
     """A LlamaIndex node -> the Chroma row that stores it (see the module docstring)."""
     node_id = node.node_id
@@ -418,6 +466,7 @@ def encode_node(node: BaseNode) -> Record:
 
     fields = node.model_dump(mode="json", exclude_defaults=True, exclude=_EXCLUDED_FIELDS)
     fields.pop("class_name", None)
+    _drop_media_bytes(fields)
     resource = fields.get("text_resource")
     if isinstance(resource, dict) and resource.get("text") == document:
         resource.pop("text")
@@ -474,6 +523,9 @@ def decode_node(
     if embedding is not None:
         data["embedding"] = [float(x) for x in embedding]
     text = document or ""
+    media = _media_node(user_metadata.get("modality"), data, cls, text)
+    if media is not None:
+        return media
     if issubclass(cls, TextNode):
         data["text"] = text
     elif isinstance(data.get("text_resource"), dict):

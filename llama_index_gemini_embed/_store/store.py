@@ -12,16 +12,22 @@ honours ``node_ids``/``doc_ids`` and translates every LlamaIndex filter operator
 express; paginates reads and deletes; native async on a ``chroma run`` server; one writer
 process per local directory (file lock); never lets Chroma embed text.
 
-The decisions live in pure modules (``_store_logic``, ``_store_metadata``,
-``_store_filters``, ``_store_ops``); this class only opens clients and drives flows.
+The decisions live in pure modules: ``records`` (node <-> row codec), ``filters``
+(LlamaIndex filters -> ``where``), ``flows`` (what each operation asks Chroma, sans-I/O),
+``limits``/``naming``/``scores`` and the core ``_fingerprint``; ``connect`` opens clients,
+drives flows and maps errors; ``lock`` is the single-writer lock. This class only opens
+the collection and drives flows.
+
+Why this module is over 600 lines: it is one class whose public surface LlamaIndex fixes
+(every operation has a sync and an async twin, each with a usage docstring), plus opening
+(local, reader, server, supplied client) and fingerprint checks that need its state.
+Every decision inside a method is one call into the pure modules above.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import re
 import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,12 +36,9 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import chromadb
-import httpx
 from chromadb.api import BaseAPI, ClientAPI
 from chromadb.api.models.AsyncCollection import AsyncCollection
 from chromadb.api.models.Collection import Collection
-from chromadb.config import Settings
-from chromadb.errors import InvalidArgumentError
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
@@ -47,14 +50,33 @@ from llama_index.core.vector_stores.types import (
 
 from llama_index_gemini_embed._errors import (
     ConfigurationError,
+    DimensionMismatchError,
     FingerprintMismatchError,
     StoreError,
-    StoreUnavailableError,
+)
+from llama_index_gemini_embed._fingerprint import (
+    Fingerprint,
+    FingerprintValue,
+    fingerprint_from_metadata,
+    fingerprint_mismatch_message,
+    fingerprint_to_metadata,
+    fingerprints_equal,
+    merge_collection_metadata,
+    normalise_fingerprint,
 )
 
+from .connect import (
+    AsyncServer,
+    adrive,
+    check_local_path,
+    chroma_settings,
+    drive,
+    open_local,
+    release,
+    translate_chroma_errors,
+)
 from .filters import ChromaFilter, translate_filters
 from .flows import (
-    Call,
     Flow,
     Limits,
     add_flow,
@@ -66,32 +88,16 @@ from .flows import (
     query_flow,
     record_wire_bytes,
 )
-from .limits import (
-    DEFAULT_PAYLOAD_CAP,
-    DimensionMismatchError,
-    Fingerprint,
-    FingerprintValue,
-    Space,
-    as_space,
-    fingerprint_from_metadata,
-    fingerprint_mismatch_message,
-    fingerprint_to_metadata,
-    fingerprints_equal,
-    merge_collection_metadata,
-    normalise_fingerprint,
-    parse_server_url,
-    validate_collection_name,
-)
+from .limits import DEFAULT_PAYLOAD_CAP
 from .lock import PathLease, acquire_lease, join_held_lease
-from .loop_thread import LoopThread
+from .naming import parse_server_url, validate_collection_name
 from .records import encode_node
+from .scores import Space, as_space
 
 __all__ = ["ChromaStore", "DimensionMismatchError", "HasFingerprint"]
 
 T = TypeVar("T")
-_CHROMA_DB_FILE = "chroma.sqlite3"  # what PersistentClient writes first in a new directory
 _HTTP_IMPLS = ("chromadb.api.fastapi.FastAPI", "chromadb.api.async_fastapi.AsyncFastAPI")
-_DIMENSION_RE = re.compile(r"expecting embedding with dimension of (\d+), got (\d+)")
 _HNSW_KEYS = frozenset(
     {
         "ef_construction",
@@ -111,11 +117,6 @@ class HasFingerprint(Protocol):
 
     @property
     def fingerprint(self) -> Mapping[str, FingerprintValue]: ...
-
-
-def _settings() -> Settings:
-    # _env_file=None: never let a stray ./.env (e.g. ALLOW_RESET=TRUE) change Chroma.
-    return Settings(anonymized_telemetry=False, _env_file=None)
 
 
 def _resolve_fingerprint(
@@ -145,122 +146,6 @@ def _resolve_fingerprint(
 def _dimension_of(fingerprint: Mapping[str, FingerprintValue] | None) -> int | None:
     value = (fingerprint or {}).get("dimension")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-class _AsyncServer:
-    """Server mode's async side: one AsyncHttpClient collection on the store's own loop thread."""
-
-    def __init__(self, name: str) -> None:
-        self.io = LoopThread(f"lige-chroma-{name}")
-        self.collection: AsyncCollection | None = None
-        self.lock: asyncio.Lock | None = None  # created on the loop thread, used only there
-
-    async def aclose(self) -> None:
-        """On the loop thread: close the httpx pool chromadb keeps for this loop."""
-        collection, self.collection = self.collection, None
-        api = getattr(collection, "_client", None)
-        # chromadb's AsyncFastAPI caches one httpx.AsyncClient per loop in a class-level
-        # dict keyed by the loop's hash; nothing else ever closes it.
-        pools = getattr(type(api), "_clients", None)
-        if isinstance(pools, dict):
-            pool = pools.pop(hash(asyncio.get_running_loop()), None)
-            if isinstance(pool, httpx.AsyncClient):
-                await pool.aclose()
-
-    def stop(self) -> None:
-        """Close the pool and end the loop thread (idempotent)."""
-        self.io.stop(self.aclose)
-
-
-def _release(
-    lease: PathLease | None, owned_client: BaseAPI | None, aserver: _AsyncServer | None = None
-) -> None:
-    """Finaliser: close a client we created, stop the async loop thread, give the lock back."""
-    if aserver is not None:
-        with contextlib.suppress(Exception):  # closing must never raise
-            aserver.stop()
-    close = getattr(owned_client, "close", None)
-    if callable(close):
-        with contextlib.suppress(Exception):  # closing must never raise
-            close()
-    if lease is not None:
-        lease.release()
-
-
-def _check_local_path(path: str, *, must_exist: bool) -> None:
-    """Refuse, before anything is created, a path that is a file or (``must_exist``) no store."""
-    real = os.path.expanduser(path)
-    if os.path.exists(real) and not os.path.isdir(real):
-        raise ConfigurationError(
-            f"path={path!r} is a file, not a directory: pass the directory of a local "
-            "Chroma store (or a new one to create)."
-        )
-    if must_exist and not os.path.isfile(os.path.join(real, _CHROMA_DB_FILE)):
-        raise StoreError(
-            f"The local Chroma store {path} does not exist yet: ingest something first "
-            "(gemini-embed ingest PATH --path DIR), or check --path."
-        )
-
-
-def _open_local(path: str) -> ClientAPI:
-    """``PersistentClient(path)``; a directory Chroma cannot open is a StoreError saying so."""
-    try:
-        return chromadb.PersistentClient(path, _settings())
-    except Exception as exc:
-        # chromadb caches the half-started system per path: drop it, or every later open
-        # in this process fails with an unrelated AttributeError.
-        with contextlib.suppress(Exception):
-            from chromadb.api.shared_system_client import SharedSystemClient
-
-            SharedSystemClient._identifier_to_system.pop(path, None)
-        raise StoreError(
-            f"Cannot open the local Chroma store at {path} ({type(exc).__name__}: {exc}). "
-            f"Its files are damaged or were not written by chromadb {chromadb.__version__}: "
-            "restore the directory from a backup, or move it away and ingest again into a "
-            "new one (--path)."
-        ) from exc
-
-
-def _send(collection: Collection, call: Call) -> Any:
-    """One collection call; sent again once if a pooled connection turns out closed.
-
-    A server closes the connection after some answers (e.g. 413 Payload too large) or a
-    restart; the next request on that kept-alive connection fails with "Server
-    disconnected without sending a response" before reaching it. Every call a flow makes
-    is idempotent (reads, upserts of the same rows, deletes by id), so one resend is safe.
-    """
-    method = getattr(collection, call.method)
-    try:
-        return method(**call.kwargs)
-    except httpx.RemoteProtocolError:
-        return method(**call.kwargs)
-
-
-async def _asend(collection: AsyncCollection, call: Call) -> Any:
-    """Async :func:`_send`."""
-    method = getattr(collection, call.method)
-    try:
-        return await method(**call.kwargs)
-    except httpx.RemoteProtocolError:
-        return await method(**call.kwargs)
-
-
-def _drive(flow: Flow[T], collection: Collection) -> T:
-    try:
-        call: Call = next(flow)
-        while True:
-            call = flow.send(_send(collection, call))
-    except StopIteration as stop:
-        return cast(T, stop.value)
-
-
-async def _adrive(flow: Flow[T], collection: AsyncCollection) -> T:
-    try:
-        call: Call = next(flow)
-        while True:
-            call = flow.send(await _asend(collection, call))
-    except StopIteration as stop:
-        return cast(T, stop.value)
 
 
 class ChromaStore(BasePydanticVectorStore):
@@ -338,7 +223,7 @@ class ChromaStore(BasePydanticVectorStore):
     _limits: Limits = PrivateAttr(default_factory=lambda: Limits(max_batch=1000))
     _op_lock: threading.RLock = PrivateAttr(default_factory=threading.RLock)
     _server: tuple[str, int, bool, dict[str, str] | None] | None = PrivateAttr(default=None)
-    _aserver: _AsyncServer | None = PrivateAttr(default=None)
+    _aserver: AsyncServer | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -388,7 +273,7 @@ class ChromaStore(BasePydanticVectorStore):
                 raise ConfigurationError(
                     "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
                 )
-            _check_local_path(path, must_exist=read_only or not create)
+            check_local_path(path, must_exist=read_only or not create)
         super().__init__(
             collection_name=collection_name,
             path=path,
@@ -449,7 +334,7 @@ class ChromaStore(BasePydanticVectorStore):
                         port=self.port or 8000,
                         ssl=self.ssl,
                         headers=self.headers,
-                        settings=_settings(),
+                        settings=chroma_settings(),
                     )
                 self._client = owned
             elif self.read_only:
@@ -459,14 +344,14 @@ class ChromaStore(BasePydanticVectorStore):
                 self._lease = join_held_lease(self.path)
                 if self._lease is not None:
                     lease = self._lease
-                    self._client = cast(ClientAPI, lease.client(lambda: _open_local(lease.path)))
+                    self._client = cast(ClientAPI, lease.client(lambda: open_local(lease.path)))
                 else:
-                    owned = _open_local(os.path.realpath(os.path.expanduser(self.path)))
+                    owned = open_local(os.path.realpath(os.path.expanduser(self.path)))
                     self._client = owned
             else:
                 assert self.path is not None
                 lease = self._lease = acquire_lease(self.path)
-                self._client = cast(ClientAPI, lease.client(lambda: _open_local(lease.path)))
+                self._client = cast(ClientAPI, lease.client(lambda: open_local(lease.path)))
             if self._lease is not None:
                 self._op_lock = self._lease.lock_for(self.collection_name)
             with self._translate("opening the collection"):
@@ -478,13 +363,13 @@ class ChromaStore(BasePydanticVectorStore):
                 self._check_fingerprint(self.expected_fingerprint, refresh=False)
             self._dimension = _dimension_of(self._recorded)
         except BaseException:
-            _release(self._lease, owned)
+            release(self._lease, owned)
             self._lease = None
             self._closed = True
             raise
         if self._server is not None:
-            self._aserver = _AsyncServer(self.collection_name)
-        self._finalizer = weakref.finalize(self, _release, self._lease, owned, self._aserver)
+            self._aserver = AsyncServer(self.collection_name)
+        self._finalizer = weakref.finalize(self, release, self._lease, owned, self._aserver)
 
     def _get_or_create(self) -> Collection:
         if not isinstance(self._client, ClientAPI):  # pragma: no cover - collection= path
@@ -540,41 +425,9 @@ class ChromaStore(BasePydanticVectorStore):
     @contextmanager
     def _translate(self, what: str) -> Iterator[None]:
         """Map chromadb/httpx failures to this package's errors, chained."""
-        try:
-            yield
-        except StoreError:
-            raise
-        except httpx.TransportError as exc:
-            raise StoreUnavailableError(self._unavailable(what, exc)) from exc
-        except InvalidArgumentError as exc:
-            match = _DIMENSION_RE.search(str(exc))
-            if match:
-                raise DimensionMismatchError(
-                    f"Collection {self.collection_name!r} holds {match[1]}-dimensional vectors "
-                    f"but got {match[2]} while {what}. Use the collection's embedding model "
-                    "and output_dimensionality, or another collection_name."
-                ) from exc
-            raise
-        except Exception as exc:
-            text = str(exc)
-            if "Could not connect to a Chroma server" in text:
-                raise StoreUnavailableError(self._unavailable(what, exc)) from exc
-            if "Payload too large" in text:
-                raise StoreError(
-                    f"The Chroma server refused a request as too large while {what} ({text}). "
-                    "ChromaStore keeps writes under payload_cap_bytes (30 MiB by default, for "
-                    "the server's 40 MiB limit); lower payload_cap_bytes if your server "
-                    "allows less."
-                ) from exc
-            raise
-
-    def _unavailable(self, what: str, exc: BaseException) -> str:
         host, port = (self._server[0], self._server[1]) if self._server else (self.host, self.port)
-        return (
-            f"Cannot reach the Chroma server at {host}:{port} while {what}: {exc}. "
-            f"Start it with `chroma run --path DIR --host {host} --port {port}`, "
-            "or fix host=/port=."
-        )
+        with translate_chroma_errors(what, self.collection_name, host, port):
+            yield
 
     # ------------------------------------------------------------------ drivers
 
@@ -592,9 +445,9 @@ class ChromaStore(BasePydanticVectorStore):
     def _run(self, flow: Flow[T], what: str) -> T:
         collection = self._sync_collection()
         with self._op_lock, self._translate(what):
-            return _drive(flow, collection)
+            return drive(flow, collection)
 
-    async def _async_collection(self, aserver: _AsyncServer) -> AsyncCollection:
+    async def _async_collection(self, aserver: AsyncServer) -> AsyncCollection:
         """On the loop thread: the AsyncHttpClient collection, created once."""
         if aserver.collection is not None:
             return aserver.collection
@@ -606,15 +459,15 @@ class ChromaStore(BasePydanticVectorStore):
                 host, port, ssl, headers = self._server
                 with self._translate("connecting (async)"):
                     client = await chromadb.AsyncHttpClient(
-                        host=host, port=port, ssl=ssl, headers=headers, settings=_settings()
+                        host=host, port=port, ssl=ssl, headers=headers, settings=chroma_settings()
                     )
                     aserver.collection = await client.get_collection(
                         self.collection_name, embedding_function=None
                     )
             return aserver.collection
 
-    async def _adrive_on_loop_thread(self, aserver: _AsyncServer, flow: Flow[T]) -> T:
-        return await _adrive(flow, await self._async_collection(aserver))
+    async def _adrive_on_loop_thread(self, aserver: AsyncServer, flow: Flow[T]) -> T:
+        return await adrive(flow, await self._async_collection(aserver))
 
     async def _arun(self, flow: Flow[T], what: str) -> T:
         """Local: the sync flow in a worker thread. Server: natively async, on the store's

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from ._common import (
     EXIT_OK,
     EXIT_PARTIAL,
+    PROG,
     Commands,
     UsageError,
     add_command,
@@ -98,6 +99,7 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from llama_index_gemini_embed._batch.options import BatchOptions
     from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
@@ -150,15 +152,16 @@ def run(args: argparse.Namespace) -> int:
                 raise_on_fatal=False,
                 show_progress=not args.quiet and sys.stderr.isatty(),
                 extensions=args.ext,
-                mode="batch" if args.batch else "online",
-                batch_state=args.batch_state,
-                batch_wait=not args.no_wait,
-                batch_options={
-                    "poll_initial": args.poll_seconds,
-                    "poll_max": max(120.0, args.poll_seconds),
-                    "fallback_online": args.fallback_online,
-                    "on_event": lambda status: print(status.line(), file=sys.stderr),
-                },
+                batch=BatchOptions(
+                    state_path=args.batch_state,
+                    wait=not args.no_wait,
+                    poll_initial=args.poll_seconds,
+                    poll_max=max(120.0, args.poll_seconds),
+                    fallback_online=args.fallback_online,
+                    on_event=lambda status: print(status.line(), file=sys.stderr),
+                )
+                if args.batch
+                else None,
             )
         )
     finally:
@@ -187,9 +190,11 @@ def _report_exit(report: IngestReport, key: str | None) -> int:
         )
         return EXIT_PARTIAL
     if report.pending:
-        print_error(
-            f"{report.pending} chunks are still being embedded by batch jobs; run the same "
-            "command again later to collect them"
+        # The normal outcome of --batch --no-wait: jobs submitted and recorded (exit 0).
+        print(
+            f"{PROG}: {report.pending} chunks are still being embedded by batch jobs; run "
+            "the same command again later to collect them (`gemini-embed batch status` "
+            "shows the jobs)",
+            file=sys.stderr,
         )
-        return EXIT_PARTIAL
     return EXIT_OK

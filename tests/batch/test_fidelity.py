@@ -1,8 +1,9 @@
 """The Batch API path against what the real service does (issue 13 §3): never pay twice.
 
-Real SDK against the emulator over loopback. Where the emulator cannot yet produce a
-behaviour the real service shows (results lagging behind SUCCEEDED, a refused JSONL MIME
-type), the test wraps the *SDK* call on the client instance (never our code), as
+Real SDK against the emulator over loopback, using its documented fault modes (results
+lagging behind SUCCEEDED, answers in the other form, ``status`` error lines, a refused JSONL
+MIME type). The one behaviour it cannot produce, the SDK's own ``KeyError`` on an odd
+answer, is raised from the *SDK* call on the client instance (never our code), as
 ``test_jobs.test_a_retried_create_never_pays_twice`` does for a lost answer.
 """
 
@@ -13,17 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.genai import errors as genai_errors
 from google.genai import types
 
-from llama_index_gemini_embed._batch.jobs import BATCH_API_VERSION, BatchEmbedder
+from llama_index_gemini_embed._batch.api import BATCH_API_VERSION, BatchAPI
 from llama_index_gemini_embed._batch.plan import (
     MAX_INLINE_RESPONSE_BYTES,
-    JobRecord,
     PlanItem,
     expected_result_bytes,
     plan_jobs,
 )
+from llama_index_gemini_embed._batch.results import inline_results, parse_results_file
 from llama_index_gemini_embed._errors import UnexpectedAnswerError
 from llama_index_gemini_embed.emulator import Emulator
 from tests.batch.test_jobs import (
@@ -78,42 +78,18 @@ async def test_batch_and_files_calls_use_v1beta_unless_the_user_sets_a_version(
 # ----------------------------------------------------------------------------- late results
 
 
-def strip_results(embed: Any, monkeypatch: pytest.MonkeyPatch, times: int | None) -> list[str]:
-    """Make the SDK's ``batches.get`` show a SUCCEEDED job without results ``times`` times
-    (None: always), as the real service does while its output is still being written."""
-    batches = embed.client.aio.batches
-    real = batches.get
-    seen: list[str] = []
-
-    async def get(**kwargs: Any) -> types.BatchJob:
-        job: types.BatchJob = await real(**kwargs)
-        state = str(job.state)
-        if "SUCCEEDED" in state and (times is None or len(seen) < times):
-            seen.append(state)
-            return job.model_copy(update={"dest": None})
-        return job
-
-    monkeypatch.setattr(batches, "get", get)
-    return seen
-
-
 @pytest.mark.parametrize("titles", [False, True], ids=["inline", "file"])
 async def test_results_lagging_behind_succeeded_are_awaited_not_paid_twice(
-    emulator: Emulator,
-    fake: FakeTime,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    titles: bool,
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, titles: bool
 ) -> None:
-    emulator.set_batch_behaviour(polls_until_done=2)
+    # GET 2 sees SUCCEEDED, but the output appears only 3 GETs later.
+    emulator.set_batch_behaviour(polls_until_done=2, results_lag_polls=3)
     embed = model(emulator, fake, output_dimensionality=768)
-    stripped = strip_results(embed, monkeypatch, times=3)
     items = corpus(4, titles=titles)
     sink = Sink()
     path = tmp_path / "s.json"
     report = await batcher(embed, path, fake).run(items, sink)
 
-    assert len(stripped) == 3
     assert report.embedded_batch == 4 and report.embedded_online == 0 and report.ok
     assert emulator.counters.embed_items == 0  # nothing was paid a second time online
     assert report.jobs_results_missing == 0 and report.errors == []
@@ -123,11 +99,10 @@ async def test_results_lagging_behind_succeeded_are_awaited_not_paid_twice(
 
 
 async def test_results_that_never_appear_are_embedded_online_after_the_timeout(
-    emulator: Emulator, fake: FakeTime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
 ) -> None:
-    emulator.set_batch_behaviour(polls_until_done=1)
+    emulator.set_batch_behaviour(polls_until_done=1, results_lag_polls=1_000)
     embed = model(emulator, fake)
-    strip_results(embed, monkeypatch, times=None)
     items = corpus(3)
     path = tmp_path / "s.json"
 
@@ -149,6 +124,46 @@ async def test_results_that_never_appear_are_embedded_online_after_the_timeout(
     assert "results never appeared" in message and "embedded online at full price" in message
     assert "results_timeout=300s" in message
     assert state_json(path)["jobs"] == []
+    assert_all_delivered_once(sink, items)
+
+
+# ----------------------------------------------------------------------------- result forms
+
+
+@pytest.mark.parametrize(
+    ("titles", "answer_mode"),
+    [(True, "inline"), (False, "file"), (True, "auto"), (False, "auto")],
+    ids=["file-job-answered-inline", "inline-job-answered-with-a-file", "auto-file", "auto-inline"],
+)
+async def test_results_are_read_in_whichever_form_arrives(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, titles: bool, answer_mode: str
+) -> None:
+    """A small file job may come back inline, a large inline job as a results file."""
+    emulator.set_batch_behaviour(answer_mode=answer_mode, inline_answer_max_items=3)
+    embed = model(emulator, fake, output_dimensionality=768)
+    items = corpus(5, titles=titles)  # 5 items > 3: "auto" answers with a file
+    sink = Sink()
+    report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
+    assert report.embedded_batch == 5 and report.embedded_online == 0 and report.ok
+    assert emulator.counters.embed_items == 0 and report.errors == []
+    assert_all_delivered_once(sink, items)
+    online = await embed.engine.embed([spec for _, spec in items])
+    for (key, _), expected in zip(items, online, strict=True):
+        assert sink.vectors[key] == pytest.approx(expected, abs=1e-7)
+
+
+@pytest.mark.parametrize("titles", [False, True], ids=["inline", "file"])
+async def test_per_item_errors_in_the_status_form_are_read_and_retried_online(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, titles: bool
+) -> None:
+    emulator.set_batch_behaviour(
+        item_error_keys={"doc2#0"} if titles else {"2"}, item_error_form="status"
+    )
+    items = corpus(4, titles=titles)
+    sink = Sink()
+    report = await batcher(model(emulator, fake), tmp_path / "s.json", fake).run(items, sink)
+    assert report.item_errors == 1 and report.embedded_online == 1 and report.ok
+    assert "13: Internal error encountered." in report.errors[0]
     assert_all_delivered_once(sink, items)
 
 
@@ -193,41 +208,29 @@ async def test_a_small_inline_response_cap_sends_the_job_as_a_file(
     assert_all_delivered_once(sink, items)
 
 
-def test_status_and_download_timeouts_are_sized_to_the_results(
-    emulator: Emulator, tmp_path: Path
-) -> None:
+def test_status_and_download_timeouts_are_sized_to_the_results(emulator: Emulator) -> None:
     embed = model(emulator, FakeTime(), output_dimensionality=768, timeout=30.0)
-    batch = BatchEmbedder(embed, tmp_path / "s.json")
-    small = batch._http_options(0)
+    api = BatchAPI(embed, max_inline_response_bytes=MAX_INLINE_RESPONSE_BYTES)
+    small = api.http_options(0)
     assert small.api_version == "v1beta" and small.timeout is None  # the client's 30 s
-    record = JobRecord("d", "inline", [(f"k{i}", "x", 1) for i in range(10_000)])
-    big = batch._http_options(batch._result_bytes(record))
+    big = api.http_options(expected_result_bytes(10_000, 768))
     assert big.timeout is not None and big.timeout >= (60 + 124) * 1000  # >= 1 MB/s
 
 
 # ----------------------------------------------------------------------------- JSONL upload
 
 
-def refuse_jsonl(embed: Any, monkeypatch: pytest.MonkeyPatch, how: str) -> list[str]:
-    """The Files API refusing ``application/jsonl`` (400) or the SDK's KeyError after it."""
+def refuse_jsonl_with_keyerror(embed: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SDK's ``KeyError: 'file'`` when the upload answers 200 without a file
+    (python-genai#1590): the emulator cannot answer that, so the SDK call raises it."""
     files = embed.client.aio.files
     real = files.upload
     tried: list[str] = []
 
     async def upload(**kwargs: Any) -> types.File:
-        mime = kwargs["config"].mime_type
-        tried.append(mime)
-        if mime == "application/jsonl" or how == "always":
-            if how == "keyerror":
-                raise KeyError("file")
-            body = {
-                "error": {
-                    "code": 400,
-                    "message": "Unsupported MIME type: jsonl",
-                    "status": "INVALID_ARGUMENT",
-                }
-            }
-            raise genai_errors.ClientError(400, body)
+        tried.append(kwargs["config"].mime_type)
+        if kwargs["config"].mime_type == "application/jsonl":
+            raise KeyError("file")
         result: types.File = await real(**kwargs)
         return result
 
@@ -244,20 +247,29 @@ async def test_jsonl_upload_falls_back_to_a_mime_type_the_service_accepts(
     how: str,
 ) -> None:
     embed = model(emulator, fake)
-    tried = refuse_jsonl(embed, monkeypatch, how)
+    if how == "400":
+        emulator.set_upload_behaviour(refuse_mime_types={"application/jsonl"})
+    else:
+        tried = refuse_jsonl_with_keyerror(embed, monkeypatch)
     items = corpus(3, titles=True)
     sink = Sink()
     report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
-    assert tried == ["application/jsonl", "text/plain"]
     assert report.embedded_batch == 3 and report.ok
     assert_all_delivered_once(sink, items)
+    if how == "400":
+        refused = [
+            r for r in emulator.requests if r.path.startswith("/upload/") and r.status == 400
+        ]
+        assert len(refused) == 1
+    else:
+        assert tried == ["application/jsonl", "text/plain"]
 
 
 async def test_a_refused_upload_is_one_clear_error_and_the_next_run_resubmits(
-    emulator: Emulator, fake: FakeTime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
 ) -> None:
     embed = model(emulator, fake)
-    refuse_jsonl(embed, monkeypatch, "always")
+    emulator.set_upload_behaviour(refuse_mime_types={"application/jsonl", "text/plain"})
     path = tmp_path / "s.json"
     items = corpus(2, titles=True)
     with pytest.raises(UnexpectedAnswerError) as exc:
@@ -267,7 +279,7 @@ async def test_a_refused_upload_is_one_clear_error_and_the_next_run_resubmits(
     assert "Unsupported MIME type" in message and "\n" not in message
     assert emulator.counters.batch_jobs_created == 0
 
-    monkeypatch.undo()
+    emulator.set_upload_behaviour()
     sink = Sink()
     report = await batcher(model(emulator, fake), path, fake).run(items, sink)
     assert report.jobs_submitted == 1 and report.ok
@@ -291,15 +303,7 @@ async def test_an_sdk_keyerror_never_escapes_a_batch_call(
 # ----------------------------------------------------------------------------- result forms
 
 
-def record_of(keys: list[str], mode: str = "file") -> JobRecord:
-    return JobRecord("d", mode, [(key, "x", 5) for key in keys], name="batches/1")  # type: ignore[arg-type]
-
-
-def test_results_files_are_read_in_every_documented_form(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    embed = model(emulator, FakeTime(), output_dimensionality=128)
-    batch = BatchEmbedder(embed, tmp_path / "s.json")
+def test_results_files_are_read_in_every_documented_form() -> None:
     vector = [0.5] * 128
     lines = [
         {"key": "b", "response": {"tokenCount": "7", "embedding": {"values": vector}}},
@@ -308,7 +312,7 @@ def test_results_files_are_read_in_every_documented_form(
         {"key": "zzz", "response": {"embedding": {"values": vector}}},  # not ours: ignored
     ]
     data = b"\n".join(json.dumps(line).encode() for line in lines)
-    results = batch._parse_results_file(record_of(["a", "b", "c", "d"]), data)
+    results = parse_results_file(["a", "b", "c", "d"], data, dimension=128)
     assert results.values["a"] == "3: Request contains an invalid argument."
     assert results.values["b"] == vector and results.tokens == {"b": 7}
     assert results.values["c"] == "13: Internal error encountered."
@@ -317,19 +321,15 @@ def test_results_files_are_read_in_every_documented_form(
     # An inline job answered with a file: keys are positions (or absent: line order).
     indexed = [{"key": str(i), "response": {"embedding": {"values": vector}}} for i in (1, 0)]
     data = b"\n".join(json.dumps(line).encode() for line in indexed)
-    results = batch._parse_results_file(record_of(["p", "q"], "inline"), data)
+    results = parse_results_file(["p", "q"], data, dimension=128)
     assert results.values == {"p": vector, "q": vector}
     unkeyed = [{"response": {"embedding": {"values": vector}}}, {"error": {"code": 13}}]
     data = b"\n".join(json.dumps(line).encode() for line in unkeyed)
-    results = batch._parse_results_file(record_of(["p", "q"], "inline"), data)
+    results = parse_results_file(["p", "q"], data, dimension=128)
     assert results.values["p"] == vector and results.values["q"] == "13: None"
 
 
-def test_inline_results_map_by_key_when_present_else_by_position(
-    emulator: Emulator, tmp_path: Path
-) -> None:
-    embed = model(emulator, FakeTime(), output_dimensionality=128)
-    batch = BatchEmbedder(embed, tmp_path / "s.json")
+def test_inline_results_map_by_key_when_present_else_by_position() -> None:
     v1, v2 = [0.25] * 128, [0.75] * 128
 
     def entry(values: list[float], key: str | None = None) -> types.InlinedEmbedContentResponse:
@@ -341,11 +341,11 @@ def test_inline_results_map_by_key_when_present_else_by_position(
         )
 
     # A file job answered inline, out of order, with its keys.
-    results = batch._inline_results(record_of(["a", "b"]), [entry(v2, "b"), entry(v1, "a")])
+    results = inline_results(["a", "b"], [entry(v2, "b"), entry(v1, "a")], dimension=128)
     assert results.values == {"a": v1, "b": v2} and results.tokens == {"a": 4, "b": 4}
     # No keys: by position.
-    results = batch._inline_results(record_of(["a", "b"], "inline"), [entry(v1), entry(v2)])
+    results = inline_results(["a", "b"], [entry(v1), entry(v2)], dimension=128)
     assert results.values == {"a": v1, "b": v2}
     # A count that cannot be matched: every item errors (retried online), none is guessed.
-    results = batch._inline_results(record_of(["a", "b"], "inline"), [entry(v1)])
+    results = inline_results(["a", "b"], [entry(v1)], dimension=128)
     assert all("cannot be matched" in str(v) for v in results.values.values())

@@ -16,7 +16,7 @@ import pytest
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from llama_index_gemini_embed import GeminiEmbedding
+from llama_index_gemini_embed import BatchOptions, GeminiEmbedding
 from llama_index_gemini_embed._batch.jobs import (
     BatchEmbedder,
     BatchRunReport,
@@ -70,8 +70,10 @@ def model(emu: Emulator, fake: FakeTime, name: str = E1, **kwargs: Any) -> Gemin
     )
 
 
-def batcher(embed: GeminiEmbedding, path: Path, fake: FakeTime, **kwargs: Any) -> BatchEmbedder:
-    return BatchEmbedder(embed, path, sleep=fake.sleep, clock=fake.clock, **kwargs)
+def batcher(embed: GeminiEmbedding, path: Path, fake: FakeTime, **options: Any) -> BatchEmbedder:
+    return BatchEmbedder(
+        embed, path, options=BatchOptions(**options), sleep=fake.sleep, clock=fake.clock
+    )
 
 
 def corpus(n: int = 5, *, titles: bool = False, prefix: str = "doc") -> list[tuple[str, TextSpec]]:
@@ -527,8 +529,8 @@ async def test_bad_inputs(emulator: Emulator, fake: FakeTime, tmp_path: Path) ->
     assert [f.key for f in report.failures] == ["blank"]
     assert report.failures[0].error == "EmptyTextError" and report.embedded_batch == 1
     assert report.requested == 2 and not report.ok
-    with pytest.raises(ConfigurationError):
-        BatchEmbedder(model(emulator, fake), tmp_path / "x.json", poll_initial=0)
+    with pytest.raises(ConfigurationError, match=r"BatchOptions\(poll_initial=0\)"):
+        BatchOptions(poll_initial=0)
 
 
 async def test_files_fall_back_to_sync_calls_in_a_thread(

@@ -11,9 +11,6 @@ from hypothesis import strategies as st
 
 from llama_index_gemini_embed._batch import plan as _batch_plan
 from llama_index_gemini_embed._batch.plan import (
-    BatchState,
-    BatchStateError,
-    JobRecord,
     PlanItem,
     batch_cost,
     inline_request_bytes,
@@ -21,6 +18,11 @@ from llama_index_gemini_embed._batch.plan import (
     jsonl_payload,
     next_poll_delay,
     plan_jobs,
+)
+from llama_index_gemini_embed._batch.state import (
+    BatchState,
+    BatchStateError,
+    JobRecord,
     short_state,
 )
 from llama_index_gemini_embed._models import model_spec

@@ -143,8 +143,16 @@ def test_filters_apply_before_top_k(store: ChromaStore) -> None:
     assert ids(store, top_k=1, filters=where(f("rank", "a"))) == [A]
 
 
-def test_node_ids_and_filters_combine(store: ChromaStore) -> None:
-    assert ids(store, filters=where(f("rank", "c")), node_ids=[C]) == [C]
+def test_node_ids_restrict_through_the_keyword(store: ChromaStore) -> None:
+    """SimpleVectorStore restricts to ``VectorStoreQuery.node_ids``; ChromaVectorStore does
+    not, and VectorStoreIndex lists there the IndexNode/ImageNode objects it keeps in its
+    docstore. ChromaStore follows ChromaVectorStore and restricts by the documented
+    ``node_ids=`` keyword, which combines with filters."""
+    query = VectorStoreQuery(
+        query_embedding=[1.0, 1.0], similarity_top_k=3, filters=where(f("rank", "c"))
+    )
+    assert store.query(query, node_ids=[B]).ids == [B]
+    assert sorted(ids(store, node_ids=[B])) == sorted([A, B, C])
 
 
 def test_delete_by_ref_doc_id(store: ChromaStore) -> None:

@@ -247,3 +247,20 @@ def test_cli_uses_the_same_key_rule(
     err = capsys.readouterr().err
     assert code == EXIT_API, err
     assert "GOOGLE_API_KEY" in err and "wrong-google-key" not in err
+
+
+# ------------------------------------------------------------------ Vertex default location
+
+
+def test_vertex_default_location_serves_the_embedding_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from llama_index_gemini_embed._client import ClientSettings, build_client
+
+    monkeypatch.delenv("GOOGLE_CLOUD_LOCATION", raising=False)
+    settings = ClientSettings(vertexai=True, project="proj", base_url=closed_port_url())
+    assert build_client(settings)._api_client.location == "us-central1"
+    monkeypatch.setenv("GOOGLE_CLOUD_LOCATION", "europe-west4")
+    assert build_client(settings)._api_client.location == "europe-west4"
+    explicit = ClientSettings(vertexai=True, project="proj", location="asia-northeast1")
+    assert build_client(explicit)._api_client.location == "asia-northeast1"

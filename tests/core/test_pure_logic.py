@@ -104,7 +104,7 @@ POLICY = RetryPolicy(max_retries=3, initial_delay=1.0, max_delay=8.0)
         (Failure(code=408), 0, Action.RETRY, False),
         (Failure(transport=True), 0, Action.RETRY, False),
         (Failure(code=429, details=_quota_body(MINUTE)), 0, Action.RETRY, True),
-        (Failure(code=429, details=_quota_body(DAY)), 0, Action.FAIL_DAILY_QUOTA, True),
+        (Failure(code=429, details=_quota_body(DAY)), 0, Action.FAIL_QUOTA, True),
         (Failure(code=503), 3, Action.FAIL, False),
         (Failure(code=429, details=_quota_body(MINUTE)), 3, Action.FAIL, True),
         (Failure(code=400), 0, Action.FAIL, False),

@@ -39,7 +39,7 @@ from llama_index_gemini_embed import (
     UnknownModelError,
 )
 from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
-from llama_index_gemini_embed._store.limits import validate_collection_name
+from llama_index_gemini_embed._store.naming import validate_collection_name
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import free_port

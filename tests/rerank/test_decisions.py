@@ -9,6 +9,7 @@ import pytest
 
 from llama_index_gemini_embed._rerank.decisions import (
     SYSTEM_INSTRUCTION,
+    JudgeSettings,
     Passage,
     ScoreList,
     build_prompt,
@@ -20,6 +21,7 @@ from llama_index_gemini_embed._rerank.decisions import (
     fallback_score,
     final_scores,
     generation_prices,
+    judge_settings,
     new_ids,
     rank,
     split_batches,
@@ -308,13 +310,33 @@ def test_rank(scores, judged, top_n, threshold, expected):
         ("gemini-2.5-flash-lite", (0.10, 0.40)),
         ("models/gemini-2.5-flash-lite", (0.10, 0.40)),
         ("gemini-2.5-flash-lite-preview-09-2025", (0.10, 0.40)),
-        ("gemini-2.5-flash", (0.30, 2.50)),
-        ("gemini-2.5-pro", (1.25, 10.00)),
-        ("my-tuned-model", (0.0, 0.0)),
+        ("gemini-2.5-flash", None),  # retired on 2026-12-01
+        ("gemini-2.5-pro", None),
+        ("gemini-3.5-flash-lite", (0.30, 2.50)),
+        ("gemini-3.5-flash", (1.50, 9.00)),
+        ("gemini-3-flash-preview", (0.50, 3.00)),
+        ("gemini-3.8-flash", (0.75, 3.75)),
+        ("my-tuned-model", None),
     ],
 )
 def test_generation_prices(model, prices):
     assert generation_prices(model) == prices
+
+
+@pytest.mark.parametrize(
+    ("model", "settings"),
+    [
+        ("gemini-3.5-flash-lite", JudgeSettings(1.0, None, "LOW")),
+        ("gemini-3-flash-preview", JudgeSettings(1.0, None, "LOW")),
+        ("models/gemini-3.8-flash", JudgeSettings(1.0, None, "LOW")),
+        ("gemini-2.5-flash-lite", JudgeSettings(0.0, 0, None)),
+        ("gemini-2.5-flash", JudgeSettings(0.0, 0, None)),
+        ("gemini-2.5-pro", JudgeSettings(0.0, None, None)),
+        ("my-tuned-model", JudgeSettings(0.0, None, None)),
+    ],
+)
+def test_judge_settings_per_model_family(model, settings):
+    assert judge_settings(model) == settings
 
 
 @pytest.mark.parametrize(

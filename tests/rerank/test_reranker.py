@@ -7,6 +7,7 @@ emulator. Backoff waits are skipped with an injected ``sleep``, so nothing reall
 from __future__ import annotations
 
 import asyncio
+import copy
 import html
 import json
 import pickle
@@ -36,8 +37,16 @@ from llama_index_gemini_embed._errors import (
     TransientAPIError,
     UnknownModelError,
 )
-from llama_index_gemini_embed._rerank.decisions import SYSTEM_INSTRUCTION, fallback_score
-from llama_index_gemini_embed._rerank.postprocessor import GeminiReranker, RerankAnswerError
+from llama_index_gemini_embed._rerank.decisions import (
+    GENERATION_PRICES,
+    SYSTEM_INSTRUCTION,
+    fallback_score,
+)
+from llama_index_gemini_embed._rerank.postprocessor import (
+    DEFAULT_RERANK_MODEL,
+    GeminiReranker,
+    RerankAnswerError,
+)
 from llama_index_gemini_embed.emulator import Emulator, Fault, JudgeRequest, default_judge
 
 PASSAGE_RE = re.compile(r'<passage id="([^"]*)">\n(.*?)\n</passage>', re.DOTALL)
@@ -126,8 +135,17 @@ def test_orders_by_judge_score_with_retrieval_order_breaking_ties(emulator, rera
     assert (report.judged, report.fallbacks, report.answer_retries) == (5, 0, 0)
     start, end = rerank_events
     assert isinstance(start, ReRankStartEvent) and isinstance(end, ReRankEndEvent)
-    assert start.top_n == 5 and start.model_name == "gemini-2.5-flash-lite"
+    assert start.top_n == 5 and start.model_name == "gemini-3.5-flash-lite"
     assert ids_of(end.nodes) == ids_of(result)
+
+
+def test_top_n_none_keeps_every_node_reordered(emulator, rerank_events):
+    nodes = candidates("nothing here", "a red fox", "red", "fox", "the red fox den", "owl")
+    result = make(emulator, top_n=None, batch_size=2).postprocess_nodes(nodes, query_str="red fox")
+    assert ids_of(result) == ["n1", "n4", "n2", "n3", "n0", "n5"]
+    assert sorted(ids_of(result)) == sorted(ids_of(nodes))
+    start = rerank_events[0]
+    assert isinstance(start, ReRankStartEvent) and start.top_n == 6
 
 
 def test_top_n_and_score_threshold(emulator):
@@ -192,24 +210,63 @@ def test_shows_title_and_chosen_metadata_escaped_and_clipped(emulator):
     assert "hidden" not in request.prompt_text and "url" not in text
 
 
-def test_request_asks_for_json_with_schema_and_no_thinking(emulator):
+def test_request_asks_for_json_with_schema_and_per_family_settings(emulator):
     emulator.set_judge(lambda r: default_judge(r))
-    for model, budget, thinking in [
-        ("gemini-2.5-flash-lite", "auto", {"thinking_budget": 0}),  # snake case, as sent
-        ("gemini-2.5-flash", "auto", {"thinking_budget": 0}),
-        ("gemini-2.5-pro", "auto", None),  # Pro cannot switch thinking off: a 0 would 400
-        ("gemini-2.5-flash-lite", None, None),
-        ("gemini-2.5-pro", 128, {"thinking_budget": 128}),
+    for model, budget, temperature, thinking in [
+        # Gemini 3: Google's temperature 1.0 and a thinking *level* (snake case, as sent)
+        ("gemini-3.5-flash-lite", "auto", 1.0, {"thinking_level": "LOW"}),
+        ("gemini-3.8-flash", "auto", 1.0, {"thinking_level": "LOW"}),
+        ("gemini-3.5-flash-lite", None, 1.0, None),
+        ("gemini-3.5-flash-lite", 256, 1.0, {"thinking_budget": 256}),
+        ("gemini-2.5-flash-lite", "auto", 0.0, {"thinking_budget": 0}),
+        ("gemini-2.5-pro", "auto", 0.0, None),  # Pro cannot switch thinking off: a 0 would 400
+        ("gemini-2.5-flash-lite", None, 0.0, None),
+        ("gemini-2.5-pro", 128, 0.0, {"thinking_budget": 128}),
     ]:
         reranker = make(emulator, model=model, thinking_budget=budget)
         reranker.postprocess_nodes(candidates("x"), query_str="x")
-        body = [r for r in emulator.requests if r.path.endswith(":generateContent")][-1].body
+        request = [r for r in emulator.requests if r.path.endswith(":generateContent")][-1]
+        body = request.body
         config = body["generationConfig"]
         assert config["responseMimeType"] == "application/json"
-        assert config["temperature"] == 0.0
+        assert config["temperature"] == temperature, model
         assert set(config["responseSchema"]["properties"]) == {"scores"}
-        assert config.get("thinkingConfig") == thinking
+        assert config.get("thinkingConfig") == thinking, (model, budget)
         assert body["systemInstruction"]["parts"][0]["text"] == SYSTEM_INSTRUCTION
+        # Structured output is documented on v1beta (SDK 3.x would default to v1).
+        assert request.path == f"/v1beta/models/{model}:generateContent"
+
+
+def test_the_default_judge_is_a_current_model_and_api_version_is_the_users_choice(emulator):
+    reranker = make(emulator)
+    assert reranker.model == DEFAULT_RERANK_MODEL == "gemini-3.5-flash-lite"
+    reranker.postprocess_nodes(candidates("x"), query_str="x")
+    make(emulator, api_version="v1alpha").postprocess_nodes(candidates("x"), query_str="x")
+    paths = [r.path for r in emulator.requests if r.path.endswith(":generateContent")]
+    assert paths == [
+        "/v1beta/models/gemini-3.5-flash-lite:generateContent",
+        "/v1alpha/models/gemini-3.5-flash-lite:generateContent",
+    ]
+
+
+def test_every_priced_model_costs_something_and_an_unpriced_one_warns_once(emulator, caplog):
+    for model in GENERATION_PRICES:
+        reranker = make(emulator, model=model)
+        reranker.postprocess_nodes(candidates("a"), query_str="red fox")
+        assert reranker.last_report is not None and reranker.last_report.cost_usd > 0, model
+    with caplog.at_level("WARNING", logger="llama_index_gemini_embed"):
+        for _ in range(2):
+            make(emulator, model="gemini-9.9-experimental")
+        priced = make(
+            emulator,
+            model="gemini-9.9-experimental",
+            price_per_million_input_tokens=1.0,
+            price_per_million_output_tokens=1.0,
+        )
+    warnings = [r.getMessage() for r in caplog.records if "no built-in price" in r.getMessage()]
+    assert len(warnings) == 1 and "price_per_million_input_tokens=" in warnings[0]
+    priced.postprocess_nodes(candidates("a"), query_str="red fox")
+    assert priced.last_report is not None and priced.last_report.cost_usd > 0
 
 
 # -- a misbehaving judge -----------------------------------------------------------------
@@ -428,7 +485,9 @@ def test_unknown_model_raises_a_clear_error_and_stops_other_batches(emulator):
         match=r"'not-a-model' is not available for generateContent .*404 NOT_FOUND",
     ) as info:
         reranker.postprocess_nodes(candidates("x", "y", "z"), query_str="x")
-    assert "gemini-2.5-flash-lite" in str(info.value)
+    message = str(info.value)
+    assert "'gemini-3.5-flash-lite' (the default)" in message and "retired" in message
+    assert "gemini-2.5-flash'" not in message  # retired on 2026-12-01: never recommended
     assert emulator.counters.generate_requests == 1  # not retried; other batches cancelled
 
 
@@ -485,7 +544,7 @@ def test_usage_tokens_and_cost_are_reported(emulator):
     assert (usage.requests, usage.items) == (2, 3)
     assert usage.tokens == report.tokens_in > 0
     assert usage.output_tokens == report.tokens_out > 0
-    expected = (report.tokens_in * 0.10 + report.tokens_out * 0.40) / 1e6
+    expected = (report.tokens_in * 0.30 + report.tokens_out * 2.50) / 1e6  # 3.5 Flash-Lite
     assert report.cost_usd == pytest.approx(expected) and usage.cost_usd == pytest.approx(expected)
 
     priced = make(emulator, price_per_million_input_tokens=1.0, price_per_million_output_tokens=2.0)
@@ -553,6 +612,16 @@ def test_missing_key_is_reported_at_construction():
         GeminiReranker()
 
 
+def test_deepcopy_gives_a_working_independent_copy(emulator):
+    reranker = make(emulator, top_n=2, metadata_keys=["year"])
+    reranker.postprocess_nodes(candidates("a red fox"), query_str="red fox")
+    twin = copy.deepcopy(reranker)
+    assert twin.to_dict() == reranker.to_dict() and twin is not reranker
+    result = twin.postprocess_nodes(candidates("x", "a red fox", "red"), query_str="red fox")
+    assert ids_of(result) == ["n1", "n2"]
+    assert twin.usage.requests == 1 and reranker.usage.requests == 1  # own counters
+
+
 def test_key_is_never_serialised_and_survives_pickling():
     reranker = GeminiReranker(api_key="sk-very-secret", top_n=3, metadata_keys=["year"])
     for text in (repr(reranker), str(reranker), reranker.to_json(), json.dumps(reranker.to_dict())):
@@ -561,7 +630,7 @@ def test_key_is_never_serialised_and_survives_pickling():
     assert data["class_name"] == "LigeGeminiReranker" == GeminiReranker.class_name()
     assert (data["top_n"], data["model"], data["metadata_keys"]) == (
         3,
-        "gemini-2.5-flash-lite",
+        "gemini-3.5-flash-lite",
         ["year"],
     )
     assert "api_key" not in data

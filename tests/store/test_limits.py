@@ -10,28 +10,30 @@ import orjson
 import pytest
 from chromadb.api.types import optional_embeddings_to_base64_strings
 
-from llama_index_gemini_embed._errors import ConfigurationError, StoreError
-from llama_index_gemini_embed._store.flows import Limits, record_wire_bytes, stale_key_update
-from llama_index_gemini_embed._store.limits import (
-    DEFAULT_PAYLOAD_CAP,
-    DimensionMismatchError,
+from llama_index_gemini_embed._errors import ConfigurationError, DimensionMismatchError, StoreError
+from llama_index_gemini_embed._fingerprint import (
     Fingerprint,
-    check_dimensions,
-    distance_to_score,
-    embedding_wire_bytes,
     fingerprint_from_metadata,
     fingerprint_mismatch_message,
     fingerprint_to_metadata,
     fingerprints_equal,
     merge_collection_metadata,
     normalise_fingerprint,
-    parse_server_url,
+)
+from llama_index_gemini_embed._store.flows import Limits, record_wire_bytes, stale_key_update
+from llama_index_gemini_embed._store.limits import (
+    DEFAULT_PAYLOAD_CAP,
+    check_dimensions,
+    embedding_wire_bytes,
     plan_batches,
-    similarity_function,
+)
+from llama_index_gemini_embed._store.naming import (
+    parse_server_url,
     suggest_collection_name,
     validate_collection_name,
 )
 from llama_index_gemini_embed._store.records import Record
+from llama_index_gemini_embed._store.scores import distance_to_score, similarity_function
 
 # ----------------------------------------------------------------------------- names
 

@@ -20,7 +20,7 @@ from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
 from llama_index_gemini_embed._errors import ConfigurationError, StoreError
-from llama_index_gemini_embed._store.limits import Fingerprint
+from llama_index_gemini_embed._fingerprint import Fingerprint
 from llama_index_gemini_embed._store.store import ChromaStore
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

@@ -33,7 +33,7 @@ from llama_index_gemini_embed._errors import (
     FingerprintMismatchError,
     StoreError,
 )
-from llama_index_gemini_embed._store.limits import Fingerprint, fingerprint_mismatch_message
+from llama_index_gemini_embed._fingerprint import Fingerprint, fingerprint_mismatch_message
 from llama_index_gemini_embed._store.store import ChromaStore, DimensionMismatchError
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
