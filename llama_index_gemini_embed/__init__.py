@@ -20,6 +20,7 @@ from ._errors import (
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    MediaError,
     MissingAPIKeyError,
     QuotaBlockedError,
     QuotaExhaustedError,
@@ -28,6 +29,7 @@ from ._errors import (
     StoreUnavailableError,
     TextTooLongError,
     TransientAPIError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from ._ingest import (
@@ -66,6 +68,7 @@ __all__ = [
     "IngestReport",
     "InputError",
     "InvalidAPIKeyError",
+    "MediaError",
     "MissingAPIKeyError",
     "NodeFailure",
     "QuotaBlockedError",
@@ -77,6 +80,7 @@ __all__ = [
     "StoreUnavailableError",
     "TextTooLongError",
     "TransientAPIError",
+    "UnexpectedAnswerError",
     "UnknownModelError",
     "UsageSnapshot",
     "__version__",
@@ -86,3 +90,18 @@ __all__ = [
     "load_documents",
     "sample_corpus_dir",
 ]
+
+
+def _show_public_module() -> None:
+    """Exported exceptions name this package in tracebacks and reprs
+    (``llama_index_gemini_embed.ConfigurationError``, not ``…._errors.ConfigurationError``),
+    as httpx and openai do. Pickling still works: ``llama_index_gemini_embed.<Name>`` is
+    the same class. Only exceptions: pydantic models resolve annotations by ``__module__``.
+    """
+    for name in __all__:
+        value = globals().get(name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            value.__module__ = __name__
+
+
+_show_public_module()

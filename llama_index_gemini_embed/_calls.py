@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from ._client import describe_failure, failure_from_exception
+from ._client import SDK_VERSION, describe_failure, failure_from_exception
 from ._concurrency import AdaptiveLimit
+from ._errors import GeminiEmbedError, UnexpectedAnswerError, redact
 from ._quota import QuotaLimiter
 from ._retry import Action, RetryPolicy, decide
 from ._tokens import TokenCalibration
@@ -128,6 +129,20 @@ class RetryingCaller:
         self.calibration = TokenCalibration()
         """Our token estimate scaled by the counts the API reported so far."""
 
+    def _unexpected(self, exc: Exception) -> UnexpectedAnswerError:
+        """An exception from the SDK that is no API or transport failure we know (e.g. a
+        ``ValueError``/``KeyError`` raised while building the request or reading the
+        answer): one clear line instead of a raw traceback; the original is the cause."""
+        detail = redact(" ".join(f"{type(exc).__name__}: {exc}".split()), self.secret())
+        if len(detail) > 300:
+            detail = detail[:297] + "..."
+        return UnexpectedAnswerError(
+            f"The google-genai SDK ({SDK_VERSION}) failed on the {self.what} request for "
+            f"{self.model} ({detail}). This is not a failure we know how to retry; completed "
+            "work is kept. Check the settings it names, or try another google-genai version "
+            "and report it with both versions."
+        )
+
     def paced_tokens(self, estimate: int) -> int:
         """Tokens to reserve for a request we estimate at ``estimate``: the estimate until
         the first reported count, then the estimate scaled by the reported/estimated ratio
@@ -155,13 +170,14 @@ class RetryingCaller:
         tokens: int,
         reported: Callable[[T], int | None] | None = None,
     ) -> T:
-        """Run ``send`` until it succeeds or a typed :class:`GeminiAPIError` is raised.
+        """Run ``send`` until it succeeds or a typed :class:`GeminiEmbedError` is raised.
 
         ``tokens`` is our estimate; ``reported`` reads the API's count from the answer,
         which then replaces the reservation in the quota window and calibrates the
-        estimates of later requests. Only SDK/transport failures are retried; any other
-        exception propagates unchanged. Usage is recorded by the caller on success (it
-        knows what was billed).
+        estimates of later requests. Only SDK/transport failures are retried; our own
+        errors propagate unchanged; any other exception becomes an
+        :class:`UnexpectedAnswerError` (cause attached). Usage is recorded by the caller
+        on success (it knows what was billed).
         """
         attempt = 0
         paced = self.paced_tokens(tokens)
@@ -173,7 +189,9 @@ class RetryingCaller:
                 self.limiter.complete(ticket, self.clock())
                 failure = failure_from_exception(exc)
                 if failure is None:
-                    raise
+                    if isinstance(exc, GeminiEmbedError):
+                        raise  # ours, already typed and worded
+                    raise self._unexpected(exc) from exc
                 decision = decide(
                     failure, attempt=attempt, policy=self.policy, rand=self.rng.random()
                 )

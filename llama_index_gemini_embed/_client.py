@@ -1,8 +1,14 @@
 """Build a ``google.genai.Client`` from our settings, and translate its failures.
 
-The SDK is our only HTTP layer. Its own retries are switched off here
-(``HttpRetryOptions(attempts=1)`` also disables the hidden aiohttp reconnect-and-sleep),
-because retries live in exactly one place: :mod:`._retry`, driven by :mod:`._engine`.
+The SDK is our only HTTP layer. Its own retries are switched off here, because retries
+live in exactly one place: :mod:`._retry`, driven by :mod:`._calls`. Setting
+``HttpRetryOptions(attempts=1)`` also disables the SDK's hidden aiohttp
+reconnect-and-sleep (1-10 s, then one more attempt) from google-genai 2.33.0 on, which is
+why pyproject.toml requires ``google-genai>=2.33`` (2.20-2.32 always slept;
+docs/gemini-api.md §SDK versions).
+
+What differs between the supported SDK versions is decided here, from the SDK itself
+(never from our own guesses): see :func:`vertex_embed_route`.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import logging
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from google import genai
+from google.genai import _transformers as _sdk_transformers
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -36,8 +43,10 @@ from ._retry import Failure, QuotaKind, classify_429
 __all__ = [
     "DEFAULT_VERTEX_LOCATION",
     "KEY_ENV_VARS",
+    "SDK_VERSION",
     "APIKey",
     "ClientSettings",
+    "VertexEmbedRoute",
     "build_client",
     "describe_failure",
     "failure_from_exception",
@@ -45,6 +54,7 @@ __all__ = [
     "key_source",
     "reported_prompt_tokens",
     "resolve_api_key",
+    "vertex_embed_route",
 ]
 
 logger = logging.getLogger("llama_index_gemini_embed")
@@ -54,6 +64,37 @@ KEY_ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY")
 (``_api_client.get_env_api_key``, 2.x and 3.x): GOOGLE_API_KEY wins when both are set."""
 
 _warned_both_keys = False
+
+SDK_VERSION: str = genai.__version__
+
+VertexEmbedRoute = Literal["batchEmbedContents", "embedContent", "predict"]
+
+
+def vertex_embed_route(model: str) -> VertexEmbedRoute:
+    """Which Vertex endpoint the installed SDK sends ``embed_content`` for ``model`` to.
+
+        >>> vertex_embed_route("gemini-embedding-2") in ("batchEmbedContents", "embedContent")
+        True
+
+    * SDK >= 3.4 (``types.EmbeddingApiType.BATCH_EMBED_CONTENTS`` exists): every
+      ``gemini*`` model goes to ``:batchEmbedContents`` (many items per request).
+    * Older SDKs: ``t_is_vertex_embed_content_model`` models (gemini-embedding-2 and any
+      other non-001 ``gemini*``) go to ``:embedContent``, which takes ONE content per call
+      (more raises ``ValueError: ...only supports one content at a time``); the rest
+      (gemini-embedding-001) to ``:predict``.
+
+    Decided by asking the SDK (its enum and its own routing predicate), not by version
+    number. Sources: docs/gemini-api.md §SDK versions.
+    """
+    api_type = getattr(types, "EmbeddingApiType", None)
+    if getattr(api_type, "BATCH_EMBED_CONTENTS", None) is not None:
+        return "batchEmbedContents"
+    single = getattr(_sdk_transformers, "t_is_vertex_embed_content_model", None)
+    bare = model.rsplit("/", 1)[-1]
+    if callable(single) and single(bare):
+        return "embedContent"
+    return "predict"
+
 
 DEFAULT_VERTEX_LOCATION = "us-central1"
 """Vertex AI location when neither ``location=`` nor GOOGLE_CLOUD_LOCATION is set. Not

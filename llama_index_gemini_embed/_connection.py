@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from ._client import ClientSettings, build_client, resolve_api_key
 from ._errors import MissingAPIKeyError
-from ._quota import QuotaLimiter, shared_limiter
+from ._quota import QuotaLimiter, check_quota_limits, shared_limiter
 
 __all__ = ["GeminiConnection"]
 
@@ -55,11 +55,13 @@ class GeminiConnection(BaseModel):
         "which serves the embedding models; the global endpoint does not list them).",
     )
     timeout: float | None = Field(default=60.0, description="Per-request timeout, seconds.")
-    requests_per_minute: int | None = Field(default=None, ge=1, description="Quota per minute.")
-    tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
-    requests_per_day: int | None = Field(default=None, ge=1, description="Quota per day.")
+    # Quota limits are checked in _connect (check_quota_limits), not with ge=: one check,
+    # one ConfigurationError, the same for every component.
+    requests_per_minute: int | None = Field(default=None, description="Quota per minute.")
+    tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
+    requests_per_day: int | None = Field(default=None, description="Quota per day.")
     quota_window_seconds: float = Field(
-        default=60.0, gt=0, description="Length of the per-minute window (compressed in tests)."
+        default=60.0, description="Length of the per-minute window (compressed in tests)."
     )
 
     _client: genai.Client | None = PrivateAttr(default=None)
@@ -96,8 +98,15 @@ class GeminiConnection(BaseModel):
         """Adopt an injected client (and clock, sleep, rng), or check a client can be built.
 
         Raises:
+            ConfigurationError: a quota limit below 1 (see :func:`check_quota_limits`).
             MissingAPIKeyError: no key and not on Vertex AI.
         """
+        check_quota_limits(
+            requests_per_minute=self.requests_per_minute,
+            tokens_per_minute=self.tokens_per_minute,
+            requests_per_day=self.requests_per_day,
+            window_seconds=self.quota_window_seconds,
+        )
         self._client = client
         self._clock, self._sleep, self._rng = clock, sleep, rng
         needs_key = client is None and not self._client_settings().use_vertex

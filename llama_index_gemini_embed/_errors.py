@@ -48,6 +48,7 @@ __all__ = [
     "GeminiEmbedError",
     "InputError",
     "InvalidAPIKeyError",
+    "MediaError",
     "MissingAPIKeyError",
     "QuotaBlockedError",
     "QuotaExhaustedError",
@@ -208,6 +209,11 @@ class UnexpectedAnswerError(GeminiAPIError):
 
 class InputError(GeminiEmbedError, ValueError):
     """A text or document cannot be embedded as given."""
+
+
+class MediaError(InputError):
+    """A media part cannot be embedded as given: wrong model, unsupported type, or over a
+    per-item limit (raised before anything is sent)."""
 
 
 class EmptyTextError(InputError):

@@ -1,6 +1,7 @@
 """What we know about each Gemini embedding model and backend: limits, dimensions, prices.
 
-Pure data and lookups; no I/O. Source: shared/docs/gemini-api.md §1 and §5.
+Pure data and lookups; no I/O. Sources: docs/gemini-api.md §1 (Models), which cites
+Google's pages.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "BackendLimits",
     "ModelSpec",
     "model_spec",
+    "vertex_limits",
 ]
 
 Backend = Literal["gemini", "vertex"]
@@ -37,6 +39,8 @@ class ModelSpec:
     """gemini-embedding-2 ignores ``taskType``: intent goes into the text as a prefix."""
     price_per_million_tokens: float
     batch_price_per_million_tokens: float
+    accepts_media: bool = False
+    """Embeds images, PDFs, audio and video too (gemini-embedding-2); else text only."""
 
 
 _GE001 = ModelSpec(
@@ -60,6 +64,7 @@ _GE2 = ModelSpec(
     uses_task_prefixes=True,
     price_per_million_tokens=0.20,
     batch_price_per_million_tokens=0.10,
+    accepts_media=True,
 )
 
 KNOWN_MODELS: dict[str, ModelSpec] = {
@@ -102,7 +107,21 @@ BACKEND_LIMITS: dict[str, BackendLimits] = {
     "gemini": BackendLimits(max_items_per_request=100, max_tokens_per_request=None),
     # Vertex :predict: 250 instances and 20,000 tokens per request.
     "vertex": BackendLimits(max_items_per_request=250, max_tokens_per_request=20_000),
-    # Vertex :batchEmbedContents (SDK 3.x): keep the Developer API's item cap and the
+    # Vertex :batchEmbedContents (SDK >= 3.4): keep the Developer API's item cap and the
     # Vertex token budget, the stricter of what each documents.
     "vertex_batch": BackendLimits(max_items_per_request=100, max_tokens_per_request=20_000),
 }
+
+
+def vertex_limits(route: str) -> BackendLimits:
+    """Per-request limits on Vertex for the endpoint the SDK uses (``_client.vertex_embed_route``).
+
+    >>> vertex_limits("embedContent").max_items_per_request
+    1
+    """
+    if route == "batchEmbedContents":
+        return BACKEND_LIMITS["vertex_batch"]
+    if route == "embedContent":
+        # One content per call (the SDK raises for more); no token cap beyond the model's.
+        return BackendLimits(max_items_per_request=1, max_tokens_per_request=None)
+    return BACKEND_LIMITS["vertex"]  # :predict

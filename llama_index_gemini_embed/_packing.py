@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ._types import MediaPart
+
 __all__ = ["Batch", "Item", "pack_batches", "truncate_to_tokens"]
 
 
@@ -29,6 +31,7 @@ class Item:
     tokens: int = 1
     chunk: str | None = None  # the caller's text (before prefixes), reported in events
     wire_bytes: int = 0  # this item's share of the request body, as the SDK serialises it
+    media: tuple[MediaPart, ...] = ()  # gemini-embedding-2: parts embedded with the text
 
 
 @dataclass(frozen=True)

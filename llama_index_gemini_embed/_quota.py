@@ -26,9 +26,41 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._errors import DailyQuotaExceededError
+from ._errors import ConfigurationError, DailyQuotaExceededError
 
-__all__ = ["QuotaLimiter", "QuotaSettings", "shared_limiter"]
+__all__ = ["QuotaLimiter", "QuotaSettings", "check_quota_limits", "shared_limiter"]
+
+
+def check_quota_limits(
+    *,
+    requests_per_minute: int | None,
+    tokens_per_minute: int | None,
+    requests_per_day: int | None,
+    window_seconds: float = 60.0,
+) -> None:
+    """The one check of quota settings, named as the caller passed them.
+
+        >>> check_quota_limits(requests_per_minute=100, tokens_per_minute=None,
+        ...                    requests_per_day=1_000)   # fine: returns None
+        >>> # requests_per_minute=0 -> ConfigurationError("requests_per_minute=0 is invalid:
+        >>> #   use at least 1, or None for no limit")
+
+    Raises:
+        ConfigurationError: a limit below 1 (or not an integer), or a window <= 0.
+    """
+    for name, value in (
+        ("requests_per_minute", requests_per_minute),
+        ("tokens_per_minute", tokens_per_minute),
+        ("requests_per_day", requests_per_day),
+    ):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(
+                f"{name}={value!r} is invalid: use at least 1, or None for no limit"
+            )
+    if not window_seconds > 0:
+        raise ConfigurationError(f"quota_window_seconds={window_seconds!r} is invalid: use > 0")
 
 
 @dataclass(frozen=True)
@@ -60,13 +92,12 @@ class QuotaLimiter:
         window_seconds: float = 60.0,
         day_seconds: float = 86_400.0,
     ) -> None:
-        for name, value in (
-            ("requests_per_minute", items_per_minute),
-            ("tokens_per_minute", tokens_per_minute),
-            ("requests_per_day", items_per_day),
-        ):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1 (or None for no limit), got {value}")
+        check_quota_limits(
+            requests_per_minute=items_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            requests_per_day=items_per_day,
+            window_seconds=window_seconds,
+        )
         self.settings = QuotaSettings(
             items_per_minute, tokens_per_minute, items_per_day, window_seconds, day_seconds
         )

@@ -181,8 +181,9 @@ def classify_429(details: Mapping[str, Any] | None, message: str = "") -> QuotaK
 
     1. ``ErrorInfo.reason == MODEL_CAPACITY_EXHAUSTED`` (or "No capacity available for
        model"): Google's capacity, not the caller's quota, so retrying is right.
-    2. Billing states, known only by their message text (no documented reason code):
-       "prepayment credits are depleted", "exceeded its monthly spending cap".
+    2. Billing states: "prepayment credits are depleted", "exceeded its monthly spending
+       cap" (the reported texts; no reason code is documented, so an ``ErrorInfo`` reason
+       naming PREPAY or SPEND is read too).
     3. A quota of 0: a violation with ``quotaValue`` 0, or "limit: 0" in the message of
        a 429 that lists per-minute *and* per-day ids together (the reported shape) or
        none at all. The model is not on this tier. This comes before the per-day check,
@@ -192,11 +193,12 @@ def classify_429(details: Mapping[str, Any] | None, message: str = "") -> QuotaK
     5. Anything else is a per-minute rate limit.
     """
     text = (message or str(_error_body(details).get("message", ""))).lower()
-    if "MODEL_CAPACITY_EXHAUSTED" in _reasons(details) or "no capacity available" in text:
+    reasons = " ".join(_reasons(details)).upper()
+    if "MODEL_CAPACITY_EXHAUSTED" in reasons or "no capacity available" in text:
         return QuotaKind.CAPACITY
-    if "prepayment credit" in text or "prepaid credit" in text or "prepay" in text:
+    if "PREPAY" in reasons or "prepayment credit" in text or "prepaid credit" in text:
         return QuotaKind.PREPAY
-    if "spending cap" in text or "spend cap" in text or "spend limit" in text:
+    if "SPEND" in reasons or any(w in text for w in ("spending cap", "spend cap", "spend limit")):
         return QuotaKind.SPEND_CAP
     violations = _violations(details)
     ids = [str(v.get("quotaId", "")) for v in violations]

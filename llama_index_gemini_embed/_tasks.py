@@ -35,8 +35,8 @@ TASK_TYPES: tuple[str, ...] = (
     "TASK_TYPE_UNSPECIFIED",
 )
 
-# gemini-embedding-2 prefixes (shared/docs/gemini-api.md §1.4); the symmetric tasks use the
-# query form on both sides.
+# gemini-embedding-2 prefixes (Google's gemini-embedding-2 page, cited in docs/gemini-api.md
+# §1); the symmetric tasks use the query form on both sides.
 QUERY_TASK_PREFIXES: dict[str, str] = {
     "RETRIEVAL_QUERY": "search result",
     "QUESTION_ANSWERING": "question answering",
@@ -69,7 +69,7 @@ def wire_text(text: str, task_type: str, title: str | None, *, prefixes: bool) -
 
 
 def split_title(text: str, keys: Sequence[str]) -> tuple[str, str | None]:
-    """Move a document's title out of its LlamaIndex metadata header: ``(text, title)``.
+    r"""Move a document's title out of its LlamaIndex metadata header: ``(text, title)``.
 
         >>> split_title("title: Paris\nauthor: A\n\nThe tower...", ["title", "file_name"])
         ('author: A\n\nThe tower...', 'Paris')

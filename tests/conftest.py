@@ -1,3 +1,5 @@
+"""Fixtures for every test: no real API keys, a Gemini emulator, a ``chroma run`` server."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -5,6 +7,27 @@ from collections.abc import Iterator
 import pytest
 
 from llama_index_gemini_embed.emulator import Emulator
+
+#: What could point a test at the real Gemini API or Vertex AI (or somewhere else) if it
+#: leaked in from the developer's shell. Tests that need a key set it themselves.
+REAL_API_VARS = (
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_GEMINI_BASE_URL",
+    "GOOGLE_VERTEX_BASE_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_real_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without real keys/endpoints in the environment, and Chroma quiet."""
+    for var in REAL_API_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
 @pytest.fixture

@@ -18,36 +18,44 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal, cast
 
 from google import genai
-from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.callbacks import CallbackManager, CBEventType, EventPayload
+from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.embeddings.loading import RECOGNIZED_EMBEDDINGS
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
     EmbeddingStartEvent,
 )
-from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.schema import BaseNode, ImageType, MetadataMode
 from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
+from llama_index_gemini_embed._client import vertex_embed_route
 from llama_index_gemini_embed._connection import GeminiConnection
 from llama_index_gemini_embed._errors import ConfigurationError
-from llama_index_gemini_embed._models import BACKEND_LIMITS, DEFAULT_MODEL, model_spec
+from llama_index_gemini_embed._models import (
+    BACKEND_LIMITS,
+    DEFAULT_MODEL,
+    model_spec,
+    vertex_limits,
+)
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
+from llama_index_gemini_embed._types import ModalityUsage
 from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 
 from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
+from .media import check_media, node_media, part_from_bytes
 
 __all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
 
 dispatcher = get_dispatcher(__name__)
-
-_SDK_MAJOR = int(genai.__version__.split(".")[0])
 
 
 class GeminiUsageEvent(BaseEvent):
@@ -98,7 +106,7 @@ def _check_settings(data: dict[str, Any]) -> None:
         )
 
 
-class GeminiEmbedding(GeminiConnection, BaseEmbedding):
+class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     """Gemini embeddings for LlamaIndex, on the official ``google-genai`` SDK.
 
     This is ``llama_index_gemini_embed.GeminiEmbedding`` (``class_name()``
@@ -141,14 +149,20 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         default=100, gt=0, le=2048, description="Texts per request (capped at the API limit)."
     )
     requests_per_minute: int | None = Field(
-        default=None, ge=1, description="Quota: embedded ITEMS per minute (Gemini counts items)."
+        default=None, description="Quota: embedded ITEMS per minute (Gemini counts items)."
     )
-    tokens_per_minute: int | None = Field(default=None, ge=1, description="Quota: tokens/min.")
-    requests_per_day: int | None = Field(default=None, ge=1, description="Quota: items per day.")
+    tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
+    requests_per_day: int | None = Field(default=None, description="Quota: items per day.")
     on_overlength: Literal["warn", "raise"] = Field(
         default="warn",
         description="Texts over the input limit: truncate before sending (counted, warned "
         "once), or raise.",
+    )
+    max_inline_media_bytes: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Media larger than this go through the Files API (uploaded once per "
+        "call, reused, deleted after); smaller ones travel inline within the 4 MiB request cap.",
     )
     query_cache_size: int = Field(
         default=1024,
@@ -189,16 +203,11 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
 
     def _backend_limits(self) -> tuple[int, int | None]:
         """(items, tokens) per request for the backend and SDK in use."""
-        spec = model_spec(self.model_name)
         if not self._client_settings().use_vertex:
             limits = BACKEND_LIMITS["gemini"]
-        elif _SDK_MAJOR >= 3:
-            # SDK 3.x sends Vertex gemini models to :batchEmbedContents.
-            limits = BACKEND_LIMITS["vertex_batch"]
-        elif spec.uses_task_prefixes:
-            return 1, None  # SDK 2.x: single-content :embedContent
         else:
-            limits = BACKEND_LIMITS["vertex"]  # SDK 2.x: :predict
+            # What the installed SDK does on Vertex (SDK < 3.4: -2 one content per call).
+            limits = vertex_limits(vertex_embed_route(self.model_name))
         return limits.max_items_per_request, limits.max_tokens_per_request
 
     def _quota_scope(self) -> tuple[object, ...]:
@@ -222,6 +231,8 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
                         on_overlength=self.on_overlength,
                         per_item_titles=SDK_HAS_EXTRA_BODY
                         and not self._client_settings().use_vertex,
+                        files_api_version=self.api_version or "v1beta",
+                        max_inline_media_bytes=self.max_inline_media_bytes,
                     ),
                     client_provider=lambda: self.client,
                     limiter=self._limiter(),
@@ -238,6 +249,11 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     def usage(self) -> UsageSnapshot:
         """Totals so far: items, requests, estimated tokens, retries, truncations, cost."""
         return self._usage.snapshot()
+
+    @property
+    def usage_by_modality(self) -> dict[str, ModalityUsage]:
+        """Items and tokens per modality ("text", "image", "pdf", "audio", "video")."""
+        return dict(self.engine.modality_usage)
 
     @property
     def dimension(self) -> int:
@@ -270,14 +286,26 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
         API ``title`` field (see :func:`._tasks.split_title`), so ``ingest()``,
         ``IngestionPipeline``, the Batch API and ``VectorStoreIndex`` (which hands us only
         the text) produce the same request, hence the same vector, for the same node.
+        Media the node carries (``ImageNode``, ``image_resource``/``audio_resource``/
+        ``video_resource``, PDF page ranges; gemini-embedding-2) join the text in ONE item.
         """
-        return self._doc_spec(node.get_content(metadata_mode=MetadataMode.EMBED))
+        spec = self._doc_spec(node.get_content(metadata_mode=MetadataMode.EMBED))
+        media = node_media(node)
+        if not media:
+            return spec
+        text = node.get_content(metadata_mode=MetadataMode.NONE)
+        if not text.strip():  # a media-only node: its metadata header alone is not content
+            return TextSpec("", spec.task_type, spec.title, media)
+        return TextSpec(spec.text, spec.task_type, spec.title, media)
 
     # -- LlamaIndex hooks ------------------------------------------------------------------
 
     async def _aembed(self, specs: Sequence[TextSpec]) -> list[list[float]]:
         if not specs:
             return []
+        multimodal = model_spec(self.model_name).uses_task_prefixes
+        for index, spec in enumerate(specs):  # every media limit is checked before any spend
+            check_media(spec.media, model=self.model_name, multimodal=multimodal, index=index)
         before = self._usage.snapshot()
         try:
             return await self.engine.embed(specs)
@@ -376,6 +404,52 @@ class GeminiEmbedding(GeminiConnection, BaseEmbedding):
     ) -> list[Embedding]:
         """Async :meth:`get_text_embedding_batch`."""
         return await self._aget_text_embeddings(texts)
+
+    # MultiModalEmbedding: images (paths or file-like objects), as documents.
+    def _image_spec(self, image: ImageType) -> TextSpec:
+        name: str | None
+        if isinstance(image, str | Path):
+            data, name = Path(image).read_bytes(), str(image)
+        else:
+            data, name = image.read(), getattr(image, "name", None)
+        part = part_from_bytes(data, name=name)
+        return TextSpec("", self.document_task_type, None, (part,))
+
+    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return run_sync(self._aembed([self._image_spec(img_file_path)]))[0]
+
+    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return (await self._aembed([self._image_spec(img_file_path)]))[0]
+
+    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return run_sync(self._aembed([self._image_spec(p) for p in img_file_paths]))
+
+    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return await self._aembed([self._image_spec(p) for p in img_file_paths])
+
+    @dispatcher.span
+    def get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        """Embed an image file (PNG/JPEG path or file object; gemini-embedding-2)."""
+        return self._get_image_embedding(img_file_path)
+
+    @dispatcher.span
+    async def aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        """Async :meth:`get_image_embedding`."""
+        return await self._aget_image_embedding(img_file_path)
+
+    @dispatcher.span
+    def get_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """Embed images: one engine run (API-sized requests, one image per item)."""
+        return self._get_image_embeddings(img_file_paths)
+
+    @dispatcher.span
+    async def aget_image_embedding_batch(
+        self, img_file_paths: list[ImageType], show_progress: bool = False
+    ) -> list[Embedding]:
+        """Async :meth:`get_image_embedding_batch`."""
+        return await self._aget_image_embeddings(img_file_paths)
 
     # TransformComponent path (IngestionPipeline): titles come from node metadata.
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import io
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +39,10 @@ from llama_index_gemini_embed._errors import (
     GeminiAPIError,
     GeminiEmbedError,
     InvalidAPIKeyError,
+    MediaError,
     QuotaBlockedError,
     TextTooLongError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import ModelSpec
@@ -46,7 +51,10 @@ from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
+from llama_index_gemini_embed._types import MediaPart, ModalityUsage, TextSpec
 from llama_index_gemini_embed._usage import Usage
+
+from .media import check_media, media_tokens, modality
 
 __all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "RequestObserver", "TextSpec"]
 
@@ -57,17 +65,9 @@ FATAL_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
     InvalidAPIKeyError,
     QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
+    UnexpectedAnswerError,  # an SDK exception we do not know: it would recur
     UnknownModelError,
 )
-
-
-@dataclass(frozen=True)
-class TextSpec:
-    """One text to embed, with the task type it is embedded for and an optional title."""
-
-    text: str
-    task_type: str
-    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,10 @@ class EngineConfig:
     # Items with different titles share a request (Developer API with an SDK that has
     # HttpOptions.extra_body); otherwise one request per (task type, title).
     per_item_titles: bool = False
+    # Media larger than this (raw bytes) go through the Files API (uploaded once per run,
+    # deleted at its end); smaller media travel inline (base64) within the payload cap.
+    max_inline_media_bytes: int = 2_000_000
+    files_api_version: str | None = "v1beta"
 
 
 # google-genai >= 2.20 (our floor) through 3.6.1 have HttpOptions.extra_body, merged into
@@ -96,6 +100,11 @@ SDK_HAS_EXTRA_BODY = "extra_body" in types.HttpOptions.model_fields
 # json.dumps (ASCII-escaped), so an item's share is measurable; keep 4 KiB for the envelope.
 PAYLOAD_LIMIT_BYTES = 4_194_304
 MAX_REQUEST_BYTES = PAYLOAD_LIMIT_BYTES - 4096
+
+
+def _media_bytes(media: Sequence[MediaPart]) -> int:
+    """Inline media's share of the body: base64 (4 bytes per 3) plus the part's keys."""
+    return sum(len(p.data) * 4 // 3 + 4 + 60 if p.data is not None else 200 for p in media)
 
 
 def _item_bytes(text: str, title: str | None, model: str) -> int:
@@ -171,6 +180,11 @@ class EmbedEngine:
             secret=secret,
         )
         self._warned_overlength = False
+        self._uploads: dict[str, tuple[str, str]] = {}
+        self._upload_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self.usage_uploads = 0
+        self.modality_usage: dict[str, ModalityUsage] = {}
+        self._modality_lock = threading.Lock()
 
     # -- preparing items ---------------------------------------------------------------
 
@@ -179,11 +193,28 @@ class EmbedEngine:
         prefixes = spec.uses_task_prefixes
         limit = spec.max_input_tokens
         for index, text_spec in enumerate(specs):
-            if not text_spec.text or not text_spec.text.strip():
+            media = text_spec.media
+            if media:
+                check_media(
+                    media, model=self.config.model, multimodal=spec.uses_task_prefixes, index=index
+                )
+            elif not text_spec.text or not text_spec.text.strip():
                 raise EmptyTextError(
                     f"Text #{index} is empty or whitespace-only; Gemini rejects empty content. "
                     "Drop empty texts/nodes before embedding (ingest() skips and reports them)."
                 )
+            if media and not text_spec.text.strip():  # media only: no text part, no prefix
+                yield Item(
+                    index,
+                    "",
+                    None,
+                    None,
+                    max(1, media_tokens(media)),
+                    text_spec.text,
+                    _media_bytes(media) + 80,
+                    media,
+                )
+                continue
             task, title = text_spec.task_type, text_spec.title
             text = wire_text(text_spec.text, task, title, prefixes=prefixes)
             tokens = estimate_tokens(text)
@@ -202,14 +233,17 @@ class EmbedEngine:
                 text = wire_text(content, task, title, prefixes=prefixes)
                 tokens = min(estimate_tokens(text), limit)
             if prefixes:
-                wire_bytes = _item_bytes(text, None, self.config.model)
-                yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes)
+                wire_bytes = _item_bytes(text, None, self.config.model) + _media_bytes(media)
+                tokens += media_tokens(media)
+                yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes, media)
             else:
                 title = (title if task == "RETRIEVAL_DOCUMENT" else None) or None
                 wire_bytes = _item_bytes(text, title, self.config.model)
                 yield Item(index, text, task, title, tokens, text_spec.text, wire_bytes)
 
-    def prepare_items(self, specs: Iterable[TextSpec]) -> Iterator[Item]:
+    def prepare_items(
+        self, specs: Iterable[TextSpec], *, with_media: bool = False
+    ) -> Iterator[Item]:
         """What the API receives for each spec, exactly as the online path sends it.
 
             items = list(engine.prepare_items([TextSpec("doc", "RETRIEVAL_DOCUMENT", "Title")]))
@@ -218,11 +252,22 @@ class EmbedEngine:
         ``title`` (only with RETRIEVAL_DOCUMENT; both None for -2 models), and the billed
         token estimate. Used by the Batch API path so both modes embed the same request.
 
+        ``Item.media`` carries the spec's media parts; a caller that cannot send them
+        leaves ``with_media`` False and gets a :class:`MediaError` for such items instead of
+        a silently text-only vector.
+
         Raises:
             EmptyTextError: an empty or whitespace-only text.
             TextTooLongError: a text over the input limit with ``on_overlength='raise'``.
+            MediaError: media over a limit, or any media unless ``with_media``.
         """
-        return iter(self._items(specs))
+        for item in self._items(specs):
+            if item.media and not with_media:
+                raise MediaError(
+                    f"Item #{item.index} has media ({item.media[0].mime_type}); the Batch API "
+                    "path sends text only so far: embed media online (mode='online')"
+                )
+            yield item
 
     def _report_overlength(self, index: int, tokens: int) -> None:
         limit = self.config.spec.max_input_tokens
@@ -320,6 +365,8 @@ class EmbedEngine:
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            if self._uploads:
+                await self.cleanup_uploads()
 
     # -- one request ------------------------------------------------------------------
 
@@ -373,7 +420,7 @@ class EmbedEngine:
         return BatchOutcome(indices, vectors, None, batch.tokens)
 
     async def _send_with_retries(self, batch: Batch) -> list[list[float]]:
-        vectors, reported = await self.caller.call(
+        vectors, reported, details = await self.caller.call(
             lambda: self._send(batch),
             items=len(batch.items),
             tokens=batch.tokens,
@@ -382,9 +429,34 @@ class EmbedEngine:
         # The API's count when it sent one (usageMetadata), else our estimate.
         tokens = batch.tokens if reported is None else reported
         self.usage.record_request(items=len(batch.items), tokens=tokens, estimated=reported is None)
+        self._record_modalities(batch, details)
         return vectors
 
-    async def _send(self, batch: Batch) -> tuple[list[list[float]], int | None]:
+    def _record_modalities(self, batch: Batch, details: dict[str, int] | None) -> None:
+        """Per-modality items and tokens (the API's details when sent, else estimates)."""
+        items: dict[str, int] = {}
+        estimated: dict[str, int] = {}
+        for item in batch.items:
+            kinds: dict[str, int] = {}
+            if item.text:
+                kinds["text"] = estimate_tokens(item.text)
+            for part in item.media:
+                kind = modality(part.mime_type) or "other"
+                kinds[kind] = kinds.get(kind, 0) + media_tokens([part])
+            for kind, count in kinds.items():
+                items[kind] = items.get(kind, 0) + 1
+                estimated[kind] = estimated.get(kind, 0) + count
+        tokens = details if details else estimated
+        with self._modality_lock:
+            for kind in set(items) | set(tokens):
+                old = self.modality_usage.get(kind, ModalityUsage())
+                self.modality_usage[kind] = ModalityUsage(
+                    old.items + items.get(kind, 0), old.tokens + tokens.get(kind, 0)
+                )
+
+    async def _send(
+        self, batch: Batch
+    ) -> tuple[list[list[float]], int | None, dict[str, int] | None]:
         http_options = None
         if batch.title is None and any(item.title for item in batch.items):
             # Titles differ between items: send the REST per-item list through the SDK's
@@ -402,10 +474,10 @@ class EmbedEngine:
         # One content per text: a list[str] would be merged into ONE vector by
         # gemini-embedding-2. Plain dicts, not types.Content: the SDK validates them the
         # same way at well under half the CPU cost (0.13 vs 0.32 ms per text).
-        contents: list[types.ContentDict] = [
-            types.ContentDict(parts=[types.PartDict(text=item.text)]) for item in batch.items
-        ]
         client = self._client_provider()
+        contents: list[types.ContentDict] = [
+            types.ContentDict(parts=await self._parts(client, item)) for item in batch.items
+        ]
         response = await client.aio.models.embed_content(
             model=self.config.model, contents=contents, config=config
         )
@@ -416,7 +488,76 @@ class EmbedEngine:
                 "refusing to guess which vector belongs to which text."
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
-        return normalise_rows(matrix), reported_prompt_tokens(response)
+        return normalise_rows(matrix), reported_prompt_tokens(response), _modality_tokens(response)
+
+    async def _parts(self, client: genai.Client, item: Item) -> list[types.PartDict]:
+        """The item's parts: its text (if any), then its media, inline or uploaded."""
+        parts = [types.PartDict(text=item.text)] if item.text else []
+        for media in item.media:
+            if media.file_uri is not None:
+                parts.append(
+                    types.PartDict(
+                        file_data=types.FileDataDict(
+                            file_uri=media.file_uri, mime_type=media.mime_type
+                        )
+                    )
+                )
+            elif media.data is not None and len(media.data) > self.config.max_inline_media_bytes:
+                uri = await self._upload(client, media.data, media.mime_type)
+                parts.append(
+                    types.PartDict(
+                        file_data=types.FileDataDict(file_uri=uri, mime_type=media.mime_type)
+                    )
+                )
+            else:
+                parts.append(
+                    types.PartDict(
+                        inline_data=types.BlobDict(data=media.data, mime_type=media.mime_type)
+                    )
+                )
+        return parts
+
+    def _files_options(self) -> types.HttpOptions | None:
+        version = self.config.files_api_version
+        return types.HttpOptions(api_version=version) if version else None
+
+    async def _upload(self, client: genai.Client, data: bytes, mime_type: str) -> str:
+        """Upload large media once per run (keyed by content hash); returns its file URI."""
+        key = hashlib.sha256(data).hexdigest()
+        lock = self._upload_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            known = self._uploads.get(key)
+            if known is not None:
+                return known[0]
+            config = types.UploadFileConfig(
+                mime_type=mime_type,
+                display_name=f"lige-{key[:16]}",
+                http_options=self._files_options(),
+            )
+            uploaded = await self.caller.call(
+                lambda: client.aio.files.upload(file=io.BytesIO(data), config=config),
+                items=0,
+                tokens=0,
+            )
+            if uploaded.uri is None or uploaded.name is None:
+                raise GeminiAPIError(
+                    "The Files API answered an upload without a file URI; retry the run."
+                )
+            self._uploads[key] = (uploaded.uri, uploaded.name)
+            self.usage_uploads += 1
+            return uploaded.uri
+
+    async def cleanup_uploads(self) -> None:
+        """Delete the files this engine uploaded (best effort: they expire in ~48 h anyway)."""
+        client = self._client_provider()
+        uploads, self._uploads = self._uploads, {}
+        for _uri, name in uploads.values():
+            try:
+                await client.aio.files.delete(
+                    name=name, config=types.DeleteFileConfig(http_options=self._files_options())
+                )
+            except Exception as error:  # cleanup must not mask the run's outcome
+                logger.warning("Could not delete uploaded media %s: %s", name, error)
 
     def _wire_item(self, item: Item) -> dict[str, object]:
         """One ``batchEmbedContents.requests[]`` entry, as the SDK writes it (camelCase)."""
@@ -431,6 +572,25 @@ class EmbedEngine:
         if self.config.dimension is not None:
             entry["outputDimensionality"] = self.config.dimension
         return entry
+
+
+def _modality_tokens(response: object) -> dict[str, int] | None:
+    """``usageMetadata.promptTokensDetails`` as {"text"|"image"|"pdf"|"audio"|"video": n}."""
+    usage = getattr(response, "usage_metadata", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    if not details:
+        return None
+    names = {"DOCUMENT": "pdf"}
+    out: dict[str, int] = {}
+    for detail in details:
+        raw = getattr(detail, "modality", None)
+        count = getattr(detail, "token_count", None)
+        if raw is None or not isinstance(count, int):
+            continue
+        name = str(getattr(raw, "value", raw))
+        kind = names.get(name, name.lower())
+        out[kind] = out.get(kind, 0) + count
+    return out or None
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:

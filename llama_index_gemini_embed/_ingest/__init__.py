@@ -4,8 +4,10 @@
     report = ingest("./docs", embed_model=embed, store=store)
 
 Modules, in the order one run uses them: :mod:`.api` (``ingest``/``aingest``),
-:mod:`.sources` (reading files), :mod:`.plan` (pure: ids, hashes, what to embed, estimates),
-:mod:`.run` (the run loop), :mod:`.writer` (the store side), :mod:`.report` (the report).
+:mod:`.sources` (reading files; :mod:`.media` for images, PDFs, audio, video),
+:mod:`.chunks` (documents -> identified chunks), :mod:`.plan` (pure: ids, hashes, what to
+embed, estimates), :mod:`.run` (the run loop), :mod:`.writer` (the store side),
+:mod:`.report` (the report).
 """
 
 from .api import aingest, default_batch_state_path, default_transformations, ingest

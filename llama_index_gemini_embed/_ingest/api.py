@@ -24,8 +24,9 @@ What it does, and how it differs from ``IngestionPipeline``:
 * **Estimates.** ``dry_run=True`` reports chunks, tokens, requests, cost and the time the
   configured quota imposes, without calling the API or writing.
 
-Where the rest lives: :mod:`.sources` reads the input, :mod:`.plan` decides what to embed
-(pure), :mod:`.run` is the run loop, :mod:`.writer` the store side, :mod:`.report` the report.
+Where the rest lives: :mod:`.sources` reads the input (:mod:`.media` for media files),
+:mod:`.chunks` makes identified chunks, :mod:`.plan` decides what to embed (pure), :mod:`.run`
+is the run loop, :mod:`.writer` the store side, :mod:`.report` the report.
 """
 
 from __future__ import annotations
@@ -150,7 +151,13 @@ async def aingest(
         write_lag=write_lag(embed),
     )
     run = IngestRun(
-        open_source(source, extensions, recursive, exclude=_store_folders(store)),
+        open_source(
+            source,
+            extensions,
+            recursive,
+            exclude=_store_folders(store),
+            media=model_spec(embed.model_name).accepts_media,
+        ),
         embed,
         store,
         steps,

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from llama_index_gemini_embed._models import ModelSpec
 from llama_index_gemini_embed._packing import Item, pack_batches
 from llama_index_gemini_embed._tasks import wire_text
@@ -36,6 +38,7 @@ __all__ = [
     "NodePlan",
     "PlannedNode",
     "RequestEstimate",
+    "SeenIds",
     "SpecLike",
     "content_hash",
     "doc_id_for_path",
@@ -106,9 +109,14 @@ def fingerprint_hash(fingerprint: Mapping[str, Any]) -> str:
     return _digest(dict(fingerprint), 16)
 
 
-def content_hash(spec: SpecLike, fp_hash: str) -> str:
-    """Hash of what the API would embed (text, title, task) under one fingerprint."""
-    return _digest([fp_hash, spec.task_type, spec.title or "", spec.text], 32)
+def content_hash(spec: SpecLike, fp_hash: str, media: str | None = None) -> str:
+    """Hash of what the API would embed (text, title, task, media) under one fingerprint.
+
+    ``media`` is the hash of the media bytes embedded with the text (None for text only,
+    which keeps the hashes of text chunks what they always were).
+    """
+    parts = [fp_hash, spec.task_type, spec.title or "", spec.text]
+    return _digest([*parts, media] if media else parts, 32)
 
 
 def metadata_hash(metadata: Mapping[str, Any]) -> str:
@@ -117,9 +125,11 @@ def metadata_hash(metadata: Mapping[str, Any]) -> str:
     return _digest(visible, 16)
 
 
-def node_hash(spec: SpecLike, metadata: Mapping[str, Any], fp_hash: str) -> str:
+def node_hash(
+    spec: SpecLike, metadata: Mapping[str, Any], fp_hash: str, media: str | None = None
+) -> str:
     """The ``lige_hash`` stored with a node: ``"<content hash>.<metadata hash>"``."""
-    return f"{content_hash(spec, fp_hash)}.{metadata_hash(metadata)}"
+    return f"{content_hash(spec, fp_hash, media)}.{metadata_hash(metadata)}"
 
 
 def split_hash(value: str | None) -> tuple[str | None, str | None]:
@@ -179,6 +189,60 @@ def markdown_title(text: str) -> str | None:
             return stripped[2:].strip() or None
         return None
     return None
+
+
+# ----------------------------------------------------------------------------- seen ids
+
+
+class SeenIds:
+    """The document ids a run has read, in 8 bytes each (a sorted array of 64-bit hashes).
+
+        seen = SeenIds()
+        seen.add(["a.md", "b.md"])      # -> None: no id was there before
+        seen.add(["c.md", "a.md"])      # -> "a.md": the first repeated id
+        "b.md" in seen                  # -> True
+
+    A ``set`` of the ids cost ~10 MiB per 100,000 documents; this costs 0.8 MB. Two
+    distinct ids share a hash with probability ~n²/2⁶⁵ (3e-8 for a million documents):
+    then the later one is reported as repeated, or a removed document is kept.
+    """
+
+    def __init__(self) -> None:
+        self._hashes = np.empty(0, dtype=np.uint64)
+
+    @staticmethod
+    def _hash(doc_id: str) -> int:
+        digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8)
+        return int.from_bytes(digest.digest(), "little")
+
+    def add(self, doc_ids: Sequence[str]) -> str | None:
+        """Add ``doc_ids`` (in order); return the first one already seen, else None."""
+        hashes = np.fromiter((self._hash(d) for d in doc_ids), dtype=np.uint64, count=len(doc_ids))
+        known = self._hashes
+        repeated = np.ones(len(hashes), dtype=bool)
+        repeated[np.unique(hashes, return_index=True)[1]] = False  # later copies in doc_ids
+        if len(known):
+            index = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
+            repeated |= known[index] == hashes
+        if repeated.any():
+            return doc_ids[int(np.argmax(repeated))]
+        self._hashes = np.sort(np.concatenate([known, hashes]))
+        return None
+
+    def __contains__(self, doc_id: object) -> bool:
+        if not isinstance(doc_id, str):
+            return False
+        value = np.uint64(self._hash(doc_id))
+        index = int(np.searchsorted(self._hashes, value))
+        return index < len(self._hashes) and bool(self._hashes[index] == value)
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the hashes."""
+        return int(self._hashes.nbytes)
 
 
 # ----------------------------------------------------------------------------- planning

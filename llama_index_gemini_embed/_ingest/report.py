@@ -57,12 +57,20 @@ class IngestReport:
     pending: int = 0
     """Chunks a fatal error left unstored: not sent yet, or answered but not yet written.
 
-    A re-run embeds them (the latter are at most ``max_concurrency + 1`` batches).
+    A re-run embeds them (the latter: at most ``max_concurrency + 1`` batches plus a
+    gathered write of under 100 chunks).
     """
+    store_writes: int = 0
+    """Store writes made (each an upsert of up to a few hundred chunks): small answered
+    batches are gathered into one write."""
     deleted: int = 0
     """Chunks deleted: stale chunks of changed documents and (``sync``) removed documents."""
     deleted_documents: int = 0
     """Documents deleted by ``sync=True`` because they are no longer in the input."""
+    modalities: dict[str, int] = field(default_factory=dict)
+    """Chunks read per modality: "text", "image", "pdf" (page ranges), "audio", "video"."""
+    media_skipped: dict[str, int] = field(default_factory=dict)
+    """Media files skipped per modality because the model embeds text only."""
     files_skipped: int = 0
     """Files not read (binary without a reader, or unreadable)."""
     tokens: int = 0
@@ -113,6 +121,18 @@ class IngestReport:
         """``print(report)`` shows :meth:`summary` (``repr`` keeps every field)."""
         return self.summary()
 
+    def _media_lines(self) -> list[str]:
+        lines = []
+        if set(self.modalities) - {"text"}:
+            lines.append("by modality: " + _counts(self.modalities))
+        if self.media_skipped:
+            lines.append(
+                f"{_counts(self.media_skipped)} files skipped: this model embeds text only; "
+                "use gemini-embedding-2 (model_name= / --model) to embed images, PDFs, audio "
+                "and video"
+            )
+        return lines
+
     def summary(self) -> str:
         """A few human-readable lines."""
         if self.dry_run:
@@ -132,6 +152,7 @@ class IngestReport:
                 )
             if self.estimated_days is not None and self.estimated_days > 1:
                 lines.append(f"per-day quota: needs {self.estimated_days} days")
+            lines.extend(self._media_lines())
             if self.mode == "batch":
                 lines.append(
                     f"batch mode (Gemini Batch API): saves ~${self.saving_usd:.4f} versus "
@@ -157,6 +178,7 @@ class IngestReport:
             lines.append(f"... and {len(groups) - 5} more kinds of failure")
         if self.failed > len(self.failures):
             lines.append(f"({self.failed - len(self.failures)} more failed chunks not listed)")
+        lines.extend(self._media_lines())
         if self.files_skipped:
             lines.append(
                 f"{self.files_skipped} files not read (binary without a reader, or unreadable); "
@@ -190,6 +212,16 @@ def record_failures(report: IngestReport, nodes: Sequence[BaseNode], error: Base
         report.failures.append(
             NodeFailure(node.node_id, node.ref_doc_id or node.node_id, error_type, message)
         )
+
+
+_MODALITY_ORDER = ("text", "image", "pdf", "audio", "video")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """``{"image": 2, "text": 3}`` -> ``"3 text, 2 image"`` (in a fixed modality order)."""
+    rank = {kind: i for i, kind in enumerate(_MODALITY_ORDER)}
+    ordered = sorted(counts.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
+    return ", ".join(f"{n} {kind}" for kind, n in ordered)
 
 
 def _duration(seconds: float) -> str:

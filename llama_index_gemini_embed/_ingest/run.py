@@ -5,8 +5,8 @@
     run.report                                    # what happened
 
 One producer task reads the input in windows (small first, then doubling), splits them into
-chunks, gives each chunk a stable id and a content hash, and asks the store which chunks it
-already holds (:mod:`.plan` decides). Chunks to embed wait in a bounded ``ready`` queue; the
+identified chunks (:mod:`.chunks`), and asks the store which chunks it already holds
+(:mod:`.plan` decides). Chunks to embed wait in a bounded ``ready`` queue; the
 consumer streams them through the embedding engine, and a writer task stores each answered
 batch behind the stream, so a slow store does not hold up the requests. Stale chunks of a
 window are deleted once every chunk of that window is resolved. Fatal API errors stop the
@@ -23,19 +23,16 @@ from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.ingestion import run_transformations
 from llama_index.core.schema import (
     BaseNode,
     Document,
-    MetadataMode,
-    NodeRelationship,
-    RelatedNodeInfo,
     TransformComponent,
 )
 
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._embedding.engine import TextSpec
+from llama_index_gemini_embed._embedding.media import check_media
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
@@ -43,25 +40,23 @@ from llama_index_gemini_embed._errors import (
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    MediaError,
     QuotaBlockedError,
     StoreError,
     TextTooLongError,
+    UnexpectedAnswerError,
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
 
+from .chunks import Chunker
+from .media import is_media
 from .plan import (
-    FP_KEY,
-    HASH_KEY,
     NodePlan,
-    PlannedNode,
     RequestEstimate,
     estimate_requests,
-    fingerprint_hash,
-    node_hash,
-    node_id_for,
     plan_nodes,
 )
 from .report import IngestReport, Progress, record_failures
@@ -77,6 +72,7 @@ FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
     APIUnreachableError,
     InvalidAPIKeyError,
     QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
+    UnexpectedAnswerError,  # an SDK exception we do not know: it would recur
     UnknownModelError,
 )
 FIRST_WINDOW_DOCS = 200
@@ -126,16 +122,14 @@ class IngestRun:
         self.source = source
         self.embed_model = embed_model
         self.store = store
-        self.transformations = list(transformations)
         self.settings = settings
         self.report = IngestReport(dry_run=settings.dry_run)
-        self.fp_hash = fingerprint_hash(embed_model.fingerprint)
+        self.chunker = Chunker(embed_model, transformations)
         self.model = model_spec(embed_model.model_name)
         self.ready: deque[Pending] = deque()
         self.ready_changed = asyncio.Event()
         self.space_freed = asyncio.Event()
         self.producer_done = False
-        self.seen_docs: set[str] = set()
         self.docs_planned = 0
         self.windows_read = 0
         self.estimate = RequestEstimate()
@@ -173,7 +167,9 @@ class IngestRun:
                 with contextlib.suppress(BaseException):
                     await producer
             self.progress.close()
-        self.report.files_skipped = len(self.source.skipped_files)
+        media_skipped = self.source.media_skipped
+        self.report.media_skipped = dict(media_skipped)
+        self.report.files_skipped = len(self.source.skipped_files) - sum(media_skipped.values())
         if not self.settings.dry_run:
             self.report.pending += len(self.ready)
         return result
@@ -217,58 +213,6 @@ class IngestRun:
                 break
         return docs
 
-    def _split(self, docs: list[Document]) -> list[tuple[BaseNode, TextSpec | None, PlannedNode]]:
-        """Transform one window of documents and give each chunk its id, spec and hash."""
-        for doc in docs:
-            if doc.id_ in self.seen_docs:
-                raise ConfigurationError(
-                    f"Document id {doc.id_!r} appears twice in the input: ids must be unique "
-                    "(each run replaces a document's chunks by id)"
-                )
-            self.seen_docs.add(doc.id_)
-        nodes = list(run_transformations(list(docs), self.transformations, in_place=False))
-        inputs = {id(doc) for doc in docs}
-        for position, node in enumerate(nodes):
-            # Never mutate the caller's objects (a Document passes through unchanged when
-            # there are no transformations; splitters may share metadata dicts).
-            if id(node) in inputs:
-                node = nodes[position] = node.model_copy()
-            node.metadata = dict(node.metadata)
-            node.excluded_embed_metadata_keys = list(node.excluded_embed_metadata_keys)
-            node.excluded_llm_metadata_keys = list(node.excluded_llm_metadata_keys)
-            node.relationships = dict(node.relationships)
-        counters: dict[str, int] = {}
-        renamed: dict[str, str] = {}
-        out: list[tuple[BaseNode, TextSpec | None, PlannedNode]] = []
-        for node in nodes:
-            doc_id = node.ref_doc_id or node.node_id
-            index = counters.get(doc_id, 0)
-            counters[doc_id] = index + 1
-            new_id = node_id_for(doc_id, index)
-            renamed[node.node_id] = new_id
-            node.id_ = new_id
-            if node.ref_doc_id is None:
-                node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=doc_id)
-        for node in nodes:
-            for rel in (NodeRelationship.PREVIOUS, NodeRelationship.NEXT):
-                info = node.relationships.get(rel)
-                if isinstance(info, RelatedNodeInfo) and info.node_id in renamed:
-                    node.relationships[rel] = info.model_copy(
-                        update={"node_id": renamed[info.node_id]}
-                    )
-            doc_id = node.ref_doc_id or node.node_id
-            if not node.get_content(metadata_mode=MetadataMode.NONE).strip():
-                out.append((node, None, PlannedNode(node.node_id, doc_id, None)))
-                continue
-            spec = self.embed_model.node_input(node)
-            digest = node_hash(spec, node.metadata, self.fp_hash)
-            node.metadata[HASH_KEY] = digest
-            node.metadata[FP_KEY] = self.fp_hash
-            for keys in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
-                keys.extend(k for k in (HASH_KEY, FP_KEY) if k not in keys)
-            out.append((node, spec, PlannedNode(node.node_id, doc_id, digest)))
-        return out
-
     def _too_long(self, spec: TextSpec) -> bool:
         if self.embed_model.on_overlength != "raise":
             return False
@@ -292,11 +236,14 @@ class IngestRun:
         report = self.report
         report.documents += len(docs)
         self.docs_planned += len(docs)
-        chunks = await asyncio.to_thread(self._split, docs)
+        chunks = await asyncio.to_thread(self.chunker.split, docs)
         doc_ids = sorted({doc.id_ for doc in docs})
         stored = await self.store.aget_index(doc_ids)
         plan = plan_nodes((planned for _, _, planned in chunks), stored)
         report.nodes += len(chunks)
+        for node, _, _ in chunks:
+            modality = str(node.metadata["modality"]) if is_media(node) else "text"
+            report.modalities[modality] = report.modalities.get(modality, 0) + 1
         report.skipped += len(plan.skip)
         report.empty += len(plan.empty)
         self.progress.planned(len(chunks), self.docs_planned, len(plan.skip) + len(plan.empty))
@@ -307,6 +254,7 @@ class IngestRun:
             report.deleted += len(plan.stale)
             return
         self._refuse_unstorable(plan, by_id)
+        self._refuse_media(plan, by_id)
         to_embed = await self._write_reused(plan, by_id)
         for node_id in to_embed:
             node, spec = by_id[node_id]
@@ -357,6 +305,32 @@ class IngestRun:
         if refused:
             plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
             plan.reuse = {k: v for k, v in plan.reuse.items() if k not in refused}
+
+    def _refuse_media(
+        self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
+    ) -> None:
+        """Fail media the API would refuse (a video over 120 s...) alone, before paying.
+
+        Checked per chunk: in a request, one refused item would fail all its neighbours.
+        """
+        refused: set[str] = set()
+        for node_id in plan.embed:
+            spec = by_id[node_id][1]
+            if spec is None or not spec.media:
+                continue
+            try:
+                check_media(
+                    spec.media,
+                    model=self.model.name,
+                    multimodal=self.model.accepts_media,
+                    index=0,
+                )
+            except MediaError as exc:
+                refused.add(node_id)
+                self.report.to_embed += 1
+                record_failures(self.report, [by_id[node_id][0]], exc)
+        if refused:
+            plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
 
     def _estimate(
         self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
@@ -556,7 +530,7 @@ class IngestRun:
             doc: nodes
             for doc, nodes in index.items()
             if doc
-            and doc not in self.seen_docs
+            and doc not in self.chunker.seen_docs
             and doc not in unread
             and doc.rpartition("#part")[0] not in unread
         }

@@ -26,6 +26,7 @@ from llama_index.core.schema import Document
 
 from llama_index_gemini_embed._errors import ConfigurationError, EmptyInputError
 
+from .media import media_document, media_kind
 from .plan import doc_id_for_path, markdown_title, parse_front_matter
 
 __all__ = [
@@ -66,11 +67,22 @@ class SourceInput:
     skipped_files: list[str] = field(default_factory=list)
     paths: tuple[str, ...] | None = None
     """The paths given (None when the input is Documents)."""
+    media_skipped: dict[str, int] = field(default_factory=dict)
+    """Media files a text-only model skipped, per modality."""
 
     def nothing_readable(self) -> EmptyInputError | None:
         """Once read: the error to raise when paths were given but no file could be read."""
         if self.paths is None or not self.total or len(self.skipped_files) < self.total:
             return None
+        if self.media_skipped:
+            return EmptyInputError(
+                f"Nothing to ingest: the {self.total} files in {_where(self.paths)} are "
+                f"{_media_count(self.media_skipped)} or unreadable, and the model embeds text "
+                "only; use model_name='gemini-embedding-2' to embed images, PDFs, audio and "
+                "video",
+                reason="no_readable_files",
+                paths=self.paths,
+            )
         return EmptyInputError(
             f"Nothing to ingest: none of the {self.total} files in {_where(self.paths)} could "
             "be read as text (binary without a reader, or unreadable); pass text files "
@@ -147,6 +159,11 @@ def _normalise_extensions(extensions: Sequence[str] | None) -> set[str] | None:
     if extensions is None:
         return None
     return {e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions}
+
+
+def _media_count(counts: dict[str, int]) -> str:
+    """``{"image": 2, "audio": 1}`` -> ``"1 audio, 2 image files"``."""
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) + " files"
 
 
 def _where(paths: Sequence[str]) -> str:
@@ -242,13 +259,18 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _read_file(path: Path, doc_id: str) -> list[Document]:
+def _read_file(path: Path, doc_id: str, *, media: bool = False) -> list[Document]:
     """One file -> its documents, with stable ids and metadata.
 
-    Files with a dedicated LlamaIndex reader go through ``SimpleDirectoryReader``; other
-    files are read as UTF-8 text (as SimpleDirectoryReader does), binary ones skipped.
+    With ``media`` (gemini-embedding-2), images, PDFs, audio and video become one media
+    document each. Files with a dedicated LlamaIndex reader go through
+    ``SimpleDirectoryReader``; other files are read as UTF-8 text (as SimpleDirectoryReader
+    does), binary ones skipped.
     """
     metadata = _file_metadata(path, doc_id)
+    kind = media_kind(path)
+    if media and kind is not None:
+        return [media_document(path, doc_id, kind, metadata, _FILE_EMBED_EXCLUDED)]
     if path.suffix.lower() in _reader_suffixes():
         from llama_index.core import SimpleDirectoryReader
 
@@ -306,23 +328,31 @@ def _open_paths(
     extensions: Sequence[str] | None,
     recursive: bool,
     exclude: Sequence[Path] = (),
+    media: bool = False,
 ) -> SourceInput:
     items: Sequence[PathInput] = [paths] if isinstance(paths, str | os.PathLike) else paths
     pairs = _resolve_paths(items, extensions, recursive, exclude)
-    skipped: list[str] = []
+    source = SourceInput(iter(()), len(pairs), [], tuple(os.fspath(p) for p in items))
 
     def documents() -> Iterator[Document]:
         for path, doc_id in pairs:
+            kind = media_kind(path)
+            if kind is not None and not media and path.suffix.lower() not in _reader_suffixes():
+                # A text-only model: one report line says what to use instead.
+                source.media_skipped[kind[0]] = source.media_skipped.get(kind[0], 0) + 1
+                source.skipped_files.append(doc_id)
+                continue
             try:
-                docs = _read_file(path, doc_id)
+                docs = _read_file(path, doc_id, media=media)
             except Exception as exc:
                 logger.warning("Skipping %s: %s", path, exc)
                 docs = []
             if not docs:
-                skipped.append(doc_id)
+                source.skipped_files.append(doc_id)
             yield from docs
 
-    return SourceInput(documents(), len(pairs), skipped, tuple(os.fspath(p) for p in items))
+    source.documents = documents()
+    return source
 
 
 def open_source(
@@ -331,8 +361,13 @@ def open_source(
     recursive: bool,
     *,
     exclude: Sequence[str | os.PathLike[str]] = (),
+    media: bool = False,
 ) -> SourceInput:
     """The documents of ``source``, lazily; files under ``exclude`` folders are never read.
+
+    ``media``: the model embeds media (gemini-embedding-2), so images, PDFs, audio and video
+    files become media documents (:mod:`.media`); else they are skipped and counted in
+    ``media_skipped`` (PDFs are read as text when a LlamaIndex PDF reader is installed).
 
     Raises ConfigurationError for a missing path and EmptyInputError when the paths given
     hold no file to read (:meth:`SourceInput.nothing_readable` tells, once they are read,
@@ -342,13 +377,13 @@ def open_source(
     if isinstance(source, Document):
         return SourceInput(iter([source]), 1)
     if isinstance(source, str | os.PathLike):
-        return _open_paths(source, extensions, recursive, folders)
+        return _open_paths(source, extensions, recursive, folders, media)
     if (
         isinstance(source, Sequence)
         and source
         and all(isinstance(s, str | os.PathLike) for s in source)
     ):
-        return _open_paths(source, extensions, recursive, folders)
+        return _open_paths(source, extensions, recursive, folders, media)
     total = len(source) if isinstance(source, Sequence) else None
     return SourceInput(_documents_only(source), total)
 

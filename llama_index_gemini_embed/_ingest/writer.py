@@ -6,9 +6,11 @@
     await writer.write(nodes); await writer.delete(node_ids)  # direct writes and deletes
 
 Answered batches wait in a bounded queue (``write_lag`` batches) while the stream keeps
-requesting, so a slow store does not hold up the API calls. A crash loses at most the
-queued batches, the one being written and the requests in flight; the re-run embeds them
-again (the crash re-spend bound stated in the README).
+requesting, so a slow store does not hold up the API calls; the writer gathers small
+batches into one write (up to 100 chunks or 0.2 s). A crash loses at most the requests in
+flight, the queued batches, and the write being gathered or made (under 100 chunks plus
+one batch); the re-run embeds them again. That is the README's crash re-spend bound,
+``(2 x max_concurrency + 1) x batch size + 100`` per kill.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ __all__ = ["IngestStore", "Pending", "StoreWriter", "Window", "WriteQueue", "wri
 
 #: Deletes are sent in parts of at most this many ids.
 DELETE_PART = 5000
+#: Answered batches are gathered into one store write up to this many chunks...
+COALESCE_RECORDS = 100
+#: ... or until the first of them has waited this long (seconds).
+COALESCE_SECONDS = 0.2
 
 
 @runtime_checkable
@@ -107,7 +113,11 @@ class StoreWriter:
         progress: Progress,
         *,
         unbound: bool,
+        coalesce_records: int = COALESCE_RECORDS,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
+        self.coalesce_records = coalesce_records
+        self.coalesce_seconds = coalesce_seconds
         self.store = store
         self.embed_model = embed_model
         self.report = report
@@ -127,6 +137,7 @@ class StoreWriter:
         except Exception as exc:
             raise StoreError(f"Writing {len(nodes)} chunks to the store failed: {exc}") from exc
         self.report.written += len(nodes)
+        self.report.store_writes += 1
 
     async def delete(self, node_ids: list[str]) -> None:
         """Delete ``node_ids`` in parts, counting them as deleted."""
@@ -157,20 +168,58 @@ class StoreWriter:
                 await self.window_done(pending.window)
 
     async def write_behind(self, writes: WriteQueue) -> None:
-        """Store answered batches in order, one write per batch, until ``None`` arrives.
+        """Store answered batches in order until ``None`` arrives, coalescing small ones.
 
-        Not coalesced: a local Chroma write holds the GIL (no request goes out meanwhile),
-        so short writes with the event loop running in between keep requests flowing.
+        Batches are gathered into one write until it holds ``COALESCE_RECORDS`` answered
+        chunks or its first chunk has waited ``COALESCE_SECONDS`` (then written as is), so a
+        stream of one-item answers does not cost one store write each. Writes stay short: a
+        local Chroma write holds the GIL, and no request goes out meanwhile.
         """
-        while (batch := await writes.get()) is not None:
-            answered = [p.node for p in batch if p.node.embedding is not None]
-            if answered:
-                try:
-                    await self.write(answered)
-                except Exception as exc:
-                    record_failures(self.report, answered, exc)
-                    raise
-                self.report.embedded += len(answered)
+        loop = asyncio.get_running_loop()
+        gathered: list[Pending] = []
+        deadline = 0.0
+        try:
+            while True:
+                if not gathered:
+                    batch = await writes.get()
+                else:
+                    try:
+                        if loop.time() >= deadline:
+                            raise TimeoutError
+                        batch = await asyncio.wait_for(writes.get(), deadline - loop.time())
+                    except TimeoutError:  # the oldest answer waited long enough
+                        gathered, flushing = [], gathered
+                        await self._flush(flushing)
+                        continue
+                if batch is None:
+                    break
+                if not gathered:
+                    deadline = loop.time() + self.coalesce_seconds
+                gathered.extend(batch)
+                if sum(p.node.embedding is not None for p in gathered) >= self.coalesce_records:
+                    gathered, flushing = [], gathered
+                    await self._flush(flushing)
+            gathered, flushing = [], gathered
+            await self._flush(flushing)
+        except BaseException:
+            # Answered, never written (crash, cancellation): the re-run embeds them again.
+            self.report.pending += sum(p.node.embedding is not None for p in gathered)
+            raise
+
+    async def _flush(self, batch: list[Pending]) -> None:
+        """One store write for ``batch``'s answered chunks; then its windows move on."""
+        answered = [p.node for p in batch if p.node.embedding is not None]
+        if answered:
+            try:
+                await self.write(answered)
+            except asyncio.CancelledError:
+                self.report.pending += len(answered)
+                raise
+            except Exception as exc:
+                record_failures(self.report, answered, exc)
+                raise
+            self.report.embedded += len(answered)
+        if batch:
             self.progress.resolved(len(batch), self._usage_text())
             await self.resolved(batch)
 

@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +41,7 @@ __all__ = [
     "Passage",
     "PassageScore",
     "ScoreList",
+    "build_parts",
     "build_prompt",
     "check_answer",
     "clip",
@@ -54,7 +55,10 @@ __all__ = [
     "new_ids",
     "rank",
     "split_batches",
+    "split_sized_batches",
 ]
+
+M = TypeVar("M")
 
 MAX_SCORE = 10.0
 """The judge's scale is 0–``MAX_SCORE``; ``node.score`` is that divided by ``MAX_SCORE``."""
@@ -179,6 +183,37 @@ def build_prompt(query: str, passages: Sequence[Passage]) -> str:
     )
 
 
+def build_parts(
+    query: str, passages: Sequence[Passage], media: Mapping[str, Sequence[M]]
+) -> list[str | M]:
+    """:func:`build_prompt` with each passage's media (``media[id]``) placed inside its
+    ``<passage>`` tags: text, media, text, … — the judge sees each image or PDF where its
+    passage is. Without media it is ``[build_prompt(query, passages)]``.
+
+    >>> parts = build_parts("fox", [Passage("p1", "A fox."), Passage("p2", "")], {"p2": ["IMG"]})
+    >>> len(parts), parts[1], parts[0].endswith('<passage id="p2">' + chr(10))
+    (3, 'IMG', True)
+    >>> "".join(build_parts("fox", [Passage("p1", "A fox.")], {})) == build_prompt(
+    ...     "fox", [Passage("p1", "A fox.")])
+    True
+    """
+    ids = ", ".join(p.id for p in passages)
+    out: list[str | M] = []
+    text = f"<query>{escape(query.strip())}</query>\n\n"
+    for number, passage in enumerate(passages):
+        if number:
+            text += "\n"
+        text += f'<passage id="{passage.id}">\n{escape(passage.text)}'
+        items = media.get(passage.id, ())
+        if items:
+            out.append(text)
+            out.extend(items)
+            text = ""
+        text += "\n</passage>"
+    out.append(text + f"\n\nScore each of the {len(passages)} passages above (ids: {ids}).")
+    return out
+
+
 # -- answer checking ----------------------------------------------------------------------
 
 
@@ -272,6 +307,30 @@ def split_batches(total: int, batch_size: int) -> list[range]:
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     return [range(start, min(start + batch_size, total)) for start in range(0, total, batch_size)]
+
+
+def split_sized_batches(sizes: Sequence[int], batch_size: int, max_bytes: int) -> list[range]:
+    """Consecutive position ranges of at most ``batch_size`` candidates whose media
+    (``sizes``, bytes each) add up to at most ``max_bytes``; a candidate larger than
+    ``max_bytes`` alone still gets a range (the caller sends it without its media).
+
+    >>> split_sized_batches([0, 5, 5, 0, 9, 2], batch_size=3, max_bytes=10)
+    [range(0, 3), range(3, 5), range(5, 6)]
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    out: list[range] = []
+    start, used = 0, 0
+    for position, size in enumerate(sizes):
+        size = min(size, max_bytes)
+        full = position - start >= batch_size or (size and used + size > max_bytes)
+        if position > start and full:
+            out.append(range(start, position))
+            start, used = position, 0
+        used += size
+    if start < len(sizes):
+        out.append(range(start, len(sizes)))
+    return out
 
 
 def fallback_score(position: int, total: int) -> float:

@@ -56,7 +56,7 @@ from .decisions import (
     SYSTEM_INSTRUCTION,
     Passage,
     ScoreList,
-    build_prompt,
+    build_parts,
     check_answer,
     compose_passage,
     final_scores,
@@ -64,8 +64,9 @@ from .decisions import (
     judge_settings,
     new_ids,
     rank,
-    split_batches,
+    split_sized_batches,
 )
+from .media import Media, MediaPart, load_media
 
 __all__ = ["DEFAULT_RERANK_MODEL", "GeminiReranker", "RerankAnswerError", "RerankReport"]
 
@@ -82,6 +83,10 @@ DEFAULT_RERANK_MODEL = "gemini-3.5-flash-lite"
 RERANK_API_VERSION = "v1beta"
 
 _unpriced_warned: set[str] = set()
+
+#: Input tokens estimated per image or PDF sent to the judge (Gemini: 258 per image tile
+#: or PDF page; the API's usageMetadata replaces the estimate once it answers).
+_MEDIA_TOKENS = 258
 
 # API failures after which the batch falls back to retrieval order (policy "fallback"):
 # the next query may well succeed. Anything else (bad key, unknown model, a 400) is a
@@ -152,6 +157,11 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
     )
     batch_size: int = Field(default=20, description="Candidates per judge call (>= 1).")
     max_concurrency: int = Field(default=4, description="Judge calls in flight per rerank.")
+    max_media_bytes_per_request: int = Field(
+        default=14_000_000,
+        description="Image/PDF bytes sent inline per judge call (a request is capped at 20 MB "
+        "incl. base64); 0: judge media candidates by their text only.",
+    )
     max_passage_chars: int = Field(
         default=2000, description="Characters of each candidate shown to the judge (>= 100)."
     )
@@ -224,9 +234,14 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         at_least("batch_size", self.batch_size, 1, "send at least 1 candidate per call (20)")
         at_least("max_concurrency", self.max_concurrency, 1, "use at least 1 (default 4)")
         at_least("max_passage_chars", self.max_passage_chars, 100, "use at least 100 (2000)")
+        at_least(
+            "max_media_bytes_per_request",
+            self.max_media_bytes_per_request,
+            0,
+            "use bytes >= 0 (0: text only; default 14000000)",
+        )
         at_least("max_retries", self.max_retries, 0, "use 0 to disable retries")
-        for name in ("requests_per_minute", "tokens_per_minute", "requests_per_day"):
-            at_least(name, getattr(self, name), 1, "use at least 1, or None for no limit")
+        # Quota limits: checked once for every component in GeminiConnection._connect.
         for name in ("price_per_million_input_tokens", "price_per_million_output_tokens"):
             price = getattr(self, name)
             if price is not None and not (math.isfinite(price) and price >= 0):
@@ -235,8 +250,6 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             raise ConfigurationError("score_threshold must be a finite number on the 0-1 scale")
         if self.timeout is not None and not self.timeout > 0:
             raise ConfigurationError(f"timeout={self.timeout} is invalid: use seconds > 0")
-        if not self.quota_window_seconds > 0:
-            raise ConfigurationError("quota_window_seconds must be > 0")
         if isinstance(self.thinking_budget, int) and self.thinking_budget < -1:
             raise ConfigurationError("thinking_budget must be >= -1 (-1: dynamic), or None")
 
@@ -335,10 +348,29 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
 
     # -- judging ------------------------------------------------------------------------
 
-    async def _ask(self, prompt: str, count: int, stats: _CallStats) -> str | None:
+    async def _ask(
+        self, parts: Sequence[str | MediaPart], count: int, stats: _CallStats
+    ) -> str | None:
         """One judge call (retried by the shared layer); returns the answer text."""
         config = self._generation_config()
-        estimate = estimate_tokens(SYSTEM_INSTRUCTION) + estimate_tokens(prompt)
+        estimate = estimate_tokens(SYSTEM_INSTRUCTION) + sum(
+            estimate_tokens(part) if isinstance(part, str) else _MEDIA_TOKENS for part in parts
+        )
+        prompt: str | list[types.Content]
+        if all(isinstance(part, str) for part in parts):
+            prompt = "".join(part for part in parts if isinstance(part, str))
+        else:
+            prompt = [
+                types.Content(
+                    role="user",
+                    parts=[
+                        types.Part(text=part)
+                        if isinstance(part, str)
+                        else types.Part.from_bytes(data=part.data, mime_type=part.mime_type)
+                        for part in parts
+                    ],
+                )
+            ]
         client = self.client
         try:
             response = await self.caller.call(
@@ -394,7 +426,12 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         return text
 
     async def _judge_batch(
-        self, query: str, positions: range, texts: Sequence[str], stats: _CallStats
+        self,
+        query: str,
+        positions: range,
+        texts: Sequence[str],
+        media: Sequence[Media],
+        stats: _CallStats,
     ) -> dict[int, float]:
         """Valid 0–10 scores by position for one batch; asks again once after a bad answer."""
         label = f"candidates {positions.start}-{positions.stop - 1}"
@@ -405,8 +442,11 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             ids = new_ids(len(positions), self._id_rng, stats.used_ids)
             stats.used_ids.update(ids)
             passages = [Passage(pid, texts[p]) for pid, p in zip(ids, positions, strict=True)]
+            attached = {pid: media[p].parts for pid, p in zip(ids, positions, strict=True)}
             try:
-                answer = await self._ask(build_prompt(query, passages), len(positions), stats)
+                answer = await self._ask(
+                    build_parts(query, passages, attached), len(positions), stats
+                )
             except _FALLBACK_ERRORS as error:
                 if self.failure_policy == "raise":
                     raise
@@ -461,14 +501,20 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             )
         )
         stats = _CallStats()
-        texts = [self.passage_text(candidate.node) for candidate in candidates]
-        batches = split_batches(len(candidates), self.batch_size)
+        media = self._candidate_media(candidates, stats)
+        texts = [
+            "\n".join(filter(None, [found.label, self.passage_text(candidate.node)]))
+            for found, candidate in zip(media, candidates, strict=True)
+        ]
+        batches = split_sized_batches(
+            [found.size for found in media], self.batch_size, self.max_media_bytes_per_request
+        )
         judged: dict[int, float] = {}
         semaphore = asyncio.Semaphore(self.max_concurrency)
 
         async def judge(positions: range) -> dict[int, float]:
             async with semaphore:
-                return await self._judge_batch(query, positions, texts, stats)
+                return await self._judge_batch(query, positions, texts, media, stats)
 
         tasks = [asyncio.ensure_future(judge(positions)) for positions in batches]
         result: list[NodeWithScore] = []
@@ -495,6 +541,29 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             )
         dispatcher.event(ReRankEndEvent(nodes=result))
         return result
+
+    def _candidate_media(
+        self, candidates: Sequence[NodeWithScore], stats: _CallStats
+    ) -> list[Media]:
+        """Each candidate's image/PDF for the judge, within ``max_media_bytes_per_request``.
+
+        A medium that cannot be loaded or is too large is not sent (the candidate is
+        judged by its text, and the report says why); no candidate is ever dropped.
+        """
+        budget = self.max_media_bytes_per_request
+        out: list[Media] = []
+        for position, candidate in enumerate(candidates):
+            found = load_media(candidate.node) if budget > 0 else Media()
+            if found.note:
+                stats.problems.append(f"candidate {position}: {found.note}; judged by its text")
+            if found.size > budget:
+                stats.problems.append(
+                    f"candidate {position}: its {found.parts[0].mime_type} is {found.size:,} "
+                    f"bytes, over max_media_bytes_per_request={budget:,}; judged by its text"
+                )
+                found = Media(label=found.label)
+            out.append(found)
+        return out
 
     def _report(
         self,

@@ -64,6 +64,12 @@ class AsyncServer:
         self.io = LoopThread(f"lige-chroma-{name}")
         self.collection: AsyncCollection | None = None
         self.lock: asyncio.Lock | None = None  # created on the loop thread, used only there
+        self.pid = os.getpid()
+
+    def forget_if_forked(self) -> None:
+        """In a forked child the parent's connections are not ours to use: reconnect."""
+        if self.pid != os.getpid():
+            self.pid, self.collection, self.lock = os.getpid(), None, None
 
     async def aclose(self) -> None:
         """On the loop thread: close the httpx pool chromadb keeps for this loop."""
@@ -97,7 +103,7 @@ def release(
         lease.release()
 
 
-def check_local_path(path: str, *, must_exist: bool) -> None:
+def check_local_path(path: str, *, must_exist: bool, collection: str) -> None:
     """Refuse, before anything is created, a path that is a file or (``must_exist``) no store."""
     real = os.path.expanduser(path)
     if os.path.exists(real) and not os.path.isdir(real):
@@ -105,10 +111,20 @@ def check_local_path(path: str, *, must_exist: bool) -> None:
             f"path={path!r} is a file, not a directory: pass the directory of a local "
             "Chroma store (or a new one to create)."
         )
+    # The nearest existing ancestor must be a directory too, or creating it would fail
+    # with a bare NotADirectoryError.
+    ancestor = os.path.dirname(os.path.abspath(real))
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ConfigurationError(
+            f"path={path!r} is inside {ancestor!r}, which is a file: pass a directory "
+            "for the local Chroma store."
+        )
     if must_exist and not os.path.isfile(os.path.join(real, _CHROMA_DB_FILE)):
         raise StoreError(
-            f"The local Chroma store {path} does not exist yet: ingest something first "
-            "(gemini-embed ingest PATH --path DIR), or check --path."
+            f"Collection {collection!r} does not exist at {path} (no Chroma store there yet): "
+            "ingest something first (gemini-embed ingest PATH --path DIR), or check --path."
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -33,13 +34,21 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._pid = os.getpid()
 
     @property
     def started(self) -> bool:
         """Whether the thread runs (it starts on the first :meth:`run`)."""
         return self._loop is not None
 
+    def _forget_if_forked(self) -> None:
+        """In a forked child the parent's loop thread does not exist: start afresh."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._loop, self._thread, self._lock = None, None, threading.Lock()
+
     def _ensure(self) -> asyncio.AbstractEventLoop:
+        self._forget_if_forked()
         with self._lock:
             if self._stopped:
                 raise RuntimeError(f"{self._name} is stopped")
@@ -71,10 +80,11 @@ class LoopThread:
 
     def stop(self, cleanup: Callable[[], Awaitable[None]] | None = None) -> None:
         """Run ``cleanup`` on the loop (errors ignored), stop it and join the thread."""
+        self._forget_if_forked()
         with self._lock:
             loop, thread = self._loop, self._thread
             self._loop, self._thread, self._stopped = None, None, True
-        if loop is None or thread is None:
+        if loop is None or thread is None or not thread.is_alive():
             return
         on_thread = threading.current_thread() is thread
         if cleanup is not None and not on_thread:

@@ -273,7 +273,7 @@ class ChromaStore(BasePydanticVectorStore):
                 raise ConfigurationError(
                     "ChromaStore needs path= (a local directory) or host= (a `chroma run` server)."
                 )
-            check_local_path(path, must_exist=read_only or not create)
+            check_local_path(path, must_exist=read_only or not create, collection=collection_name)
         super().__init__(
             collection_name=collection_name,
             path=path,
@@ -325,7 +325,11 @@ class ChromaStore(BasePydanticVectorStore):
                         dict(settings.chroma_server_headers or {}) or None,
                     )
                 elif settings.is_persistent and settings.persist_directory:
-                    self._lease = acquire_lease(settings.persist_directory)
+                    directory = settings.persist_directory
+                    # A reader shares this process's lock if it holds one, else takes none.
+                    self._lease = (
+                        join_held_lease(directory) if self.read_only else acquire_lease(directory)
+                    )
             elif self.host is not None:
                 self._server = (self.host, self.port or 8000, self.ssl, self.headers)
                 with self._translate("connecting"):
@@ -448,7 +452,8 @@ class ChromaStore(BasePydanticVectorStore):
             return drive(flow, collection)
 
     async def _async_collection(self, aserver: AsyncServer) -> AsyncCollection:
-        """On the loop thread: the AsyncHttpClient collection, created once."""
+        """On the loop thread: the AsyncHttpClient collection, created once (per process)."""
+        aserver.forget_if_forked()
         if aserver.collection is not None:
             return aserver.collection
         if aserver.lock is None:
@@ -509,12 +514,17 @@ class ChromaStore(BasePydanticVectorStore):
     def check_fingerprint(self, fingerprint: Mapping[str, FingerprintValue]) -> None:
         """Record ``fingerprint`` if the collection has none; raise if it records another.
 
+        A read-only store only checks: equal passes, another one raises, and none
+        recorded raises StoreError (recording it would be a write).
+
         Raises:
             FingerprintMismatchError: Names both fingerprints and what to do.
-            StoreError: The store is read-only.
+            StoreError: The store is read-only and the collection records no fingerprint.
         """
-        self._refuse_write("record a fingerprint")
-        self._check_fingerprint(normalise_fingerprint(fingerprint), refresh=True)
+        expected = normalise_fingerprint(fingerprint)
+        self._check_fingerprint(expected, refresh=True)
+        if self._recorded is None:  # only a reader gets here: it recorded nothing
+            self._refuse_write("record a fingerprint")
 
     def _check_fingerprint(self, expected: Fingerprint, refresh: bool) -> None:
         assert self._client is not None and self._collection is not None

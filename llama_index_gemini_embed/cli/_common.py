@@ -262,6 +262,12 @@ def api_key(args: argparse.Namespace) -> str | None:
     return None
 
 
+def key_option(args: argparse.Namespace) -> str:
+    """Where this command's key came from, in CLI terms, for messages about the key."""
+    name = getattr(args, "api_key_env", None)
+    return str(name) if name and not getattr(args, "api_key", None) else "--api-key"
+
+
 def require_key(args: argparse.Namespace) -> str | None:
     """The API key, checked before anything else is opened (None: Vertex AI from env)."""
     from llama_index_gemini_embed._errors import MissingAPIKeyError
@@ -280,9 +286,11 @@ def open_store(args: argparse.Namespace, *, must_exist: bool) -> ChromaStore:
     from llama_index_gemini_embed._errors import StoreError
     from llama_index_gemini_embed._store.store import ChromaStore
 
+    # A command that must find the store only reads it: read_only takes no lock, so `info`
+    # and `query` work while another process writes (issue 11 item 8), and creates nothing.
     if args.server:
         store = ChromaStore.from_url(
-            args.server, collection_name=args.collection, create=not must_exist
+            args.server, collection_name=args.collection, read_only=must_exist
         )
         where = args.server
     else:
@@ -292,7 +300,7 @@ def open_store(args: argparse.Namespace, *, must_exist: bool) -> ChromaStore:
                 f"No Chroma store at {path!r}: run `gemini-embed ingest PATH --path {path}` "
                 "first, or pass --path/--server"
             )
-        store = ChromaStore(args.collection, path=path, create=not must_exist)
+        store = ChromaStore(args.collection, path=path, read_only=must_exist)
         where = path
     if must_exist and store.fingerprint is None and store.count() == 0:
         store.close()  # an existing but empty collection: leave it as it is

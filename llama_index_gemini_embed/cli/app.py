@@ -42,8 +42,10 @@ from ._common import (
     epilog,
     exit_code_for,
     formatter,
+    key_option,
     print_error,
 )
+from ._terms import in_cli_terms
 
 __all__ = [
     "EXIT_API",
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = "".join(traceback.format_exception(error))
             print(redact(text, key), file=sys.stderr, end="")
         message = str(error) if _is_ours(error) else f"{type(error).__name__}: {error}"
-        print_error(redact(message, key))
+        print_error(in_cli_terms(redact(message, key), key_option=key_option(args)))
         return exit_code_for(error)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,13 +26,17 @@ from ._common import (
     add_store_options,
     code_for_type_name,
     embed_model,
+    key_option,
     open_store,
     print_error,
     require_key,
 )
+from ._terms import in_cli_terms
 
 if TYPE_CHECKING:
+    from llama_index_gemini_embed._calls import RetryEvent
     from llama_index_gemini_embed._ingest import IngestReport
+    from llama_index_gemini_embed._store.store import ChromaStore
 
 
 def register(commands: Commands) -> None:
@@ -100,6 +105,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from llama_index_gemini_embed._batch.options import BatchOptions
+    from llama_index_gemini_embed._calls import retry_listener
     from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
@@ -118,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.poll_seconds > 0:
         raise UsageError(f"--poll-seconds must be > 0, got {args.poll_seconds}")
     key = require_key(args)
+    created = None if args.server else _first_missing(Path(args.path or "./chroma"))
     store = open_store(args, must_exist=False)
+    report: IngestReport | None = None
     try:
         embed = embed_model(
             args,
@@ -141,48 +149,112 @@ def run(args: argparse.Namespace) -> int:
                     chunk_overlap=min(args.chunk_overlap, args.chunk_size // 2),
                 )
             ]
-        report = asyncio.run(
-            aingest(
-                list(args.paths),
-                store=store,
-                embed_model=embed,
-                transformations=transformations,
-                delete_missing=args.sync,
-                dry_run=args.dry_run,
-                raise_on_fatal=False,
-                show_progress=not args.quiet and sys.stderr.isatty(),
-                extensions=args.ext,
-                batch=BatchOptions(
-                    state_path=args.batch_state,
-                    wait=not args.no_wait,
-                    poll_initial=args.poll_seconds,
-                    poll_max=max(120.0, args.poll_seconds),
-                    fallback_online=args.fallback_online,
-                    on_event=lambda status: print(status.line(), file=sys.stderr),
+        with retry_listener(None if args.quiet else _announce_long_wait):
+            report = asyncio.run(
+                aingest(
+                    list(args.paths),
+                    store=store,
+                    embed_model=embed,
+                    transformations=transformations,
+                    delete_missing=args.sync,
+                    dry_run=args.dry_run,
+                    raise_on_fatal=False,
+                    show_progress=not args.quiet and sys.stderr.isatty(),
+                    extensions=args.ext,
+                    batch=BatchOptions(
+                        state_path=args.batch_state,
+                        wait=not args.no_wait,
+                        poll_initial=args.poll_seconds,
+                        poll_max=max(120.0, args.poll_seconds),
+                        fallback_online=args.fallback_online,
+                        on_event=lambda status: print(status.line(), file=sys.stderr),
+                    )
+                    if args.batch
+                    else None,
                 )
-                if args.batch
-                else None,
             )
-        )
     finally:
+        # Batch mode keeps its job state file beside the store, even before any write.
+        keep = bool(args.batch and not args.dry_run)
+        keep = keep or (report is not None and report.written + report.deleted > 0)
+        if created is not None and not keep:
+            keep = not _is_empty(store)
         store.close()
-    _print_report(report, as_json=args.json)
-    return _report_exit(report, key)
+        if created is not None and not keep:
+            # A refused, failed or dry run leaves no ./chroma behind (nor its parents).
+            shutil.rmtree(created, ignore_errors=True)
+    if report.documents == 0 and report.fatal_error is None:
+        raise UsageError(_nothing_to_ingest(args, report))
+    _print_report(report, args)
+    return _report_exit(report, args, key)
 
 
-def _print_report(report: IngestReport, *, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(report.to_dict(), indent=2))
+#: A retry or quota wait at least this long is announced on stderr (unless --quiet).
+NOTICE_AFTER_SECONDS = 2.0
+
+
+def _announce_long_wait(event: RetryEvent) -> None:
+    """``gemini-embed: embedding: retrying in 12s (rate limited, attempt 2)`` on stderr,
+    above the progress bar when one is shown (issue 11 item 11: no silent minutes)."""
+    if event.delay < NOTICE_AFTER_SECONDS:
+        return
+    line = f"{PROG}: {event.describe()}"
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with llama-index-core
+        print(line, file=sys.stderr, flush=True)
     else:
-        print(report.summary())
+        tqdm.write(line, file=sys.stderr)
 
 
-def _report_exit(report: IngestReport, key: str | None) -> int:
+def _first_missing(path: Path) -> Path | None:
+    """The outermost directory of ``path`` that does not exist yet (None: it exists)."""
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
+
+
+def _is_empty(store: ChromaStore) -> bool:
+    try:
+        return store.count() == 0
+    except Exception:  # an unusable store: nothing of the user's is in it either
+        return True
+
+
+def _nothing_to_ingest(args: argparse.Namespace, report: IngestReport) -> str:
+    where = " ".join(args.paths)
+    if report.files_skipped:
+        found = f"{report.files_skipped} files, none readable as text (binary or unreadable)"
+    elif args.ext:
+        found = f"no file with suffix {', '.join(args.ext)} (check --ext)"
+    else:
+        found = "no files"
+    return f"Nothing to ingest in {where}: {found}; nothing was written"
+
+
+def _print_report(report: IngestReport, args: argparse.Namespace) -> None:
+    """The report on stdout; a fatal error is left out here: it is printed once, on stderr."""
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    if report.fatal_error is not None and report.written + report.deleted == 0:
+        return  # nothing happened: the one error line says it all
+    text = report.summary()
+    if report.fatal_error is not None:
+        fatal = f"{report.fatal_error_type}: {report.fatal_error}"
+        lines = [line for line in text.splitlines() if not line.endswith(f": {fatal}")]
+        text = "\n".join(lines).replace(fatal, str(report.fatal_error_type))
+    print(in_cli_terms(text, key_option=key_option(args)))
+
+
+def _report_exit(report: IngestReport, args: argparse.Namespace, key: str | None) -> int:
     from llama_index_gemini_embed._errors import redact
 
     if report.fatal_error is not None:
         code = code_for_type_name(report.fatal_error_type or "")
-        print_error(redact(report.fatal_error, key))
+        print_error(in_cli_terms(redact(report.fatal_error, key), key_option=key_option(args)))
         return code
     if report.failed:
         print_error(

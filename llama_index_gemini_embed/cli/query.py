@@ -62,6 +62,10 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.text.strip():
+        raise UsageError(
+            'empty query: give the text to search for, e.g. gemini-embed query "how do I export?"'
+        )
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
     filters = parse_filters(args.filter)
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args, must_exist=True)
     try:
         embed = embed_model(args, store, key)
-        store.check_fingerprint(embed.fingerprint)
+        _check_fingerprint(store, embed)
         results, reranked = retrieve(
             store,
             embed,
@@ -91,6 +95,24 @@ def run(args: argparse.Namespace) -> int:
     for rank, result in enumerate(results, 1):
         print(format_result(rank, result, reranked))
     return EXIT_OK
+
+
+def _check_fingerprint(store: ChromaStore, embed: GeminiEmbedding) -> None:
+    """Refuse a query embedded differently from the collection, without writing anything
+    (the store is open read-only; ``check_fingerprint`` would record one on a bare one)."""
+    from llama_index_gemini_embed._errors import FingerprintMismatchError
+    from llama_index_gemini_embed._fingerprint import (
+        fingerprint_mismatch_message,
+        fingerprints_equal,
+        normalise_fingerprint,
+    )
+
+    recorded = store.fingerprint
+    expected = normalise_fingerprint(embed.fingerprint)
+    if recorded is not None and not fingerprints_equal(recorded, expected):
+        raise FingerprintMismatchError(
+            fingerprint_mismatch_message(store.collection_name, recorded, expected)
+        )
 
 
 @dataclass

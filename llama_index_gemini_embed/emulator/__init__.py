@@ -29,7 +29,15 @@ What it serves (the API facts and their sources: docs/gemini-api.md):
   docs/gemini-api.md §7. :mod:`.samples` makes such files.
 * Quotas count items and tokens (the emulator's own ``_tokens.count_tokens``) per model;
   a refused request gets the real 429 body with QuotaFailure and RetryInfo, and counts nothing.
-* Faults (``set_faults``/``script_faults``) and latency apply to embedding and generate calls.
+* Faults (``set_faults``/``script_faults``) and latency apply to embedding and generate calls;
+  ``Fault.exhausted("limit_zero"|"capacity"|"spend_cap"|"prepay_depleted")`` gives the 429s
+  waiting cannot fix. Reported real-service behaviours are opt-in switches:
+  ``set_batch_behaviour(results_lag_polls=, answer_mode=, item_error_form=)``,
+  ``set_upload_behaviour(refuse_mime_types=, processing_polls=)``,
+  ``set_v1_behaviour(batches_and_files=, generate_config=)`` (docs/gemini-api.md §6b).
+* It refuses what the real API refuses: embed requests over 4,194,304 bytes, retired models
+  (``gemini-2.5-flash``), ``title`` without RETRIEVAL_DOCUMENT (-001), media on -001, media
+  over the documented per-item limits. It imports nothing from the client package.
 * ``generateContent`` is answered by a judge: the default scores ``<passage id="…">`` blocks
   against ``<query>…</query>`` by word overlap (0–10), see :mod:`._judge`.
 """

@@ -50,7 +50,7 @@ def file_json(
         "expirationTime": f.create_time,
         "sha256Hash": base64.b64encode(hashlib.sha256(bytes(f.data)).digest()).decode(),
         "uri": f"{base_url}/{api_version}/{f.name}",
-        "state": "ACTIVE" if f.complete else "PROCESSING",
+        "state": "ACTIVE" if f.active else "PROCESSING",
         "source": "GENERATED" if generated else "UPLOADED",
     }
     if f.display_name:
@@ -93,9 +93,12 @@ def resolve_file(state: EmulatorState, uri: str) -> tuple[str, bytes]:
         raise ApiError(
             403, f"You do not have permission to access the File {file_id} or it may not exist."
         )
-    if not f.complete:
-        raise bad_request(
-            f"File files/{file_id} is not in an ACTIVE state and usage is not allowed."
+    if not f.active:
+        # Seen when a just-uploaded video is used before it is ACTIVE (python-genai#864).
+        raise ApiError(
+            400,
+            f"The File {file_id} is not in an ACTIVE state and usage is not allowed.",
+            status="FAILED_PRECONDITION",
         )
     return f.mime_type, bytes(f.data)
 

@@ -179,11 +179,14 @@ class EmbeddingRoutes(ServiceBase):
 
         def render(vs: list[FloatArray]) -> dict[str, Any]:
             used = self._stats(p)["token_count"]
+            media = [(k, n) for k, n in p.details if k != "TEXT"]
+            text_used = used - sum(n for _, n in media)
+            details = sorted([*media, *([("TEXT", text_used)] if text_used > 0 else [])])
             return {
                 "embedding": {"values": vs[0]},
                 "usageMetadata": {
                     "promptTokenCount": used,
-                    "promptTokensDetails": [{"modality": "TEXT", "tokenCount": used}],
+                    "promptTokensDetails": [{"modality": k, "tokenCount": n} for k, n in details],
                 },
                 "truncated": p.truncated,
             }

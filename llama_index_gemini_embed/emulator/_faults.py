@@ -76,9 +76,19 @@ def quota_error(v: QuotaViolation) -> ApiError:
     return _rate_limit_error(v.kind, v.limit, v.model, v.retry_delay, None)
 
 
+INJECTED_LIMITS: dict[str, int] = {
+    # An injected quota 429 names a real, non-zero limit ("limit: 0" means "not on your
+    # tier"): the free-tier values (docs/gemini-api.md §6); generate values are typical.
+    "minute_items": 100,
+    "minute_tokens": 30_000,
+    "day": 1_000,
+    "generate_minute": 15,
+    "generate_day": 1_000,
+}
+
 SPEND_CAP_MESSAGE = (
-    "Your project has exceeded its monthly spending cap. Please go to AI Studio at "
-    "https://ai.studio/spend to manage your project spend cap."
+    "Your billing account has exceeded its monthly spending cap. Please review the spend "
+    "cap of your project in AI Studio."
 )
 PREPAY_MESSAGE = (
     "Your prepayment credits are depleted. Please go to AI Studio at "
@@ -102,8 +112,9 @@ def exhausted_error(
 
     ``capacity``: gemini-cli#26633 (``MODEL_CAPACITY_EXHAUSTED``); ``limit_zero``: real
     bodies in continue#10062 / gemini-cli#8437 list every metric with ``limit: 0`` and
-    per-minute and per-day quota ids together; spend cap / prepay texts are modelled on
-    the rate-limits page ("Spend-based rate limits") and Google's forum (discuss 189883).
+    per-minute and per-day quota ids together; prepay: the text of real answers
+    (discuss.ai.google.dev/t/170539, no details); spend cap: the first sentence of a real
+    answer (help.apiyi.com "ai-studio-monthly-spending-cap-429"), the rest ours.
     """
     bare = bare_model(model)
     if reason == "capacity":
@@ -117,9 +128,9 @@ def exhausted_error(
         )
         return ApiError(429, CAPACITY_MESSAGE.format(model=bare), details=details)
     if reason == "spend_cap":
-        return ApiError(429, SPEND_CAP_MESSAGE, details=[_error_info("SPENDING_CAP_EXCEEDED")])
+        return ApiError(429, SPEND_CAP_MESSAGE)  # no details: only the text tells (see docs)
     if reason == "prepay_depleted":
-        return ApiError(429, PREPAY_MESSAGE, details=[_error_info("PREPAYMENT_CREDITS_DEPLETED")])
+        return ApiError(429, PREPAY_MESSAGE)
     kinds = (
         ("generate_minute", "generate_day")
         if generate
@@ -134,6 +145,7 @@ def exhausted_error(
                 "quotaMetric": metric,
                 "quotaId": quota_id,
                 "quotaDimensions": {"location": "global", "model": bare},
+                "quotaValue": "0",
             }
         )
         lines.append(f"* Quota exceeded for metric: {metric}, limit: 0, model: {bare}")
@@ -183,5 +195,5 @@ def fault_error(
         else:
             kind = "generate_minute" if generate else "minute_items"
             retry_delay = 1.0 if retry_delay is None else retry_delay
-        return _rate_limit_error(kind, None, model, retry_delay, message)
+        return _rate_limit_error(kind, INJECTED_LIMITS[kind], model, retry_delay, message)
     return ApiError(code, message or DEFAULT_MESSAGES.get(code, "Injected fault."))

@@ -92,6 +92,9 @@ class FileRoutes(ServiceBase):
         if "finalize" not in command:
             return web.Response(headers={"X-Goog-Upload-Status": "active"})
         f.complete = True
+        mime = f.mime_type.lower()
+        if any(mime.startswith(p) for p in self.state.processing_mime_prefixes):
+            f.processing_left = self.state.processing_polls
         with self.state.lock:
             self.state.uploads.pop(upload_id, None)
         return json_response(
@@ -99,7 +102,11 @@ class FileRoutes(ServiceBase):
         )
 
     async def get_file(self, request: web.Request, m: dict[str, str]) -> web.Response:
-        return json_response(self._file_json(request, self._file(m["id"]), m["ver"]))
+        f = self._file(m["id"])
+        out = self._file_json(request, f, m["ver"])
+        if f.complete and f.processing_left > 0:
+            f.processing_left -= 1  # each GET brings it closer to ACTIVE
+        return json_response(out)
 
     async def list_files(self, request: web.Request, m: dict[str, str]) -> web.Response:
         with self.state.lock:

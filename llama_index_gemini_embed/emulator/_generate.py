@@ -49,6 +49,23 @@ def _details(pieces: Sequence[tuple[str, int, str]]) -> list[dict[str, Any]]:
     return [{"modality": k, "tokenCount": v} for k, v in sorted(per.items())]
 
 
+_V1_UNKNOWN_CONFIG = ("responseMimeType", "responseSchema", "responseJsonSchema", "thinkingConfig")
+
+
+def _refuse_v1_fields(body: Mapping[str, Any], gen: Mapping[str, Any]) -> None:
+    """The 400 that ``/v1`` generateContent gave for v1beta-only fields (python-genai#1398)."""
+    if pick(body, "systemInstruction") is not None:
+        raise bad_request(
+            'Invalid JSON payload received. Unknown name "systemInstruction": Cannot find field.'
+        )
+    for name in _V1_UNKNOWN_CONFIG:
+        if pick(gen, name) is not None:
+            raise bad_request(
+                f"Invalid JSON payload received. Unknown name \"{name}\" at 'generation_config': "
+                "Cannot find field."
+            )
+
+
 class GenerateRoutes(ServiceBase):
     """generateContent (answered by the judge), countTokens, models list/get."""
 
@@ -89,7 +106,8 @@ class GenerateRoutes(ServiceBase):
         if isinstance(inline, Mapping):
             mime = str(pick(inline, "mimeType") or "")
             try:
-                data = base64.b64decode(str(inline.get("data") or ""))
+                raw = str(inline.get("data") or "")  # the SDK sends URL-safe base64
+                data = base64.b64decode(raw.replace("-", "+").replace("_", "/"), validate=True)
             except (binascii.Error, ValueError):
                 raise bad_request(
                     "Invalid value at 'contents.parts.inline_data.data' (TYPE_BYTES)."
@@ -145,6 +163,8 @@ class GenerateRoutes(ServiceBase):
             raise bad_request(
                 f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {max_out!r}"
             )
+        if m.get("ver") == "v1" and not vertex and not self.settings.v1_generate_config:
+            _refuse_v1_fields(body, gen)
         schema = pick(gen, "responseSchema")
         json_schema = pick(gen, "responseJsonSchema")
         await self._before_work(request, model, generate=True)

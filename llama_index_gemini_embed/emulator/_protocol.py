@@ -1,6 +1,13 @@
 """Wire-format helpers: Google error envelopes, model catalogue, request-item parsing.
 
     >>> raise ApiError(400, "bad")          # the server turns it into {"error": {...}}
+    Traceback (most recent call last):
+    ...
+    llama_index_gemini_embed.emulator._protocol.ApiError: bad
+
+Why ~600 lines in one module: it is the one grammar of an embedding request item (text and
+media parts, options, limits, token counts) that the online routes, Vertex routes and the
+Batch API all share; split, the three would drift apart.
 
 Pure functions, shared by the online handlers and the batch processor so both produce
 identical vectors and errors.

@@ -113,6 +113,10 @@ class _Service(EmbeddingRoutes, GenerateRoutes, BatchRoutes, FileRoutes):
             self.state.count("embed_requests")
             if not embedding_model_exists(model, vertex=True):
                 raise vertex_not_found(self._vertex_model_path(m))
+            served = self.settings.vertex_embedding_locations
+            location = m.get("location")
+            if served is not None and location is not None and location not in served:
+                raise vertex_not_found(self._vertex_model_path(m))
         return await self._tracked(handler, request, m, method)
 
 
@@ -399,13 +403,57 @@ class Emulator:
             )
         )
 
-    def set_upload_behaviour(
-        self, *, refuse_mime_types: set[str] | frozenset[str] = frozenset()
+    def set_v1_behaviour(
+        self, *, batches_and_files: bool = True, generate_config: bool = True
     ) -> None:
-        """Refuse Files API uploads declaring these MIME types with 400 "Unsupported MIME
-        type: …" (reported for ``application/jsonl``: python-genai#1547)."""
+        """What the Developer API's ``/v1`` serves (SDK 3.x's default version).
+
+        Unverified for late 2026 (docs/gemini-api.md): ``batches_and_files=False`` answers
+        404 on ``/v1`` Batch API and Files API routes (Google documents them on v1beta);
+        ``generate_config=False`` refuses ``systemInstruction``, ``responseMimeType``,
+        ``responseSchema``, ``responseJsonSchema`` and ``thinkingConfig`` on ``/v1``
+        generateContent with 400 'Invalid JSON payload received. Unknown name …' as v1
+        did in Sept 2025 (python-genai#1398). ``/v1beta`` and ``/v1alpha`` keep everything.
+        """
+        self._settings.v1_batches_and_files = batches_and_files
+        self._settings.v1_generate_config = generate_config
+
+    def set_vertex_behaviour(self, *, embedding_locations: Sequence[str] | None = None) -> None:
+        """Which Vertex locations serve the embedding models (None: all, the default).
+
+        ``embedding_locations=["us-central1"]`` makes ``locations/global`` answer Vertex's
+        404 "Publisher Model … was not found …" for embeddings (audit row 11: Google's
+        global-endpoint model lists omit the embedding models; UNVERIFIED). Express mode
+        (no location in the path) is unaffected.
+        """
+        self._settings.vertex_embedding_locations = (
+            None if embedding_locations is None else frozenset(embedding_locations)
+        )
+
+    def set_upload_behaviour(
+        self,
+        *,
+        refuse_mime_types: set[str] | frozenset[str] = frozenset(),
+        processing_polls: int = 0,
+        processing_mime_prefixes: Sequence[str] = ("video/",),
+    ) -> None:
+        """How Files API uploads made from now on behave.
+
+        ``refuse_mime_types``: refuse uploads declaring these types with 400 "Unsupported
+        MIME type: …" (reported for ``application/jsonl``: python-genai#1547).
+        ``processing_polls``: an upload whose type starts with one of
+        ``processing_mime_prefixes`` (default: videos) stays PROCESSING for that many
+        ``files.get`` calls; used in a request before it is ACTIVE it answers 400
+        FAILED_PRECONDITION "The File ID is not in an ACTIVE state and usage is not allowed."
+        """
+        if processing_polls < 0:
+            raise ValueError("processing_polls must be >= 0")
         with self._state.lock:
             self._state.refused_upload_mime_types = frozenset(m.lower() for m in refuse_mime_types)
+            self._state.processing_polls = processing_polls
+            self._state.processing_mime_prefixes = tuple(
+                p.lower() for p in processing_mime_prefixes
+            )
 
 
 def serve_forever(

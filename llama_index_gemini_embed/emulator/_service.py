@@ -46,6 +46,10 @@ __all__ = ["CTX", "Handler", "ServiceBase", "Settings", "json_response"]
 
 log = logging.getLogger("llama_index_gemini_embed.emulator")
 
+_V1_BATCH_OR_FILES = re.compile(
+    r"^/(?:upload/|download/)?v1/(?:batches|files)(?:[/:?]|$)|^/v1/models/[^/:]+:asyncBatchEmbedContent$"
+)
+
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _T = TypeVar("_T")
 _WORK_METHODS = frozenset({"batchEmbedContents", "embedContent", "predict", "generateContent"})
@@ -91,6 +95,12 @@ class Settings:
     encoder: Encoder | None = None
     judge: Judge | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    v1_batches_and_files: bool = True
+    """False: ``/v1`` has no Batch/Files routes (404), as feared in docs/gemini-api.md."""
+    vertex_embedding_locations: frozenset[str] | None = None
+    """Vertex locations that serve the embedding models (None: every location)."""
+    v1_generate_config: bool = True
+    """False: ``/v1`` generateContent refuses systemInstruction / JSON-mode / thinking fields."""
 
 
 class ServiceBase:
@@ -168,6 +178,8 @@ class ServiceBase:
                 self._check_vertex_auth(request)
             elif auth == "upload" and "upload_id" not in request.query:
                 self._check_dev_key(request)
+            if not self.settings.v1_batches_and_files and _V1_BATCH_OR_FILES.match(path):
+                raise ApiError(404, f"The requested URL {path} was not found on this server.")
             return await handler(request, {k: v for k, v in m.groupdict().items() if v is not None})
         if allowed:
             raise ApiError(405, f"Method {request.method} not allowed for {path}.")

@@ -247,6 +247,13 @@ class FileRecord:
     expected_size: int | None
     create_time: str
     complete: bool = False
+    processing_left: int = 0
+    """GETs that still show PROCESSING after the upload finished (media: see
+    ``Emulator.set_upload_behaviour``); the file cannot be used until then."""
+
+    @property
+    def active(self) -> bool:
+        return self.complete and self.processing_left <= 0
 
     @property
     def name(self) -> str:
@@ -332,6 +339,8 @@ class EmulatorState:
         self._log: deque[RequestRecord] = deque(maxlen=request_log_limit)
         self.batch_behaviour = BatchBehaviour()
         self.refused_upload_mime_types: frozenset[str] = frozenset()
+        self.processing_polls = 0
+        self.processing_mime_prefixes: tuple[str, ...] = ("video/",)
         self.batches: dict[str, BatchJob] = {}
         self.files: dict[str, FileRecord] = {}
         self.uploads: dict[str, str] = {}  # upload id -> file id

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google import genai
 from google.genai import types
 
 from llama_index_gemini_embed._batch.api import BATCH_API_VERSION, BatchAPI
@@ -72,7 +73,12 @@ async def test_batch_and_files_calls_use_v1beta_unless_the_user_sets_a_version(
     embed = model(emulator, fake, api_version="v1alpha")
     report = await batcher(embed, tmp_path / "b.json", fake).run(items, Sink())
     assert report.ok
-    assert all("/v1alpha/" in path for path in batch_paths(emulator))
+    # google-genai 2.x hard-codes the upload route to upload/v1beta/files (files.py).
+    sdk_2 = genai.__version__.startswith("2.")
+    assert all(
+        "/v1alpha/" in path or (sdk_2 and path.startswith("/upload/v1beta/files"))
+        for path in batch_paths(emulator)
+    )
 
 
 # ----------------------------------------------------------------------------- late results
@@ -349,3 +355,56 @@ def test_inline_results_map_by_key_when_present_else_by_position() -> None:
     # A count that cannot be matched: every item errors (retried online), none is guessed.
     results = inline_results(["a", "b"], [entry(v1)], dimension=128)
     assert all("cannot be matched" in str(v) for v in results.values.values())
+
+
+# ----------------------------------------------------------------------------- titles (issue 14)
+
+
+async def test_a_thousand_small_titled_documents_cost_one_job_and_one_delivery(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
+) -> None:
+    """Issue 14 goal 1 on the Batch API path: distinct titles do not split the work.
+
+    An inline job carries one config for all its items, so titled items go as a JSONL file
+    where each line carries its own title: one job for 1,000 documents, each with its own
+    title on the wire, delivered to the store in one write (deliver_batch_size=1000).
+    """
+    items = corpus(1_000, titles=True)
+    sink = Sink()
+    embed = model(emulator, fake, output_dimensionality=128)
+    report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
+    assert report.jobs_submitted == 1 and emulator.counters.batch_jobs_created == 1
+    assert report.embedded_batch == 1_000 and report.ok
+    (job,) = emulator.state.batches.values()
+    sent = {key: request for key, request in job.inputs if isinstance(request, dict)}
+    assert len(sent) == 1_000
+    assert all(sent[f"doc{i}#0"]["title"] == f"Title {i}" for i in range(1_000))
+    assert sink.calls == 1  # <= 20 store writes
+    assert_all_delivered_once(sink, items)
+
+
+# ----------------------------------------------------------------------------- media (issue 15)
+
+
+async def test_media_items_are_never_embedded_as_text_only_by_the_batch_path(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
+) -> None:
+    """The Batch API path carries text only: an item with media goes online (the same
+    engine, so the same vector), and the report says so, instead of losing its image."""
+    from llama_index_gemini_embed._embedding.engine import TextSpec
+    from llama_index_gemini_embed._types import MediaPart
+    from llama_index_gemini_embed.emulator.samples import png_with_description
+
+    png = png_with_description("a red bicycle at night")
+    picture = TextSpec("holiday", "RETRIEVAL_DOCUMENT", media=(MediaPart("image/png", data=png),))
+    items = [*corpus(3), ("photo#0", picture)]
+    embed = model(emulator, fake, "gemini-embedding-2", output_dimensionality=768)
+    sink = Sink()
+    report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
+    assert report.embedded_batch == 3 and report.embedded_online == 1 and report.ok
+    assert any("1 item(s) with media" in line and "online" in line for line in report.errors)
+    (job,) = emulator.state.batches.values()
+    assert len(job.inputs) == 3  # the picture was not sent as its caption alone
+    online = await embed.engine.embed([picture])
+    assert sink.vectors["photo#0"] == pytest.approx(online[0], abs=1e-9)
+    assert_all_delivered_once(sink, items)

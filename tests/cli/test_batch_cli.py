@@ -19,12 +19,6 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def batch_args(emu: Emulator, tmp_path: Path, *extra: str) -> list[str]:
     return [
         *ingest_args(tmp_path, emu),

@@ -31,13 +31,6 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-
-
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = main(args)
     out, err = capsys.readouterr()
@@ -174,6 +167,8 @@ def test_quota_exhausted_exit_4_and_resume(
         "0",
         "--concurrency",
         "1",
+        "--batch-size",
+        "1",
     ]
     code, out, err = run(args, capsys)
     assert code == 4
@@ -198,6 +193,8 @@ def test_partial_failure_exit_1(
         "--max-retries",
         "0",
         "--concurrency",
+        "1",
+        "--batch-size",
         "1",
         "--json",
     ]

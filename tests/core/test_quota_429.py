@@ -7,7 +7,7 @@ Issue 13 §5. Bodies are the real ones reported by users (cited in docs/gemini-a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from llama_index.core import Document
@@ -131,6 +131,28 @@ def test_unfixable_429_stops_at_once_saying_which(
     assert not isinstance(error, DailyQuotaExceededError)
     assert says in str(error) and "\n" not in str(error)
     assert "Waiting will not help" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [("limit_zero", "limit-0"), ("spend_cap", "spend-cap"), ("prepay_depleted", "prepay")],
+)
+def test_emulator_s_non_quota_429s_stop_at_once(
+    emulator: Emulator, reason: Literal["limit_zero", "spend_cap", "prepay_depleted"], kind: str
+) -> None:
+    fake = FakeTime()
+    emulator.script_faults([Fault.exhausted(reason)])
+    with pytest.raises(QuotaBlockedError) as info:
+        _embed(emulator, fake).get_text_embedding("hello")
+    assert info.value.kind == kind and fake.sleeps == []
+    assert not isinstance(info.value, DailyQuotaExceededError)
+
+
+def test_emulator_s_capacity_429_is_retried(emulator: Emulator) -> None:
+    fake = FakeTime()
+    emulator.script_faults([Fault.exhausted("capacity")])
+    assert len(_embed(emulator, fake).get_text_embedding("hello")) == 128
+    assert len(fake.sleeps) == 1 and fake.sleeps[0] >= 30.0  # its RetryInfo
 
 
 def test_per_day_429_is_still_a_daily_quota_error(emulator: Emulator) -> None:

@@ -151,29 +151,130 @@ def test_limit_zero_lists_per_minute_and_per_day_ids_together(
     ids = [v["quotaId"] for v in _detail(exc.value, "QuotaFailure")["violations"]]
     assert any("PerMinute" in i for i in ids) and any("PerDay" in i for i in ids)
     assert (exc.value.message or "").count("limit: 0") == 3
+    values = {v["quotaValue"] for v in _detail(exc.value, "QuotaFailure")["violations"]}
+    assert values == {"0"}
 
 
 @pytest.mark.parametrize(
-    ("reason", "info_reason", "words"),
+    ("reason", "words"),
     [
-        ("spend_cap", "SPENDING_CAP_EXCEEDED", "spending cap"),
-        ("prepay_depleted", "PREPAYMENT_CREDITS_DEPLETED", "prepayment credits are depleted"),
-        ("capacity", "MODEL_CAPACITY_EXHAUSTED", "No capacity available"),
+        ("spend_cap", "Your billing account has exceeded its monthly spending cap."),
+        ("prepay_depleted", "Your prepayment credits are depleted."),
+        ("capacity", "No capacity available for model gemini-embedding-001 on the server"),
     ],
 )
-def test_non_quota_429s(
-    emulator: Emulator, client: genai.Client, reason: Any, info_reason: str, words: str
-) -> None:
+def test_non_quota_429s(emulator: Emulator, client: genai.Client, reason: Any, words: str) -> None:
     emulator.script_faults([Fault.exhausted(reason)])
     with pytest.raises(errors.ClientError) as exc:
         client.models.embed_content(model=E1, contents="a")
-    assert exc.value.code == 429 and words in (exc.value.message or "")
-    assert _detail(exc.value, "ErrorInfo")["reason"] == info_reason
-    has_retry = any(d["@type"].endswith("RetryInfo") for d in exc.value.details["error"]["details"])
-    assert has_retry == (reason == "capacity")  # only capacity is worth waiting for
+    assert exc.value.code == 429 and (exc.value.message or "").startswith(words)
+    details = exc.value.details["error"].get("details", [])
+    if reason == "capacity":  # Google's capacity, worth waiting for
+        assert _detail(exc.value, "ErrorInfo")["reason"] == "MODEL_CAPACITY_EXHAUSTED"
+        assert _detail(exc.value, "RetryInfo")["retryDelay"] == "30s"
+    else:  # only the text tells: no QuotaFailure, no RetryInfo
+        assert details == []
     assert client.models.embed_content(model=E1, contents="a").embeddings  # next one is fine
+
+
+def test_an_injected_rate_limit_names_a_real_limit(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.script_faults([Fault.status(429)])
+    with pytest.raises(errors.ClientError) as exc:
+        client.models.embed_content(model=E1, contents="a")
+    assert "limit: 100, model: gemini-embedding-001" in (exc.value.message or "")
+    violation = _detail(exc.value, "QuotaFailure")["violations"][0]
+    assert violation["quotaValue"] == "100" and "PerMinute" in violation["quotaId"]
 
 
 def test_unknown_exhausted_reason_is_refused() -> None:
     with pytest.raises(ValueError, match="reason must be one of"):
         Fault.exhausted("tired")  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- what /v1 may lack
+def test_v1_without_batch_and_files_routes(emulator: Emulator) -> None:
+    emulator.set_v1_behaviour(batches_and_files=False)
+    v1 = genai.Client(
+        api_key=emulator.api_key,
+        http_options=types.HttpOptions(base_url=emulator.base_url, api_version="v1"),
+    )
+    with pytest.raises(errors.ClientError) as exc:
+        v1.files.upload(file=io.BytesIO(b"{}\n"), config={"mime_type": "text/plain"})
+    assert exc.value.code == 404
+    with pytest.raises(errors.ClientError) as exc, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inline_job(v1, ["a"])
+    assert exc.value.code == 404
+    assert v1.models.embed_content(model=E1, contents="a").embeddings  # embeddings stay
+    v1.close()
+    beta = genai.Client(
+        api_key=emulator.api_key,
+        http_options=types.HttpOptions(base_url=emulator.base_url, api_version="v1beta"),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert inline_job(beta, ["a"]).startswith("batches/")
+    beta.close()
+
+
+def test_v1_generate_refuses_v1beta_only_fields(emulator: Emulator) -> None:
+    emulator.set_v1_behaviour(generate_config=False)
+    config = types.GenerateContentConfig(
+        system_instruction="judge", response_mime_type="application/json"
+    )
+    for version, ok in (("v1", False), ("v1beta", True)):
+        c = genai.Client(
+            api_key=emulator.api_key,
+            http_options=types.HttpOptions(base_url=emulator.base_url, api_version=version),
+        )
+        if ok:
+            assert c.models.generate_content(
+                model="gemini-2.5-flash-lite", contents="hi", config=config
+            ).candidates
+        else:
+            with pytest.raises(errors.ClientError) as exc:
+                c.models.generate_content(
+                    model="gemini-2.5-flash-lite", contents="hi", config=config
+                )
+            assert exc.value.code == 400
+            assert exc.value.message == (
+                "Invalid JSON payload received. "
+                'Unknown name "systemInstruction": Cannot find field.'
+            )
+            plain = c.models.generate_content(model="gemini-2.5-flash-lite", contents="hi")
+            assert plain.candidates
+        c.close()
+
+
+def test_vertex_location_without_embedding_models_answers_404(emulator: Emulator) -> None:
+    from google.auth.credentials import Credentials
+
+    class Token(Credentials):
+        def __init__(self) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+            self.token = "t"
+
+        def refresh(self, request: Any) -> None:
+            self.token = "t"
+
+    emulator.set_vertex_behaviour(embedding_locations=["us-central1"])
+    for location, ok in (("global", False), ("us-central1", True)):
+        c = genai.Client(
+            vertexai=True,
+            project="proj",
+            location=location,
+            credentials=Token(),
+            http_options=types.HttpOptions(base_url=emulator.base_url),
+        )
+        if ok:
+            assert c.models.embed_content(model=E1, contents="a").embeddings
+        else:
+            with pytest.raises(errors.ClientError) as exc:
+                c.models.embed_content(model=E1, contents="a")
+            assert exc.value.code == 404
+            assert "projects/proj/locations/global/publishers/google/models/" in (
+                exc.value.message or ""
+            )
+        c.close()

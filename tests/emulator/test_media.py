@@ -261,3 +261,89 @@ def test_generate_content_reads_an_image_by_its_description(
         contents=[media(png_with_description("x"), "image/png")],
     )
     assert count.total_tokens == 258
+
+
+def test_an_uploaded_video_is_processing_until_polled_active(
+    emulator: Emulator, client: genai.Client
+) -> None:
+    emulator.set_upload_behaviour(processing_polls=2)
+    mp4 = mp4_with_title("a red bicycle race at night", seconds=3)
+    f = client.files.upload(file=io.BytesIO(mp4), config={"mime_type": "video/mp4"})
+    assert f.name is not None and f.uri is not None
+    assert f.state == types.FileState.PROCESSING
+    part = types.Part.from_uri(file_uri=f.uri, mime_type="video/mp4")
+    with pytest.raises(errors.ClientError) as exc:  # used too early
+        client.models.embed_content(model=E2, contents=[types.Content(parts=[part])])
+    assert exc.value.code == 400 and exc.value.status == "FAILED_PRECONDITION"
+    assert "is not in an ACTIVE state and usage is not allowed" in (exc.value.message or "")
+    states = [client.files.get(name=f.name).state for _ in range(3)]
+    assert states == [types.FileState.PROCESSING] * 2 + [types.FileState.ACTIVE]
+    r = client.models.embed_content(model=E2, contents=[types.Content(parts=[part])])
+    assert vectors(r)[0] == embed_media([("video/mp4", mp4)])
+    # Images are ready at once (only videos are processed by default).
+    png = client.files.upload(
+        file=io.BytesIO(png_with_description("x")), config={"mime_type": "image/png"}
+    )
+    assert png.state == types.FileState.ACTIVE
+
+
+def test_vertex_embed_content_counts_media_tokens(emulator: Emulator) -> None:
+    c = genai.Client(
+        vertexai=True,
+        api_key=emulator.api_key,
+        http_options=types.HttpOptions(base_url=emulator.base_url),
+    )
+    png = png_with_description("a red bicycle at night")
+    content = types.Content(
+        parts=[types.Part(text="a caption"), types.Part.from_bytes(data=png, mime_type="image/png")]
+    )
+    r = c.models.embed_content(model=E2, contents=[content])
+    assert r.embeddings is not None and r.embeddings[0].statistics is not None
+    stats = r.embeddings[0].statistics
+    assert stats.token_count == 258 + 3 and stats.tokens_details is not None
+    assert {d.modality: d.token_count for d in stats.tokens_details} == {
+        types.MediaModality.IMAGE: 258,
+        types.MediaModality.TEXT: 3,
+    }
+    assert r.embeddings[0].values == embed_media(["a caption", ("image/png", png)])
+    body = emulator.requests[-1]
+    assert body.path.endswith(":embedContent") or body.path.endswith(":batchEmbedContents")
+    c.close()
+
+
+def _exif_jpeg(description: str, order: str = "<") -> bytes:
+    """A JPEG container whose APP1 EXIF IFD0 holds ImageDescription (no COM segment)."""
+    text = description.encode() + b"\x00"
+    mark = b"II" if order == "<" else b"MM"
+    tiff = mark + struct.pack(order + "HI", 42, 8)
+    entry = struct.pack(order + "HHII", 0x010E, 2, len(text), 8 + 2 + 12 + 4)
+    tiff += struct.pack(order + "H", 1) + entry + struct.pack(order + "I", 0) + text
+    app1 = b"Exif\x00\x00" + tiff
+    return b"\xff\xd8\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + b"\xff\xd9"
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def test_exif_ztxt_and_compressed_pdf_descriptions_are_read() -> None:
+    for order in ("<", ">"):
+        info = read_media("image/jpeg", _exif_jpeg("harbour at dawn", order))
+        assert info.description == "harbour at dawn"
+    png = png_with_description("ignored", keyword="Comment")
+    ztxt = _png_chunk(b"zTXt", b"Description\x00\x00" + zlib.compress(b"a compressed note"))
+    png = png[:33] + ztxt + png[33:]  # after IHDR
+    assert read_media("image/png", png).description == "a compressed note"
+    stream = zlib.compress(b"BT /F1 12 Tf (Flate page) Tj ET")
+    pdf = (
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Page >>\nendobj\n2 0 obj\n<< /Length "
+        + str(len(stream)).encode()
+        + b" /Filter /FlateDecode >>\nstream\n"
+        + stream
+        + b"\nendstream\nendobj\n%%EOF\n"
+    )
+    info = read_media("application/pdf", pdf)
+    assert info.description == "Flate page" and info.pages == 1
+    # Nothing readable: no description, and the bytes' hash places it.
+    assert read_media("image/jpeg", b"\xff\xd8\xff\xd9").description is None
+    assert read_media("video/mp4", b"not an mp4 at all").description is None

@@ -17,6 +17,7 @@ import pytest
 
 from llama_index_gemini_embed import GeminiEmbedding
 from llama_index_gemini_embed._ingest import ingest
+from llama_index_gemini_embed._ingest.writer import COALESCE_RECORDS
 from llama_index_gemini_embed._store.store import ChromaStore
 from llama_index_gemini_embed.emulator import Emulator
 from tests.ingest.test_ingest import write_corpus
@@ -116,9 +117,10 @@ def test_kill_9_mid_ingest_then_resume(tmp_path: Path) -> None:
 
     assert snapshot(crashed) == expected  # same ids, texts and hashes: no duplicates, no loss
     respent = spent_total - total
-    # in flight, plus answered and waiting to be written: queued, being written, about to
-    # be queued (README, guarantee 2)
-    in_flight_bound = (2 * CONCURRENCY + 1) * BATCH
+    # in flight, plus answered and waiting to be written: queued, about to be queued, and
+    # the write being gathered or made (under COALESCE_RECORDS plus one batch; README,
+    # guarantee 2)
+    in_flight_bound = (2 * CONCURRENCY + 1) * BATCH + COALESCE_RECORDS
     assert 0 <= respent <= in_flight_bound, (respent, spent_before_kill, survived)
     assert f"{survived} unchanged" in resumed.stdout
     print(

@@ -7,6 +7,7 @@ from pathlib import Path
 from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._ingest.plan import (
     PlannedNode,
+    SeenIds,
     content_hash,
     doc_id_for_path,
     estimate_requests,
@@ -191,3 +192,17 @@ def test_planning_imports_neither_the_engine_nor_the_sdk() -> None:
     assert not {
         m for m in imported if m.startswith(("google", "llama_index_gemini_embed._embedding"))
     }
+
+
+def test_seen_ids_find_repeats_and_cost_8_bytes_per_document() -> None:
+    seen = SeenIds()
+    assert seen.add(["a.md", "b.md"]) is None
+    assert seen.add(["c.md", "b.md", "a.md"]) == "b.md"  # the first repeat, in input order
+    assert seen.add(["d.md", "e.md", "d.md"]) == "d.md"  # repeated within one window
+    assert "a.md" in seen and "c.md" not in seen and len(seen) == 2  # refused windows add nothing
+    ids = [f"folder{i % 97}/note{i}.md" for i in range(100_000)]
+    for start in range(0, len(ids), 2_000):
+        assert seen.add(ids[start : start + 2_000]) is None
+    assert len(seen) == 100_002 and all(doc in seen for doc in ids[::997])
+    assert "folder1/note100000.md" not in seen
+    assert seen.nbytes == 8 * 100_002  # a set of the ids: ~10 MiB

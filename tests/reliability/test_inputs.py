@@ -41,10 +41,10 @@ from llama_index_gemini_embed import (
 from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.naming import validate_collection_name
 from llama_index_gemini_embed.cli import main
+from llama_index_gemini_embed.cli._terms import in_cli_terms
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import free_port
 from tests.reliability_support import (
-    KEY_VARS,
     SECRET,
     Row,
     clean_env,
@@ -105,13 +105,6 @@ class Case:
         """Every record held before is still there, unchanged (new ones may be added)."""
         after = snapshot_path(self.path, COLLECTION)
         assert {k: v for k, v in after.items() if k in self.before} == self.before
-
-
-@pytest.fixture(autouse=True)
-def no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in KEY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
 @pytest.fixture
@@ -258,7 +251,8 @@ def test_collection_names_chroma_rejects(
     assert str(info.value).endswith(f"Use for example collection_name={suggestion!r}.")
     validate_collection_name(suggestion)  # the suggestion itself is accepted
     code, _, err = cli(["info", "--path", str(case.path), f"--collection={name}"], capsys)
-    assert code == 2 and one_line_error(err) == str(info.value)
+    assert code == 2 and one_line_error(err) == in_cli_terms(str(info.value), key_option=None)
+    assert one_line_error(err).endswith(f"Use for example --collection {suggestion}.")
     case.assert_nothing_lost()
 
 
@@ -308,8 +302,8 @@ def test_corrupted_store_is_a_clear_store_error(
         ),
         (
             ["--dimension", "64"],
-            "output_dimensionality=64 is out of range for gemini-embedding-001: use 128-3072 "
-            "(recommended 768, 1536 or 3072), or None for the default",
+            "--dimension 64 is out of range for gemini-embedding-001: use 128-3072 "
+            "(recommended 768, 1536 or 3072), or leave --dimension out for the default",
         ),
     ],
     ids=[
@@ -381,8 +375,8 @@ def test_no_key(case: Case, capsys: pytest.CaptureFixture[str]) -> None:
 def test_invalid_key(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     wrong = "sk-WRONG-0d9e8f7a6b"
     message = (
-        "The Gemini API rejected the API key (400 INVALID_ARGUMENT). Check GEMINI_API_KEY or "
-        "api_key=... (create one at https://aistudio.google.com/apikey)."
+        "The Gemini API rejected the API key from api_key= (400 INVALID_ARGUMENT). Check "
+        "api_key= (create a key at https://aistudio.google.com/apikey)."
     )
     embed = GeminiEmbedding(api_key=wrong, base_url=case.emu.base_url, output_dimensionality=128)
     with case.store() as store, pytest.raises(InvalidAPIKeyError) as info:
@@ -399,7 +393,8 @@ def test_invalid_key(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[s
         ],
         capsys,
     )
-    assert code == 3 and one_line_error(err) == message and wrong not in out + err
+    assert code == 3 and wrong not in out + err
+    assert one_line_error(err) == in_cli_terms(str(info.value), key_option="--api-key")
     case.assert_nothing_lost()
 
 
@@ -432,7 +427,7 @@ def test_unknown_model(case: Case, capsys: pytest.CaptureFixture[str]) -> None:
         ],
         capsys,
     )
-    assert code == 3 and one_line_error(err) == message
+    assert code == 3 and one_line_error(err) == in_cli_terms(message, key_option=None)
     with ChromaStore("other", path=str(case.path)) as other:
         assert other.fingerprint is None and other.count() == 0  # left unbound and empty
     case.assert_nothing_lost()
@@ -477,7 +472,7 @@ def test_model_or_dimension_mismatch_with_the_collection(
         ["ingest", str(sample_corpus_dir()), *case.where, *case.api(), "--api-key", SECRET, *extra],
         capsys,
     )
-    assert code == 5 and one_line_error(err) == str(info.value)
+    assert code == 5 and one_line_error(err) == in_cli_terms(str(info.value), key_option=None)
     assert case.emu.counters.embed_requests == 0
     case.assert_nothing_lost()
 
@@ -785,7 +780,7 @@ def test_second_writer_on_a_local_store(case: Case, capsys: pytest.CaptureFixtur
             ["ingest", str(sample_corpus_dir()), *case.where, *case.api(), "--api-key", SECRET],
             capsys,
         )
-        assert code == 5 and one_line_error(err) == message
+        assert code == 5 and one_line_error(err) == in_cli_terms(message, key_option=None)
         assert case.emu.counters.requests == 0
     finally:
         if holder.stdin is not None:

@@ -19,7 +19,6 @@ from llama_index_gemini_embed._ingest import IngestReport, ingest
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
 from tests.reliability_support import (
-    KEY_VARS,
     SECRET,
     FakeSleep,
     Row,
@@ -41,13 +40,6 @@ SERVER_MESSAGE = (
     "per-day quotaId). It resets at midnight Pacific time: run again after the reset "
     "(ingestion resumes where it stopped), or use a billed project/tier."
 )
-
-
-@pytest.fixture(autouse=True)
-def no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in KEY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
 def reference(docs: list[Document]) -> dict[str, Row]:

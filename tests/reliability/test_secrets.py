@@ -34,20 +34,12 @@ from llama_index_gemini_embed import (
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, Fault
 from tests.reliability_support import (
-    KEY_VARS,
     SECRET,
     FakeSleep,
     clean_env,
     iter_exception_texts,
     run_cli,
 )
-
-
-@pytest.fixture(autouse=True)
-def no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in KEY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,6 @@ from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.chroma_server import ChromaServer, start_chroma
 from tests.reliability_support import (
-    KEY_VARS,
     SECRET,
     Row,
     clean_env,
@@ -61,13 +60,6 @@ pytestmark = pytest.mark.server
 BATCH = 10
 CONCURRENCY = 2
 CHUNK_SIZE = 96
-
-
-@pytest.fixture(autouse=True)
-def no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in KEY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
 
 
 def unique(prefix: str) -> str:

@@ -107,12 +107,6 @@ def rerank_events() -> Iterator[list[BaseEvent]]:
         root.event_handlers.remove(recorder)
 
 
-@pytest.fixture(autouse=True)
-def _no_key_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
-    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
-
-
 # -- ordering ----------------------------------------------------------------------------
 
 

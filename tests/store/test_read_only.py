@@ -15,11 +15,16 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import chromadb
 import pytest
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
-from llama_index_gemini_embed._errors import ConfigurationError, StoreError
+from llama_index_gemini_embed._errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    StoreError,
+)
 from llama_index_gemini_embed._fingerprint import Fingerprint
 from llama_index_gemini_embed._store.store import ChromaStore
 
@@ -98,7 +103,7 @@ def test_read_only_store_refuses_writes_in_one_line(tmp_path: Path) -> None:
             lambda: reader.delete("doc"),
             lambda: reader.delete_nodes(["n0"]),
             reader.clear,
-            lambda: reader.check_fingerprint(FP),
+            lambda: reader.check_fingerprint(FP),  # none recorded: recording is a write
         ]
         for refuse in refusals:
             with pytest.raises(StoreError) as info:
@@ -107,6 +112,12 @@ def test_read_only_store_refuses_writes_in_one_line(tmp_path: Path) -> None:
             assert "\n" not in message
             assert message.startswith("This ChromaStore was opened with read_only=True")
         assert reader.count() == 2 and reader.fingerprint is None  # nothing was recorded
+    with ChromaStore("docs", path=path, fingerprint=FP) as writer:
+        assert writer.fingerprint == FP
+    with ChromaStore("docs", path=path, read_only=True) as reader:
+        reader.check_fingerprint(FP)  # a reader checks a recorded fingerprint without writing
+        with pytest.raises(FingerprintMismatchError):
+            reader.check_fingerprint({**FP, "dimension": 3})
         result = reader.query(VectorStoreQuery(query_embedding=[1.0, 1.0], similarity_top_k=1))
         assert result.ids == ["n1"]
 
@@ -116,8 +127,8 @@ def test_read_only_open_of_a_missing_store_creates_nothing(tmp_path: Path) -> No
     with pytest.raises(StoreError) as info:
         ChromaStore("docs", path=str(path), read_only=True)
     assert str(info.value) == (
-        f"The local Chroma store {path} does not exist yet: ingest something first "
-        "(gemini-embed ingest PATH --path DIR), or check --path."
+        f"Collection 'docs' does not exist at {path} (no Chroma store there yet): "
+        "ingest something first (gemini-embed ingest PATH --path DIR), or check --path."
     )
     assert not path.exists()
     existing = tmp_path / "chroma"
@@ -138,5 +149,26 @@ def test_path_naming_a_file_says_so_and_creates_nothing(tmp_path: Path) -> None:
             f"path={str(file)!r} is a file, not a directory: pass the directory of a local "
             "Chroma store (or a new one to create)."
         )
+    with pytest.raises(ConfigurationError) as inside:
+        ChromaStore("docs", path=str(file / "chroma"))
+    assert str(inside.value) == (
+        f"path={str(file / 'chroma')!r} is inside {str(file)!r}, which is a file: pass a "
+        "directory for the local Chroma store."
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert file.read_text() == "not a store"
+
+
+def test_a_reader_on_a_supplied_client_takes_no_lock(tmp_path: Path) -> None:
+    from chromadb.config import Settings
+
+    from tests.store.test_lock import lock_held
+
+    path = str(tmp_path / "chroma")
+    with ChromaStore("docs", path=path) as writer:
+        writer.add(nodes(1))
+    assert not lock_held(path)
+    client = chromadb.PersistentClient(path, Settings(anonymized_telemetry=False, _env_file=None))
+    with ChromaStore("docs", client=client, read_only=True) as reader:
+        assert reader.count() == 1
+        assert not lock_held(path)  # another process could write meanwhile

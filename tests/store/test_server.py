@@ -219,3 +219,27 @@ def test_many_event_loops_keep_open_sockets_bounded(store: ChromaStore) -> None:
 
     assert asyncio.run(many()) == [["n3"]] * 20
     assert _open_fds() - before <= 25
+
+
+def test_a_forked_child_gets_its_own_async_connections(store: ChromaStore) -> None:
+    """The parent's loop thread does not exist in a fork: the child must not wait on it."""
+    nodes = make_nodes(4)
+    store.add(nodes)
+    query = VectorStoreQuery(query_embedding=nodes[1].embedding, similarity_top_k=1)
+    assert asyncio.run(store.aquery(query)).ids == ["n1"]  # the parent's loop thread runs
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: answer through the pipe, exit without running pytest's teardown
+        code = 1
+        try:
+            ids = asyncio.run(asyncio.wait_for(store.aquery(query), 30)).ids
+            os.write(write, ",".join(ids or []).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0 and answer == "n1"
+    assert asyncio.run(store.aquery(query)).ids == ["n1"]  # the parent is unaffected
