@@ -32,7 +32,11 @@ OURS_PY = BENCH_DIR / ".venv-bench" / "bin" / "python"
 ANCHOR_PY = BENCH_DIR / ".venv-anchors" / "bin" / "python"
 WORKER = BENCH_DIR / "ingest_worker.py"
 CACHE_DIR = ROOT / ".bench-cache"
-DATA_DIR = Path(os.environ.get("LIGE_BENCH_DATA", "/work/shared/data/dbpedia-entity-5k"))
+# The DBpedia-Entity 5k subset lives in the shared/ folder beside the checkout
+# (../shared/data/dbpedia-entity-5k); LIGE_BENCH_DATA points elsewhere.
+DATA_DIR = Path(
+    os.environ.get("LIGE_BENCH_DATA", ROOT.parent / "shared" / "data" / "dbpedia-entity-5k")
+)
 
 
 def loadavg() -> tuple[float, float, float]:
