@@ -47,6 +47,7 @@ from llama_index_gemini_embed._models import (
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
+from llama_index_gemini_embed._types import ModalityUsage
 from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 
 from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
@@ -248,6 +249,11 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     def usage(self) -> UsageSnapshot:
         """Totals so far: items, requests, estimated tokens, retries, truncations, cost."""
         return self._usage.snapshot()
+
+    @property
+    def usage_by_modality(self) -> dict[str, ModalityUsage]:
+        """Items and tokens per modality ("text", "image", "pdf", "audio", "video")."""
+        return dict(self.engine.modality_usage)
 
     @property
     def dimension(self) -> int:
