@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MediaPart", "TextSpec"]
+__all__ = ["MediaPart", "ModalityUsage", "TextSpec"]
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,15 @@ class TextSpec:
     task_type: str
     title: str | None = None
     media: tuple[MediaPart, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModalityUsage:
+    """Embedded items that carried this modality, and the tokens billed for it.
+
+    Tokens are the API's ``usageMetadata.promptTokensDetails`` when it sends them, else our
+    estimate (text: the character estimate; media: Google's published per-modality rates).
+    """
+
+    items: int = 0
+    tokens: int = 0

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -59,14 +60,17 @@ def test_query_engine_filters_script(tmp_path: Path) -> None:
     assert "08-troubleshooting.md" in blocks[2].splitlines()[1]
 
 
-def test_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def execute_notebook(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, list[dict[str, Any]], Path]:
+    """Run a notebook offline; returns its printed text, its outputs and the kernel's TMPDIR."""
     for var in KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
     temp = tmp_path / "tmp"  # the kernel's tempfile directory, to see what it leaves behind
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))
-    notebook = nbformat.read(EXAMPLES / "quickstart.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    notebook = nbformat.read(EXAMPLES / name, as_version=4)  # type: ignore[no-untyped-call]
     # "python3" resolves to this interpreter (jupyter_client launches sys.executable for it).
     client = NotebookClient(
         notebook,
@@ -75,20 +79,45 @@ def test_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
-    text = "\n".join(
-        output.get("text", "")
+    outputs = [
+        output
         for cell in notebook.cells
         if cell.cell_type == "code"
         for output in cell.get("outputs", [])
-    )
-    errors = [
-        output
-        for cell in notebook.cells
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
     ]
+    errors = [output for output in outputs if output.get("output_type") == "error"]
     assert not errors
+    text = "\n".join(output.get("text", "") for output in outputs)
+    return text, outputs, temp
+
+
+def test_quickstart_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text, _, temp = execute_notebook("quickstart.ipynb", tmp_path, monkeypatch)
     assert "using the local Gemini emulator" in text
     assert "10 embedded" in text and "0 requests" in text
     assert "08-troubleshooting.md" in text and "04-security.md" in text
     assert list(temp.glob("quickstart-chroma-*")) == [], "the notebook removes its store"
+
+
+def test_multimodal_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15 §7: words find the right picture, PDF pages and clip; images shown inline."""
+    text, outputs, temp = execute_notebook("multimodal.ipynb", tmp_path, monkeypatch)
+    assert "using the local Gemini emulator" in text
+    assert "6 documents, 6 chunks: 6 embedded" in text and "6 nodes stored" in text
+    assert "by modality: 1 text, 3 image, 1 pdf, 1 audio" in text
+    assert "6 unchanged, 0 empty, 0 failed; 0 written" in text  # the re-run pays nothing
+
+    def first_hit(question: str) -> list[str]:
+        lines = text.split(f"Q: {question}\n", 1)[1].splitlines()
+        return lines[0].split()[1:]  # score dropped: modality, file, [pages], (type)
+
+    assert first_hit("a red bicycle at night") == ["image", "bicycle.png", "(ImageNode)"]
+    assert first_hit("at how many degrees do I bake the cake?") == [
+        *["pdf", "recipes.pdf", "pages", "1-2", "(Node)"]
+    ]
+    assert first_hit("birds singing in the forest") == ["audio", "birdsong.wav", "(Node)"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3  # the bicycle, then the two pictures of the modality filter
+    filtered = [line for line in text.split("cleaned up")[0].splitlines() if line.strip()][-2:]
+    assert filtered[0].endswith("cake.png") and filtered[1].endswith("bicycle.png")
+    assert list(temp.glob("multimodal-*")) == [], "the notebook removes its folder and store"

@@ -25,12 +25,18 @@ import pytest
 from llama_index_gemini_embed import sample_corpus_dir
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator
+from llama_index_gemini_embed.emulator.samples import (
+    pdf_with_pages,
+    png_with_description,
+    wav_with_title,
+)
 from tests.chroma_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
-#: Folders the README's examples read; each is seeded with the sample corpus.
+#: Folders the README's examples read; each is seeded with the sample corpus (and ./media
+#: with generated pictures, a PDF, a clip and a note).
 INPUT_FOLDERS = ("my-docs", "docs", "corpus")
 TIMEOUT = 240
 
@@ -83,6 +89,13 @@ def workdir(tmp_path: Path) -> Path:
     cwd.mkdir()
     for name in INPUT_FOLDERS:
         shutil.copytree(sample_corpus_dir(), cwd / name)
+    media = cwd / "media"  # the multimodal section's mixed folder
+    media.mkdir()
+    (media / "bicycle.png").write_bytes(png_with_description("a red bicycle at night"))
+    (media / "cake.png").write_bytes(png_with_description("a chocolate birthday cake"))
+    (media / "recipes.pdf").write_bytes(pdf_with_pages(["Cake recipe.", "Bake 40 minutes."]))
+    (media / "birdsong.wav").write_bytes(wav_with_title("birdsong at dawn"))
+    (media / "note.md").write_text("Oil the bicycle chain every month.")
     return cwd
 
 
@@ -114,6 +127,8 @@ def test_python_block_runs(block: Block, workdir: Path, emulator: Emulator) -> N
     assert result.returncode == 0, f"{block.id} failed:\n{result.stderr}"
     assert "Traceback" not in result.stderr
     assert result.stdout.strip(), f"{block.id} printed nothing"
+    if 'retrieve("a red bicycle")' in block.code:  # the multimodal example finds the photo
+        assert result.stdout.strip().splitlines()[-2].endswith("bicycle.png"), result.stdout
     if "Emulator(" not in block.code:  # a block that starts its own emulator uses that one
         assert emulator.counters.requests > 0, f"{block.id} never reached the (emulated) API"
 
@@ -175,3 +190,5 @@ def test_shell_block_commands_run(
         assert out.strip(), f"`{shown}` printed nothing"
         if argv[1] == "query":
             assert "no results" not in out, f"`{shown}` found nothing in the README's corpus"
+        if "a red bicycle at night" in argv:
+            assert "bicycle.png" in out.split("\n\n")[0] or "bicycle.png" in out[:400], out

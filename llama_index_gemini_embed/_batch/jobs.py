@@ -106,6 +106,8 @@ class _Run:
     requested: dict[str, PlanItem] = field(default_factory=dict)
     specs: dict[str, TextSpec] = field(default_factory=dict)
     delivered: set[str] = field(default_factory=set)
+    with_media: list[str] = field(default_factory=list)
+    """Keys whose items carry media: embedded online (the batch path carries text only)."""
 
     def wants(self, key: str, digest: str) -> bool:
         item = self.requested.get(key)
@@ -356,6 +358,13 @@ class BatchEmbedder:
             ):
                 await self._submit(plan, state)
                 report.jobs_submitted += 1
+            if run.with_media:
+                keys = run.with_media
+                report.errors.append(
+                    f"{len(keys)} item(s) with media{sample(keys)} embedded online at full "
+                    "price: the Batch API path sends text only."
+                )
+                await self._embed_online(keys, run)
             await self._poll(state, run, started=started, wait=wait, max_wait=max_wait)
         finally:
             report.wall_seconds = self._clock() - started
@@ -371,9 +380,13 @@ class BatchEmbedder:
                 )
             seen.add(key)
             try:
-                item = next(engine.prepare_items([spec]))
+                item = next(engine.prepare_items([spec], with_media=True))
             except InputError as exc:
                 run.report.failures.append(ItemFailure(key, type(exc).__name__, str(exc)))
+                continue
+            run.specs[key] = spec
+            if item.media:  # never embedded as its text alone
+                run.with_media.append(key)
                 continue
             run.requested[key] = PlanItem(
                 key=key,
@@ -383,7 +396,6 @@ class BatchEmbedder:
                 title=item.title,
                 tokens=item.tokens,
             )
-            run.specs[key] = spec
 
     async def _reconcile(self, state: BatchState) -> None:
         """Resolve jobs whose create call was in flight when a previous run stopped."""

@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from llama_index_gemini_embed._errors import (
     GeminiAPIError,
     GeminiEmbedError,
     InvalidAPIKeyError,
+    MediaError,
     QuotaBlockedError,
     TextTooLongError,
     UnexpectedAnswerError,
@@ -49,10 +51,10 @@ from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
-from llama_index_gemini_embed._types import MediaPart, TextSpec
+from llama_index_gemini_embed._types import MediaPart, ModalityUsage, TextSpec
 from llama_index_gemini_embed._usage import Usage
 
-from .media import check_media, media_tokens
+from .media import check_media, media_tokens, modality
 
 __all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "RequestObserver", "TextSpec"]
 
@@ -181,6 +183,8 @@ class EmbedEngine:
         self._uploads: dict[str, tuple[str, str]] = {}
         self._upload_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self.usage_uploads = 0
+        self.modality_usage: dict[str, ModalityUsage] = {}
+        self._modality_lock = threading.Lock()
 
     # -- preparing items ---------------------------------------------------------------
 
@@ -237,7 +241,9 @@ class EmbedEngine:
                 wire_bytes = _item_bytes(text, title, self.config.model)
                 yield Item(index, text, task, title, tokens, text_spec.text, wire_bytes)
 
-    def prepare_items(self, specs: Iterable[TextSpec]) -> Iterator[Item]:
+    def prepare_items(
+        self, specs: Iterable[TextSpec], *, with_media: bool = False
+    ) -> Iterator[Item]:
         """What the API receives for each spec, exactly as the online path sends it.
 
             items = list(engine.prepare_items([TextSpec("doc", "RETRIEVAL_DOCUMENT", "Title")]))
@@ -246,11 +252,22 @@ class EmbedEngine:
         ``title`` (only with RETRIEVAL_DOCUMENT; both None for -2 models), and the billed
         token estimate. Used by the Batch API path so both modes embed the same request.
 
+        ``Item.media`` carries the spec's media parts; a caller that cannot send them
+        leaves ``with_media`` False and gets a :class:`MediaError` for such items instead of
+        a silently text-only vector.
+
         Raises:
             EmptyTextError: an empty or whitespace-only text.
             TextTooLongError: a text over the input limit with ``on_overlength='raise'``.
+            MediaError: media over a limit, or any media unless ``with_media``.
         """
-        return iter(self._items(specs))
+        for item in self._items(specs):
+            if item.media and not with_media:
+                raise MediaError(
+                    f"Item #{item.index} has media ({item.media[0].mime_type}); the Batch API "
+                    "path sends text only so far: embed media online (mode='online')"
+                )
+            yield item
 
     def _report_overlength(self, index: int, tokens: int) -> None:
         limit = self.config.spec.max_input_tokens
@@ -403,7 +420,7 @@ class EmbedEngine:
         return BatchOutcome(indices, vectors, None, batch.tokens)
 
     async def _send_with_retries(self, batch: Batch) -> list[list[float]]:
-        vectors, reported = await self.caller.call(
+        vectors, reported, details = await self.caller.call(
             lambda: self._send(batch),
             items=len(batch.items),
             tokens=batch.tokens,
@@ -412,9 +429,34 @@ class EmbedEngine:
         # The API's count when it sent one (usageMetadata), else our estimate.
         tokens = batch.tokens if reported is None else reported
         self.usage.record_request(items=len(batch.items), tokens=tokens, estimated=reported is None)
+        self._record_modalities(batch, details)
         return vectors
 
-    async def _send(self, batch: Batch) -> tuple[list[list[float]], int | None]:
+    def _record_modalities(self, batch: Batch, details: dict[str, int] | None) -> None:
+        """Per-modality items and tokens (the API's details when sent, else estimates)."""
+        items: dict[str, int] = {}
+        estimated: dict[str, int] = {}
+        for item in batch.items:
+            kinds: dict[str, int] = {}
+            if item.text:
+                kinds["text"] = estimate_tokens(item.text)
+            for part in item.media:
+                kind = modality(part.mime_type) or "other"
+                kinds[kind] = kinds.get(kind, 0) + media_tokens([part])
+            for kind, count in kinds.items():
+                items[kind] = items.get(kind, 0) + 1
+                estimated[kind] = estimated.get(kind, 0) + count
+        tokens = details if details else estimated
+        with self._modality_lock:
+            for kind in set(items) | set(tokens):
+                old = self.modality_usage.get(kind, ModalityUsage())
+                self.modality_usage[kind] = ModalityUsage(
+                    old.items + items.get(kind, 0), old.tokens + tokens.get(kind, 0)
+                )
+
+    async def _send(
+        self, batch: Batch
+    ) -> tuple[list[list[float]], int | None, dict[str, int] | None]:
         http_options = None
         if batch.title is None and any(item.title for item in batch.items):
             # Titles differ between items: send the REST per-item list through the SDK's
@@ -446,7 +488,7 @@ class EmbedEngine:
                 "refusing to guess which vector belongs to which text."
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
-        return normalise_rows(matrix), reported_prompt_tokens(response)
+        return normalise_rows(matrix), reported_prompt_tokens(response), _modality_tokens(response)
 
     async def _parts(self, client: genai.Client, item: Item) -> list[types.PartDict]:
         """The item's parts: its text (if any), then its media, inline or uploaded."""
@@ -530,6 +572,25 @@ class EmbedEngine:
         if self.config.dimension is not None:
             entry["outputDimensionality"] = self.config.dimension
         return entry
+
+
+def _modality_tokens(response: object) -> dict[str, int] | None:
+    """``usageMetadata.promptTokensDetails`` as {"text"|"image"|"pdf"|"audio"|"video": n}."""
+    usage = getattr(response, "usage_metadata", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    if not details:
+        return None
+    names = {"DOCUMENT": "pdf"}
+    out: dict[str, int] = {}
+    for detail in details:
+        raw = getattr(detail, "modality", None)
+        count = getattr(detail, "token_count", None)
+        if raw is None or not isinstance(count, int):
+            continue
+        name = str(getattr(raw, "value", raw))
+        kind = names.get(name, name.lower())
+        out[kind] = out.get(kind, 0) + count
+    return out or None
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:

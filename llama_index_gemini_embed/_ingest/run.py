@@ -32,6 +32,7 @@ from llama_index.core.schema import (
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._embedding.engine import TextSpec
+from llama_index_gemini_embed._embedding.media import check_media
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
@@ -39,6 +40,7 @@ from llama_index_gemini_embed._errors import (
     GeminiEmbedError,
     InputError,
     InvalidAPIKeyError,
+    MediaError,
     QuotaBlockedError,
     StoreError,
     TextTooLongError,
@@ -252,6 +254,7 @@ class IngestRun:
             report.deleted += len(plan.stale)
             return
         self._refuse_unstorable(plan, by_id)
+        self._refuse_media(plan, by_id)
         to_embed = await self._write_reused(plan, by_id)
         for node_id in to_embed:
             node, spec = by_id[node_id]
@@ -302,6 +305,32 @@ class IngestRun:
         if refused:
             plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
             plan.reuse = {k: v for k, v in plan.reuse.items() if k not in refused}
+
+    def _refuse_media(
+        self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
+    ) -> None:
+        """Fail media the API would refuse (a video over 120 s...) alone, before paying.
+
+        Checked per chunk: in a request, one refused item would fail all its neighbours.
+        """
+        refused: set[str] = set()
+        for node_id in plan.embed:
+            spec = by_id[node_id][1]
+            if spec is None or not spec.media:
+                continue
+            try:
+                check_media(
+                    spec.media,
+                    model=self.model.name,
+                    multimodal=self.model.accepts_media,
+                    index=0,
+                )
+            except MediaError as exc:
+                refused.add(node_id)
+                self.report.to_embed += 1
+                record_failures(self.report, [by_id[node_id][0]], exc)
+        if refused:
+            plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
 
     def _estimate(
         self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]

@@ -111,6 +111,16 @@ def check_local_path(path: str, *, must_exist: bool, collection: str) -> None:
             f"path={path!r} is a file, not a directory: pass the directory of a local "
             "Chroma store (or a new one to create)."
         )
+    # The nearest existing ancestor must be a directory too, or creating it would fail
+    # with a bare NotADirectoryError.
+    ancestor = os.path.dirname(os.path.abspath(real))
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise ConfigurationError(
+            f"path={path!r} is inside {ancestor!r}, which is a file: pass a directory "
+            "for the local Chroma store."
+        )
     if must_exist and not os.path.isfile(os.path.join(real, _CHROMA_DB_FILE)):
         raise StoreError(
             f"Collection {collection!r} does not exist at {path} (no Chroma store there yet): "

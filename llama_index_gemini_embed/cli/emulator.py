@@ -1,6 +1,11 @@
 """``gemini-embed emulator``: serve the offline Gemini API emulator in the foreground.
 
-gemini-embed emulator --port 8765
+    gemini-embed emulator --port 8765
+
+It prints its base URL on stdout (for scripts) and, on stderr, the key it accepts and the
+exact flags and environment variables that point the CLI and the library at it. The options
+are the emulator's own (``python -m llama_index_gemini_embed.emulator``), so the two
+launchers cannot drift apart.
 """
 
 from __future__ import annotations
@@ -12,70 +17,52 @@ from ._common import EXIT_OK, PROG, Commands, add_command, add_debug
 
 
 def register(commands: Commands) -> None:
-    """Add ``emulator`` and its options."""
+    """Add ``emulator`` with the emulator launcher's own option list."""
+    from llama_index_gemini_embed.emulator.__main__ import add_emulator_arguments
+
     emulator = add_command(
         commands,
         "emulator",
         run=run,
         help="serve the offline Gemini API emulator in the foreground",
-        description="Serve the offline Gemini API emulator until Ctrl-C. Point clients at it "
-        "with --base-url (or GOOGLE_GEMINI_BASE_URL).",
+        description="Serve the offline Gemini API emulator until Ctrl-C. It prints the key "
+        "it accepts and how to point gemini-embed (--base-url) and the library "
+        "(GOOGLE_GEMINI_BASE_URL, GEMINI_API_KEY) at it.",
     )
     add_debug(emulator)
-    emulator.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
-    emulator.add_argument(
-        "--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)"
+    add_emulator_arguments(emulator)
+
+
+def instructions(base_url: str, api_keys: tuple[str, ...], *, default_key: str) -> str:
+    """What ``gemini-embed emulator`` prints on stderr once it listens (tested verbatim)."""
+    if api_keys == (default_key,):
+        key, key_note = default_key, "its built-in test key, not a Gemini key"
+    else:
+        key, key_note = "KEY", "the key you passed with --api-key (not printed)"
+    return "\n".join(
+        [
+            f"{PROG}: Gemini API emulator listening on {base_url} (Ctrl-C to stop)",
+            f"  API key: {key}  ({key_note})",
+            "  point the CLI and the library at it (google-genai reads both variables):",
+            f"    export GOOGLE_GEMINI_BASE_URL={base_url}",
+            f"    export GEMINI_API_KEY={key}",
+            "  or per command:",
+            f"    GEMINI_API_KEY={key} {PROG} ingest ./docs --base-url {base_url}",
+            f"    GeminiEmbedding(api_key={key!r}, base_url={base_url!r})",
+        ]
     )
-    emulator.add_argument(
-        "--api-key",
-        action="append",
-        dest="api_keys",
-        metavar="KEY",
-        help="accepted key (repeatable; default: the emulator's built-in key)",
-    )
-    emulator.add_argument("--items-per-minute", type=int, metavar="N", help="quota")
-    emulator.add_argument("--tokens-per-minute", type=int, metavar="N", help="quota")
-    emulator.add_argument("--items-per-day", type=int, metavar="N", help="quota")
-    emulator.add_argument(
-        "--window-seconds", type=float, default=60.0, help="length of a quota 'minute'"
-    )
-    emulator.add_argument("--latency", type=float, default=0.0, help="seconds per request")
-    emulator.add_argument("--jitter", type=float, default=0.0, help="extra random seconds")
-    emulator.add_argument("--seed", type=int, default=0, help="seed for faults and jitter")
 
 
 def run(args: argparse.Namespace) -> int:
-    from llama_index_gemini_embed.emulator import (
-        DEFAULT_API_KEY,
-        Emulator,
-        QuotaConfig,
-        serve_forever,
-    )
+    from llama_index_gemini_embed.emulator import DEFAULT_API_KEY, Emulator
+    from llama_index_gemini_embed.emulator.__main__ import emulator_from_args
 
-    quota = QuotaConfig(
-        items_per_minute=args.items_per_minute,
-        tokens_per_minute=args.tokens_per_minute,
-        items_per_day=args.items_per_day,
-        window_seconds=args.window_seconds,
-    )
+    launch = emulator_from_args(args)
 
     def ready(emu: Emulator) -> None:
         print(emu.base_url, flush=True)
-        print(
-            f"{PROG}: Gemini API emulator listening on {emu.base_url} (Ctrl-C to stop); "
-            f"use --base-url {emu.base_url}",
-            file=sys.stderr,
-            flush=True,
-        )
+        text = instructions(emu.base_url, launch.api_keys, default_key=DEFAULT_API_KEY)
+        print(text, file=sys.stderr, flush=True)
 
-    serve_forever(
-        host=args.host,
-        port=args.port,
-        api_keys=tuple(args.api_keys or (DEFAULT_API_KEY,)),
-        quota=quota,
-        latency=args.latency,
-        jitter=args.jitter,
-        seed=args.seed,
-        on_ready=ready,
-    )
+    launch.serve(on_ready=ready)
     return EXIT_OK

@@ -34,6 +34,7 @@ from ._common import (
 from ._terms import in_cli_terms
 
 if TYPE_CHECKING:
+    from llama_index_gemini_embed._calls import RetryEvent
     from llama_index_gemini_embed._ingest import IngestReport
     from llama_index_gemini_embed._store.store import ChromaStore
 
@@ -104,6 +105,7 @@ def register(commands: Commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from llama_index_gemini_embed._batch.options import BatchOptions
+    from llama_index_gemini_embed._calls import retry_listener
     from llama_index_gemini_embed._ingest import aingest
 
     for raw in args.paths:
@@ -147,29 +149,30 @@ def run(args: argparse.Namespace) -> int:
                     chunk_overlap=min(args.chunk_overlap, args.chunk_size // 2),
                 )
             ]
-        report = asyncio.run(
-            aingest(
-                list(args.paths),
-                store=store,
-                embed_model=embed,
-                transformations=transformations,
-                delete_missing=args.sync,
-                dry_run=args.dry_run,
-                raise_on_fatal=False,
-                show_progress=not args.quiet and sys.stderr.isatty(),
-                extensions=args.ext,
-                batch=BatchOptions(
-                    state_path=args.batch_state,
-                    wait=not args.no_wait,
-                    poll_initial=args.poll_seconds,
-                    poll_max=max(120.0, args.poll_seconds),
-                    fallback_online=args.fallback_online,
-                    on_event=lambda status: print(status.line(), file=sys.stderr),
+        with retry_listener(None if args.quiet else _announce_long_wait):
+            report = asyncio.run(
+                aingest(
+                    list(args.paths),
+                    store=store,
+                    embed_model=embed,
+                    transformations=transformations,
+                    delete_missing=args.sync,
+                    dry_run=args.dry_run,
+                    raise_on_fatal=False,
+                    show_progress=not args.quiet and sys.stderr.isatty(),
+                    extensions=args.ext,
+                    batch=BatchOptions(
+                        state_path=args.batch_state,
+                        wait=not args.no_wait,
+                        poll_initial=args.poll_seconds,
+                        poll_max=max(120.0, args.poll_seconds),
+                        fallback_online=args.fallback_online,
+                        on_event=lambda status: print(status.line(), file=sys.stderr),
+                    )
+                    if args.batch
+                    else None,
                 )
-                if args.batch
-                else None,
             )
-        )
     finally:
         # Batch mode keeps its job state file beside the store, even before any write.
         keep = bool(args.batch and not args.dry_run)
@@ -184,6 +187,24 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(_nothing_to_ingest(args, report))
     _print_report(report, args)
     return _report_exit(report, args, key)
+
+
+#: A retry or quota wait at least this long is announced on stderr (unless --quiet).
+NOTICE_AFTER_SECONDS = 2.0
+
+
+def _announce_long_wait(event: RetryEvent) -> None:
+    """``gemini-embed: embedding: retrying in 12s (rate limited, attempt 2)`` on stderr,
+    above the progress bar when one is shown (issue 11 item 11: no silent minutes)."""
+    if event.delay < NOTICE_AFTER_SECONDS:
+        return
+    line = f"{PROG}: {event.describe()}"
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with llama-index-core
+        print(line, file=sys.stderr, flush=True)
+    else:
+        tqdm.write(line, file=sys.stderr)
 
 
 def _first_missing(path: Path) -> Path | None:

@@ -5,6 +5,10 @@
     ...
     llama_index_gemini_embed.emulator._protocol.ApiError: bad
 
+Why ~600 lines in one module: it is the one grammar of an embedding request item (text and
+media parts, options, limits, token counts) that the online routes, Vertex routes and the
+Batch API all share; split, the three would drift apart.
+
 Pure functions, shared by the online handlers and the batch processor so both produce
 identical vectors and errors.
 """

@@ -113,6 +113,10 @@ class _Service(EmbeddingRoutes, GenerateRoutes, BatchRoutes, FileRoutes):
             self.state.count("embed_requests")
             if not embedding_model_exists(model, vertex=True):
                 raise vertex_not_found(self._vertex_model_path(m))
+            served = self.settings.vertex_embedding_locations
+            location = m.get("location")
+            if served is not None and location is not None and location not in served:
+                raise vertex_not_found(self._vertex_model_path(m))
         return await self._tracked(handler, request, m, method)
 
 
@@ -413,6 +417,18 @@ class Emulator:
         """
         self._settings.v1_batches_and_files = batches_and_files
         self._settings.v1_generate_config = generate_config
+
+    def set_vertex_behaviour(self, *, embedding_locations: Sequence[str] | None = None) -> None:
+        """Which Vertex locations serve the embedding models (None: all, the default).
+
+        ``embedding_locations=["us-central1"]`` makes ``locations/global`` answer Vertex's
+        404 "Publisher Model … was not found …" for embeddings (audit row 11: Google's
+        global-endpoint model lists omit the embedding models; UNVERIFIED). Express mode
+        (no location in the path) is unaffected.
+        """
+        self._settings.vertex_embedding_locations = (
+            None if embedding_locations is None else frozenset(embedding_locations)
+        )
 
     def set_upload_behaviour(
         self,

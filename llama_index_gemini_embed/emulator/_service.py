@@ -97,6 +97,8 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
     v1_batches_and_files: bool = True
     """False: ``/v1`` has no Batch/Files routes (404), as feared in docs/gemini-api.md."""
+    vertex_embedding_locations: frozenset[str] | None = None
+    """Vertex locations that serve the embedding models (None: every location)."""
     v1_generate_config: bool = True
     """False: ``/v1`` generateContent refuses systemInstruction / JSON-mode / thinking fields."""
 

@@ -381,3 +381,45 @@ async def test_a_thousand_small_titled_documents_cost_one_job_and_one_delivery(
     assert all(sent[f"doc{i}#0"]["title"] == f"Title {i}" for i in range(1_000))
     assert sink.calls == 1  # <= 20 store writes
     assert_all_delivered_once(sink, items)
+
+
+# ----------------------------------------------------------------------------- media (issue 15)
+
+
+async def test_media_items_are_never_embedded_as_text_only_by_the_batch_path(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path
+) -> None:
+    """The Batch API path carries text only: an item with media goes online (the same
+    engine, so the same vector), and the report says so, instead of losing its image."""
+    from llama_index_gemini_embed._embedding.engine import TextSpec
+    from llama_index_gemini_embed._types import MediaPart
+    from llama_index_gemini_embed.emulator.samples import png_with_description
+
+    png = png_with_description("a red bicycle at night")
+    picture = TextSpec("holiday", "RETRIEVAL_DOCUMENT", media=(MediaPart("image/png", data=png),))
+    items = [*corpus(3), ("photo#0", picture)]
+    embed = model(emulator, fake, "gemini-embedding-2", output_dimensionality=768)
+    sink = Sink()
+    report = await batcher(embed, tmp_path / "s.json", fake).run(items, sink)
+    assert report.embedded_batch == 3 and report.embedded_online == 1 and report.ok
+    assert any("1 item(s) with media" in line and "online" in line for line in report.errors)
+    (job,) = emulator.state.batches.values()
+    assert len(job.inputs) == 3  # the picture was not sent as its caption alone
+    online = await embed.engine.embed([picture])
+    assert sink.vectors["photo#0"] == pytest.approx(online[0], abs=1e-9)
+    assert_all_delivered_once(sink, items)
+
+
+@pytest.mark.parametrize("titles", [False, True], ids=["inline", "file"])
+async def test_batches_work_where_v1_does_not_serve_the_batch_and_files_apis(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, titles: bool
+) -> None:
+    """If /v1 lacks these routes (404, unverified for late 2026), the v1beta pin is what
+    keeps batch mode working on SDK 3.x, whose default is v1."""
+    emulator.set_v1_behaviour(batches_and_files=False)
+    items = corpus(3, titles=titles)
+    sink = Sink()
+    report = await batcher(model(emulator, fake), tmp_path / "s.json", fake).run(items, sink)
+    assert report.ok and report.embedded_batch == 3
+    assert not [r for r in emulator.requests if r.status == 404]
+    assert_all_delivered_once(sink, items)

@@ -22,7 +22,7 @@ from llama_index_gemini_embed.cli import EXIT_CODES, build_parser, exit_code_for
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig
 
 SECRET = "sk-test-SECRET-4f9a1c"
-COMMANDS = ("ingest", "query", "info", "emulator", "demo")
+COMMANDS = ("ingest", "query", "info", "emulator", "demo", "doctor")
 
 
 @pytest.fixture
@@ -253,7 +253,7 @@ def test_empty_store_exit_5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert code == 5 and "No Chroma store" in err
     (tmp_path / "chroma").mkdir()
     code, _, err = run(["info", *store_args(tmp_path)], capsys)
-    assert code == 5 and "does not exist yet: ingest something first" in err
+    assert code == 5 and "Collection 'cli-test' does not exist" in err
 
 
 def test_exit_code_mapping() -> None:

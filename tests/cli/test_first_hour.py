@@ -326,3 +326,75 @@ def test_a_file_given_as_path_names_the_option(
     code, _, err = run(args, capsys)
     assert code == 2 and one_error(err).startswith(f"--path {afile} is a file")
     assert afile.read_text() == "not a store"
+
+
+# ----------------------------------------------------------------------------- emulator
+
+
+def test_emulator_prints_its_key_and_the_settings_that_work(tmp_path: Path) -> None:
+    """Issue 11 item 17: the printed exports are enough for the CLI to use the emulator."""
+    from llama_index_gemini_embed.emulator import DEFAULT_API_KEY
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_index_gemini_embed.cli", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        base_url = process.stdout.readline().strip()
+        lines = [process.stderr.readline().rstrip("\n") for _ in range(8)]
+        assert lines == [
+            f"gemini-embed: Gemini API emulator listening on {base_url} (Ctrl-C to stop)",
+            f"  API key: {DEFAULT_API_KEY}  (its built-in test key, not a Gemini key)",
+            "  point the CLI and the library at it (google-genai reads both variables):",
+            f"    export GOOGLE_GEMINI_BASE_URL={base_url}",
+            f"    export GEMINI_API_KEY={DEFAULT_API_KEY}",
+            "  or per command:",
+            f"    GEMINI_API_KEY={DEFAULT_API_KEY} gemini-embed ingest ./docs "
+            f"--base-url {base_url}",
+            f"    GeminiEmbedding(api_key={DEFAULT_API_KEY!r}, base_url={base_url!r})",
+        ]
+        exports = dict(
+            line.strip().removeprefix("export ").split("=", 1)
+            for line in lines
+            if line.strip().startswith("export ")
+        )
+        result = subprocess.run(
+            [
+                *(sys.executable, "-m", "llama_index_gemini_embed.cli", "ingest"),
+                *(str(sample_corpus_dir()), *store_args(tmp_path), "--quiet"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env=subprocess_env(**exports),
+        )
+        assert result.returncode == 0, result.stderr
+        assert "10 written" in result.stdout
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# ----------------------------------------------------------------------------- retries
+
+
+def test_a_long_retry_wait_is_announced(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11 item 11: a wait of seconds is visible, not silent (and --quiet hides it)."""
+    from llama_index_gemini_embed.emulator import Fault
+
+    args = ["ingest", str(sample_corpus_dir()), *store_args(tmp_path), "--api-key", SECRET]
+    emu.script_faults([Fault.status(429, retry_delay="2s")])
+    code, out, err = run([*args, "--base-url", emu.base_url], capsys)
+    assert code == 0 and "10 written" in out
+    assert err == "gemini-embed: embedding: retrying in 2s (rate limited, attempt 1)\n"
+    emu.script_faults([Fault.status(429, retry_delay="2s")])
+    code, _, err = run(
+        [*args, "--base-url", emu.base_url, "--quiet", "--collection", "quiet-run"], capsys
+    )
+    assert code == 0 and err == ""

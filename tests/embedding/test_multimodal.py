@@ -237,3 +237,35 @@ def test_large_media_go_through_the_files_api_once_and_are_deleted(
     assert nodes[0].embedding == pytest.approx(
         unit(embed_media([("image/png", png)], model=MODEL, dimension=256)), abs=1e-6
     )
+
+
+def test_the_batch_api_preparation_refuses_media_instead_of_dropping_it(
+    emulator: Emulator,
+) -> None:
+    from llama_index_gemini_embed._types import MediaPart, TextSpec
+
+    embed = make(emulator)
+    png = png_with_description("a red bicycle")
+    spec = TextSpec("caption", "RETRIEVAL_DOCUMENT", None, (MediaPart("image/png", png),))
+    with pytest.raises(MediaError, match=r"Item #0 has media.*mode='online'"):
+        next(embed.engine.prepare_items([spec]))
+    item = next(embed.engine.prepare_items([spec], with_media=True))
+    assert item.media == spec.media and item.text == "title: none | text: caption"
+    assert item.tokens > 258
+
+
+def test_usage_per_modality(emulator: Emulator, tmp_path: Path) -> None:
+    from llama_index_gemini_embed._types import ModalityUsage
+
+    embed = make(emulator)
+    png = png_with_description("a red bicycle")
+    mixed = Node(text_resource=MediaResource(text="my commute"))
+    mixed.image_resource = MediaResource(data=png, mimetype="image/png")
+    wav = Node(audio_resource=MediaResource(data=wav_with_title("a dog", seconds=2.0)))
+    embed([mixed, wav, Node(text_resource=MediaResource(text="plain text"))])
+    usage = embed.usage_by_modality
+    assert set(usage) == {"text", "image", "audio"}
+    assert usage["image"] == ModalityUsage(items=1, tokens=258)  # the API's count
+    assert usage["audio"] == ModalityUsage(items=1, tokens=50)  # 25 a second
+    assert usage["text"].items == 2 and usage["text"].tokens > 0
+    assert sum(u.tokens for u in usage.values()) == embed.usage.tokens

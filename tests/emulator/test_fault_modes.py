@@ -246,3 +246,35 @@ def test_v1_generate_refuses_v1beta_only_fields(emulator: Emulator) -> None:
             plain = c.models.generate_content(model="gemini-2.5-flash-lite", contents="hi")
             assert plain.candidates
         c.close()
+
+
+def test_vertex_location_without_embedding_models_answers_404(emulator: Emulator) -> None:
+    from google.auth.credentials import Credentials
+
+    class Token(Credentials):
+        def __init__(self) -> None:
+            super().__init__()  # type: ignore[no-untyped-call]
+            self.token = "t"
+
+        def refresh(self, request: Any) -> None:
+            self.token = "t"
+
+    emulator.set_vertex_behaviour(embedding_locations=["us-central1"])
+    for location, ok in (("global", False), ("us-central1", True)):
+        c = genai.Client(
+            vertexai=True,
+            project="proj",
+            location=location,
+            credentials=Token(),
+            http_options=types.HttpOptions(base_url=emulator.base_url),
+        )
+        if ok:
+            assert c.models.embed_content(model=E1, contents="a").embeddings
+        else:
+            with pytest.raises(errors.ClientError) as exc:
+                c.models.embed_content(model=E1, contents="a")
+            assert exc.value.code == 404
+            assert "projects/proj/locations/global/publishers/google/models/" in (
+                exc.value.message or ""
+            )
+        c.close()

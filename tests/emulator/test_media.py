@@ -309,3 +309,41 @@ def test_vertex_embed_content_counts_media_tokens(emulator: Emulator) -> None:
     body = emulator.requests[-1]
     assert body.path.endswith(":embedContent") or body.path.endswith(":batchEmbedContents")
     c.close()
+
+
+def _exif_jpeg(description: str, order: str = "<") -> bytes:
+    """A JPEG container whose APP1 EXIF IFD0 holds ImageDescription (no COM segment)."""
+    text = description.encode() + b"\x00"
+    mark = b"II" if order == "<" else b"MM"
+    tiff = mark + struct.pack(order + "HI", 42, 8)
+    entry = struct.pack(order + "HHII", 0x010E, 2, len(text), 8 + 2 + 12 + 4)
+    tiff += struct.pack(order + "H", 1) + entry + struct.pack(order + "I", 0) + text
+    app1 = b"Exif\x00\x00" + tiff
+    return b"\xff\xd8\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + b"\xff\xd9"
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def test_exif_ztxt_and_compressed_pdf_descriptions_are_read() -> None:
+    for order in ("<", ">"):
+        info = read_media("image/jpeg", _exif_jpeg("harbour at dawn", order))
+        assert info.description == "harbour at dawn"
+    png = png_with_description("ignored", keyword="Comment")
+    ztxt = _png_chunk(b"zTXt", b"Description\x00\x00" + zlib.compress(b"a compressed note"))
+    png = png[:33] + ztxt + png[33:]  # after IHDR
+    assert read_media("image/png", png).description == "a compressed note"
+    stream = zlib.compress(b"BT /F1 12 Tf (Flate page) Tj ET")
+    pdf = (
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Page >>\nendobj\n2 0 obj\n<< /Length "
+        + str(len(stream)).encode()
+        + b" /Filter /FlateDecode >>\nstream\n"
+        + stream
+        + b"\nendstream\nendobj\n%%EOF\n"
+    )
+    info = read_media("application/pdf", pdf)
+    assert info.description == "Flate page" and info.pages == 1
+    # Nothing readable: no description, and the bytes' hash places it.
+    assert read_media("image/jpeg", b"\xff\xd8\xff\xd9").description is None
+    assert read_media("video/mp4", b"not an mp4 at all").description is None

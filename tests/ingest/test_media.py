@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from llama_index.core import VectorStoreIndex
 from llama_index.core.schema import ImageNode, MetadataMode, Node
 
-from llama_index_gemini_embed import ChromaStore, EmptyInputError, ingest
+from llama_index_gemini_embed import ChromaStore, DailyQuotaExceededError, EmptyInputError, ingest
 from llama_index_gemini_embed._ingest.media import media_nodes
 from llama_index_gemini_embed._ingest.sources import open_source
-from llama_index_gemini_embed.emulator import Emulator
+from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
 from llama_index_gemini_embed.emulator.samples import (
     mp4_with_title,
     pdf_with_pages,
@@ -159,3 +160,81 @@ def test_media_are_incremental_by_the_bytes_they_embed(emulator: Emulator, tmp_p
         changed = ingest(folder, embed_model=embed, store=store, show_progress=False)
         assert changed.embedded == 1 and changed.skipped == 3
         assert store.count() == 4
+
+
+def test_a_media_item_over_a_limit_fails_alone_before_any_spend(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "bike.png").write_bytes(png_with_description("a red bicycle"))
+    (folder / "long.mp4").write_bytes(mp4_with_title("a long ride", seconds=130))
+    embed = make_embed(emulator, model_name="gemini-embedding-2")
+    with ChromaStore("clips", path=str(tmp_path / "chroma")) as store:
+        report = ingest(folder, embed_model=embed, store=store, show_progress=False)
+        assert sorted(store.get_index()) == ["bike.png"]
+    assert report.embedded == 1 and report.failed == 1 and not report.ok
+    (failure,) = report.failures
+    assert (failure.node_id, failure.error_type) == ("long.mp4#0", "MediaError")
+    assert "at most 120 s per item: trim or split the video" in failure.message
+    assert emulator.counters.embed_items == 1  # the long video was never sent
+
+
+def test_a_text_query_finds_each_modality_by_its_content(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "note.md").write_text("# Tea\n\nHow to brew green tea at low temperature.\n")
+    (folder / "bike.png").write_bytes(png_with_description("a red bicycle at night"))
+    (folder / "whale.pdf").write_bytes(pdf_with_pages(["the blue whale sings under the sea"]))
+    (folder / "bell.wav").write_bytes(wav_with_title("a church bell ringing at noon"))
+    embed = make_embed(emulator, model_name="gemini-embedding-2")
+    with ChromaStore("mixed", path=str(tmp_path / "chroma"), embed_model=embed) as store:
+        report = ingest(folder, embed_model=embed, store=store, show_progress=False)
+        assert report.ok and report.embedded == 4
+        index = VectorStoreIndex.from_vector_store(store, embed_model=embed)
+        retriever = index.as_retriever(similarity_top_k=1)
+        found = {
+            query: retriever.retrieve(query)[0].node
+            for query in ("a red bicycle at night", "the blue whale sings", "a church bell ringing")
+        }
+    bike, whale, bell = found.values()
+    assert isinstance(bike, ImageNode) and bike.metadata["file_name"] == "bike.png"
+    assert whale.metadata["file_name"] == "whale.pdf" and whale.metadata["page_start"] == 1
+    assert bell.metadata["file_name"] == "bell.wav" and bell.metadata["modality"] == "audio"
+
+
+def test_a_stopped_media_run_resumes_without_paying_twice(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"photo{i:02d}.png").write_bytes(png_with_description(f"photo {i} of a lake"))
+    (folder / "guide.pdf").write_bytes(pdf_with_pages([f"guide page {i}" for i in range(8)]))
+    (folder / "waves.wav").write_bytes(wav_with_title("waves on the shore"))
+    uninterrupted = make_embed(emulator, model_name="gemini-embedding-2", embed_batch_size=5)
+    with ChromaStore("clean", path=str(tmp_path / "clean")) as clean:
+        assert ingest(folder, embed_model=uninterrupted, store=clean, show_progress=False).ok
+        expected = clean.collection.get(include=["embeddings", "metadatas"])
+    emulator.reset_daily_quota()
+    emulator.set_quota(QuotaConfig(items_per_day=10))
+    embed = make_embed(
+        emulator, model_name="gemini-embedding-2", embed_batch_size=5, max_concurrency=1
+    )
+    with ChromaStore("album", path=str(tmp_path / "chroma")) as store:
+        with pytest.raises(DailyQuotaExceededError) as stopped:
+            ingest(folder, embed_model=embed, store=store, show_progress=False)
+        assert stopped.value.report is not None and stopped.value.report.written == 10
+        emulator.reset_daily_quota()
+        emulator.set_quota(QuotaConfig())
+        items = emulator.counters.embed_items
+        resumed = ingest(folder, embed_model=embed, store=store, show_progress=False)
+        assert resumed.ok and resumed.skipped == 10 and resumed.embedded == 5
+        assert emulator.counters.embed_items - items == 5  # nothing paid twice
+        got = store.collection.get(include=["embeddings", "metadatas"])
+    assert sorted(got["ids"]) == sorted(expected["ids"])
+    vectors = dict(zip(got["ids"], got["embeddings"], strict=True))  # type: ignore[arg-type]
+    for node_id, vector in zip(expected["ids"], expected["embeddings"], strict=True):  # type: ignore[arg-type]
+        assert list(vector) == list(vectors[node_id]), node_id
