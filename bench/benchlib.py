@@ -32,7 +32,11 @@ OURS_PY = BENCH_DIR / ".venv-bench" / "bin" / "python"
 ANCHOR_PY = BENCH_DIR / ".venv-anchors" / "bin" / "python"
 WORKER = BENCH_DIR / "ingest_worker.py"
 CACHE_DIR = ROOT / ".bench-cache"
-DATA_DIR = Path(os.environ.get("LIGE_BENCH_DATA", "/work/shared/data/dbpedia-entity-5k"))
+# The DBpedia-Entity 5k subset lives in the shared/ folder beside the checkout
+# (../shared/data/dbpedia-entity-5k); LIGE_BENCH_DATA points elsewhere.
+DATA_DIR = Path(
+    os.environ.get("LIGE_BENCH_DATA", ROOT.parent / "shared" / "data" / "dbpedia-entity-5k")
+)
 
 
 def loadavg() -> tuple[float, float, float]:
@@ -182,6 +186,61 @@ def synthetic_documents(n: int, words: int = 40, start: int = 0) -> Iterator[Any
 
     for i in range(start, start + n):
         yield Document(text=synthetic_chunk(i, words), id_=f"doc-{i:07d}")
+
+
+SHAPES = ("synthetic", "small-files", "long-docs")
+LONG_DOC_WORDS = 1600  # ~4 chunks of ~512 tokens each with the long-docs splitter
+LONG_DOC_CHUNK_TOKENS = 512
+
+
+def shape_documents(shape: str, n: int, words: int = 40) -> Iterator[Any]:
+    """The corpus shapes users have, as ``n`` llama-index Documents (lazily).
+
+    * ``synthetic``: one ``words``-word chunk per document, no title (the original benchmark);
+    * ``small-files``: one short chunk per document with a distinct ``file_name`` — a folder
+      of small files, where each file's name is sent as its title (ours) or dropped (anchor);
+    * ``long-docs``: ``LONG_DOC_WORDS``-word documents with a ``file_name``, split into
+      ~``LONG_DOC_CHUNK_TOKENS``-token chunks by the worker (token-quota-bound, like real docs).
+    """
+    from llama_index.core.schema import Document
+
+    if shape == "synthetic":
+        yield from synthetic_documents(n, words)
+        return
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; choose one of {', '.join(SHAPES)}")
+    per_doc = words if shape == "small-files" else LONG_DOC_WORDS
+    for i in range(n):
+        if shape == "small-files":
+            text = synthetic_chunk(i, per_doc)
+        else:  # sentences of ~20 words, so the splitter has boundaries to respect
+            text = " ".join(synthetic_chunk(i * 1000 + j, 20) for j in range(per_doc // 20))
+        yield Document(
+            text=text,
+            id_=f"{shape}-{i:07d}",
+            metadata={"file_name": f"notes/{shape}-{i:07d}.txt"},
+        )
+
+
+def shape_splitter(shape: str) -> Any:
+    """The same splitter for ours and the anchor: 1,024 tokens (LlamaIndex's default), or
+    ``LONG_DOC_CHUNK_TOKENS`` for long documents."""
+    from llama_index.core.node_parser import SentenceSplitter
+
+    if shape == "long-docs":
+        return SentenceSplitter(chunk_size=LONG_DOC_CHUNK_TOKENS, chunk_overlap=50)
+    return SentenceSplitter(chunk_size=1024, chunk_overlap=100)
+
+
+def shape_chunks(shape: str, n: int, words: int = 40) -> list[str]:
+    """The chunk texts of a shape after :func:`shape_splitter` (what the API is sent)."""
+    if shape == "synthetic":
+        return [synthetic_chunk(i, words) for i in range(n)]
+    from llama_index.core.ingestion import run_transformations
+
+    docs = list(shape_documents(shape, n, words))
+    nodes = run_transformations(docs, [shape_splitter(shape)], in_place=False)
+    return [node.get_content() for node in nodes]
 
 
 @contextmanager

@@ -31,7 +31,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import peak_rss_mib, synthetic_documents
+import benchlib
+from benchlib import SHAPES, peak_rss_mib, shape_documents, shape_splitter, synthetic_documents
 
 
 def _opt_int(value: str) -> int | None:
@@ -55,8 +56,7 @@ def _cpu() -> float:
 
 
 async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
-    from llama_index_gemini_embed import ChromaStore, GeminiEmbedding
-    from llama_index_gemini_embed._ingest import aingest
+    from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, aingest
 
     embed = GeminiEmbedding(
         api_key=args.api_key,
@@ -74,7 +74,7 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         )
     else:
         store = ChromaStore("ours", path=args.chroma, embed_model=embed)
-    docs: Any = synthetic_documents(args.n, args.words)  # lazy: streaming is the point
+    docs: Any = shape_documents(args.shape, args.n, args.words)  # lazy: streaming is the point
     if args.pregen:  # CPU runs: input generation is not ours to pay (the anchor gets a list)
         docs = list(docs)
     out: dict[str, Any] = {}
@@ -82,7 +82,12 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     START[0] = time.time()
     try:
         report = await aingest(
-            docs, store=store, embed_model=embed, show_progress=False, raise_on_fatal=False
+            docs,
+            store=store,
+            embed_model=embed,
+            transformations=[shape_splitter(args.shape)],
+            show_progress=False,
+            raise_on_fatal=False,
         )
         out.update(
             embedded=report.embedded,
@@ -111,7 +116,6 @@ async def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
     from chromadb.config import Settings
     from google.genai import types
     from llama_index.core.ingestion import IngestionPipeline
-    from llama_index.core.node_parser import SentenceSplitter
     from llama_index.embeddings.google_genai import GoogleGenAIEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
@@ -120,6 +124,8 @@ async def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["embed_batch_size"] = args.batch
     if args.workers is not None:
         kwargs["num_workers"] = args.workers
+    if args.retries is not None:
+        kwargs["retries"] = args.retries
     embed = GoogleGenAIEmbedding(
         model_name="gemini-embedding-001",  # their default is gemini-embedding-2-preview
         api_key=args.api_key,
@@ -130,10 +136,10 @@ async def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
     client = chromadb.PersistentClient(args.chroma, settings=Settings(anonymized_telemetry=False))
     collection = client.get_or_create_collection("anchor")
     pipeline = IngestionPipeline(
-        transformations=[SentenceSplitter(chunk_size=1024, chunk_overlap=100), embed],
+        transformations=[shape_splitter(args.shape), embed],
         vector_store=ChromaVectorStore(chroma_collection=collection),
     )
-    docs = list(synthetic_documents(args.n, args.words))  # IngestionPipeline takes a list
+    docs = list(shape_documents(args.shape, args.n, args.words))  # the pipeline takes a list
     out: dict[str, Any] = {
         "effective_batch": embed.embed_batch_size,
         "effective_workers": embed.num_workers,
@@ -165,6 +171,11 @@ async def run_anchor(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def shape_chunks(args: argparse.Namespace) -> list[str]:
+    """The chunk texts of ``--shape`` after the shared splitter (built outside timing)."""
+    return benchlib.shape_chunks(args.shape, args.n, args.words)
+
+
 async def run_raw_sdk(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: just the google-genai SDK calls (100 texts/request, 8 in flight), no store."""
     from google import genai
@@ -176,7 +187,7 @@ async def run_raw_sdk(args: argparse.Namespace) -> dict[str, Any]:
     config = types.EmbedContentConfig(
         task_type="RETRIEVAL_DOCUMENT", output_dimensionality=args.dim
     )
-    texts = [d.text for d in synthetic_documents(args.n, args.words)]
+    texts = shape_chunks(args)
     sem = asyncio.Semaphore(args.concurrency)
     vectors: list[list[float]] = []
 
@@ -248,13 +259,18 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
 
     def batches() -> Iterator[tuple[list[str], Any, list[str]]]:
         """(ids, vectors, texts) per 100; lazy, so RSS is Chroma's own (unless --pregen)."""
-        docs = synthetic_documents(args.n, args.words)
-        for i in range(0, args.n, 100):
-            size = min(100, args.n - i)
+        chunks: Iterator[str] = (
+            (d.text for d in synthetic_documents(args.n, args.words))
+            if args.shape == "synthetic"
+            else iter(shape_chunks(args))
+        )
+        i = 0
+        while texts := list(itertools.islice(chunks, 100)):
+            size = len(texts)
             vecs = rng.standard_normal((size, args.dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            texts = [d.text for d in itertools.islice(docs, size)]
             yield [f"doc-{j:07d}#0" for j in range(i, i + size)], vecs, texts
+            i += size
 
     source: Iterable[tuple[list[str], Any, list[str]]] = batches()
     if args.pregen:
@@ -286,6 +302,7 @@ def main() -> None:
     ap.add_argument("--collection", default="ours", help="collection name in server mode")
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--words", type=int, default=40)
+    ap.add_argument("--shape", choices=SHAPES, default="synthetic", help="corpus shape")
     ap.add_argument("--dim", type=int, default=768)
     # ours
     ap.add_argument("--rpm", type=_opt_int, default=None, help="items per quota window")
@@ -297,6 +314,7 @@ def main() -> None:
     ap.add_argument("--batch", type=_opt_int, default=None, help="embed_batch_size (None: default)")
     ap.add_argument("--workers", type=_opt_int, default=None, help="embedding num_workers")
     ap.add_argument("--pipeline-workers", type=_opt_int, default=None, help="arun(num_workers=)")
+    ap.add_argument("--retries", type=_opt_int, default=None, help="GoogleGenAIEmbedding retries")
     ap.add_argument(
         "--our-records",
         action="store_true",

@@ -380,7 +380,7 @@ class BatchEmbedder:
                 )
             seen.add(key)
             try:
-                item = next(engine.prepare_items([spec]))
+                item = next(engine.prepare_items([spec], with_media=True))
             except InputError as exc:
                 run.report.failures.append(ItemFailure(key, type(exc).__name__, str(exc)))
                 continue

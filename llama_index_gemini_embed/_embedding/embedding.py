@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from google import genai
 from llama_index.core.base.embeddings.base import Embedding
@@ -49,6 +49,9 @@ from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
 from llama_index_gemini_embed._types import ModalityUsage
 from llama_index_gemini_embed._usage import Usage, UsageSnapshot
+
+if TYPE_CHECKING:
+    from llama_index_gemini_embed._doctor import DoctorReport
 
 from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
 from .media import check_media, node_media, part_from_bytes
@@ -249,6 +252,19 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     def usage(self) -> UsageSnapshot:
         """Totals so far: items, requests, estimated tokens, retries, truncations, cost."""
         return self._usage.snapshot()
+
+    async def adoctor(self, *, rerank_model: str | None = None) -> DoctorReport:
+        """Check this setup on the service in a few tiny calls: ``print(await embed.adoctor())``
+        (see :mod:`llama_index_gemini_embed._doctor`)."""
+        from llama_index_gemini_embed._doctor import adoctor
+
+        return await adoctor(self, rerank_model=rerank_model)
+
+    def doctor(self, *, rerank_model: str | None = None) -> DoctorReport:
+        """Blocking :meth:`adoctor`: ``print(embed.doctor())``; ``.ok`` is False if a row failed."""
+        from llama_index_gemini_embed._doctor import doctor
+
+        return doctor(self, rerank_model=rerank_model)
 
     @property
     def usage_by_modality(self) -> dict[str, ModalityUsage]:

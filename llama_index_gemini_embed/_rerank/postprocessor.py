@@ -366,7 +366,7 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
                     parts=[
                         types.Part(text=part)
                         if isinstance(part, str)
-                        else types.Part.from_bytes(data=part.data, mime_type=part.mime_type)
+                        else types.Part.from_bytes(data=part.data or b"", mime_type=part.mime_type)
                         for part in parts
                     ],
                 )

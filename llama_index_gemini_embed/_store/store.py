@@ -514,12 +514,17 @@ class ChromaStore(BasePydanticVectorStore):
     def check_fingerprint(self, fingerprint: Mapping[str, FingerprintValue]) -> None:
         """Record ``fingerprint`` if the collection has none; raise if it records another.
 
+        A read-only store only checks: equal passes, another one raises, and none
+        recorded raises StoreError (recording it would be a write).
+
         Raises:
             FingerprintMismatchError: Names both fingerprints and what to do.
-            StoreError: The store is read-only.
+            StoreError: The store is read-only and the collection records no fingerprint.
         """
-        self._refuse_write("record a fingerprint")
-        self._check_fingerprint(normalise_fingerprint(fingerprint), refresh=True)
+        expected = normalise_fingerprint(fingerprint)
+        self._check_fingerprint(expected, refresh=True)
+        if self._recorded is None:  # only a reader gets here: it recorded nothing
+            self._refuse_write("record a fingerprint")
 
     def _check_fingerprint(self, expected: Fingerprint, refresh: bool) -> None:
         assert self._client is not None and self._collection is not None

@@ -23,7 +23,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from . import batch, demo, emulator, info, ingest, query
+from . import batch, demo, doctor, emulator, info, ingest, query
 from ._common import (
     ARGV_SECRETS,
     EXIT_API,
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 #: The commands in the order ``gemini-embed --help`` lists them.
-COMMANDS = (ingest, batch, query, info, emulator, demo)
+COMMANDS = (ingest, batch, query, info, emulator, demo, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

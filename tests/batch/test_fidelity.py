@@ -408,3 +408,18 @@ async def test_media_items_are_never_embedded_as_text_only_by_the_batch_path(
     online = await embed.engine.embed([picture])
     assert sink.vectors["photo#0"] == pytest.approx(online[0], abs=1e-9)
     assert_all_delivered_once(sink, items)
+
+
+@pytest.mark.parametrize("titles", [False, True], ids=["inline", "file"])
+async def test_batches_work_where_v1_does_not_serve_the_batch_and_files_apis(
+    emulator: Emulator, fake: FakeTime, tmp_path: Path, titles: bool
+) -> None:
+    """If /v1 lacks these routes (404, unverified for late 2026), the v1beta pin is what
+    keeps batch mode working on SDK 3.x, whose default is v1."""
+    emulator.set_v1_behaviour(batches_and_files=False)
+    items = corpus(3, titles=titles)
+    sink = Sink()
+    report = await batcher(model(emulator, fake), tmp_path / "s.json", fake).run(items, sink)
+    assert report.ok and report.embedded_batch == 3
+    assert not [r for r in emulator.requests if r.status == 404]
+    assert_all_delivered_once(sink, items)

@@ -22,7 +22,7 @@ from llama_index_gemini_embed.cli import EXIT_CODES, build_parser, exit_code_for
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig
 
 SECRET = "sk-test-SECRET-4f9a1c"
-COMMANDS = ("ingest", "query", "info", "emulator", "demo")
+COMMANDS = ("ingest", "query", "info", "emulator", "demo", "doctor")
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import io
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,15 +97,17 @@ def test_embedding_answers_carry_usage_metadata(client: genai.Client) -> None:
 
 def test_batch_results_carry_token_count_per_item(emulator: Emulator) -> None:
     c = client_for(emulator)
-    job = c.batches.create_embeddings(
-        model=E1,
-        src=types.EmbeddingsBatchJobSource(
-            inlined_requests=types.EmbedContentBatch(
-                contents=["alpha beta", "order 12345"],
-                config=types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT"),
-            )
-        ),
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the SDK marks batches as experimental
+        job = c.batches.create_embeddings(
+            model=E1,
+            src=types.EmbeddingsBatchJobSource(
+                inlined_requests=types.EmbedContentBatch(
+                    contents=["alpha beta", "order 12345"],
+                    config=types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT"),
+                )
+            ),
+        )
     assert job.name is not None
     for _ in range(5):
         job = c.batches.get(name=job.name)

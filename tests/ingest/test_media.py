@@ -8,10 +8,10 @@ import pytest
 from llama_index.core import VectorStoreIndex
 from llama_index.core.schema import ImageNode, MetadataMode, Node
 
-from llama_index_gemini_embed import ChromaStore, EmptyInputError, ingest
+from llama_index_gemini_embed import ChromaStore, DailyQuotaExceededError, EmptyInputError, ingest
 from llama_index_gemini_embed._ingest.media import media_nodes
 from llama_index_gemini_embed._ingest.sources import open_source
-from llama_index_gemini_embed.emulator import Emulator
+from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
 from llama_index_gemini_embed.emulator.samples import (
     mp4_with_title,
     pdf_with_pages,
@@ -203,3 +203,38 @@ def test_a_text_query_finds_each_modality_by_its_content(
     assert isinstance(bike, ImageNode) and bike.metadata["file_name"] == "bike.png"
     assert whale.metadata["file_name"] == "whale.pdf" and whale.metadata["page_start"] == 1
     assert bell.metadata["file_name"] == "bell.wav" and bell.metadata["modality"] == "audio"
+
+
+def test_a_stopped_media_run_resumes_without_paying_twice(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"photo{i:02d}.png").write_bytes(png_with_description(f"photo {i} of a lake"))
+    (folder / "guide.pdf").write_bytes(pdf_with_pages([f"guide page {i}" for i in range(8)]))
+    (folder / "waves.wav").write_bytes(wav_with_title("waves on the shore"))
+    uninterrupted = make_embed(emulator, model_name="gemini-embedding-2", embed_batch_size=5)
+    with ChromaStore("clean", path=str(tmp_path / "clean")) as clean:
+        assert ingest(folder, embed_model=uninterrupted, store=clean, show_progress=False).ok
+        expected = clean.collection.get(include=["embeddings", "metadatas"])
+    emulator.reset_daily_quota()
+    emulator.set_quota(QuotaConfig(items_per_day=10))
+    embed = make_embed(
+        emulator, model_name="gemini-embedding-2", embed_batch_size=5, max_concurrency=1
+    )
+    with ChromaStore("album", path=str(tmp_path / "chroma")) as store:
+        with pytest.raises(DailyQuotaExceededError) as stopped:
+            ingest(folder, embed_model=embed, store=store, show_progress=False)
+        assert stopped.value.report is not None and stopped.value.report.written == 10
+        emulator.reset_daily_quota()
+        emulator.set_quota(QuotaConfig())
+        items = emulator.counters.embed_items
+        resumed = ingest(folder, embed_model=embed, store=store, show_progress=False)
+        assert resumed.ok and resumed.skipped == 10 and resumed.embedded == 5
+        assert emulator.counters.embed_items - items == 5  # nothing paid twice
+        got = store.collection.get(include=["embeddings", "metadatas"])
+    assert sorted(got["ids"]) == sorted(expected["ids"])
+    vectors = dict(zip(got["ids"], got["embeddings"], strict=True))  # type: ignore[arg-type]
+    for node_id, vector in zip(expected["ids"], expected["embeddings"], strict=True):  # type: ignore[arg-type]
+        assert list(vector) == list(vectors[node_id]), node_id

@@ -77,7 +77,7 @@ def test_the_env_key_is_not_echoed_when_typed_as_a_command(
     err = capsys.readouterr().err
     assert err == (
         "gemini-embed: error: argument COMMAND: invalid choice: '***' (choose from 'ingest', "
-        "'batch', 'query', 'info', 'emulator', 'demo') (see `gemini-embed --help`)\n"
+        "'batch', 'query', 'info', 'emulator', 'demo', 'doctor') (see `gemini-embed --help`)\n"
     )
 
 

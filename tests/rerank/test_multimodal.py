@@ -100,7 +100,7 @@ def test_a_pdf_page_range_is_sent_and_named(emulator: Emulator, tmp_path: Path) 
     ((mime, data),) = inline_parts(body)
     assert mime == "application/pdf" and data == pdf.read_bytes()
     prompt = "".join(p.get("text", "") for p in body["contents"][0]["parts"])
-    assert "pages 1-2 of the attached PDF report.pdf" in prompt
+    assert "Attached: pages 1-2 of PDF report.pdf" in prompt
 
 
 def test_media_stay_within_the_request_budget_and_no_node_is_dropped(
@@ -139,7 +139,7 @@ def test_media_stay_within_the_request_budget_and_no_node_is_dropped(
         assert sent <= budget
     report = reranker.last_report
     assert report is not None
-    assert any("gone.png" in p and "judged by its text" in p for p in report.problems)
+    assert any("gone.png" in p and "judged by its text" in p for p in report.problems), report
     assert any("over max_media_bytes_per_request" in p for p in report.problems)
     assert report.judged == len(nodes)
 

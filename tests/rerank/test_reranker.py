@@ -243,6 +243,15 @@ def test_the_default_judge_is_a_current_model_and_api_version_is_the_users_choic
     ]
 
 
+def test_the_judge_works_where_v1_refuses_structured_output_fields(emulator):
+    """v1 generateContent refused systemInstruction/responseSchema/thinkingConfig (Sept
+    2025, unverified now): the v1beta pin keeps the judge working on SDK 3.x."""
+    emulator.set_v1_behaviour(generate_config=False)
+    result = make(emulator).postprocess_nodes(candidates("x", "a red fox"), query_str="red fox")
+    assert ids_of(result)[0] == "n1"
+    assert emulator.counters.status.get(400, 0) == 0
+
+
 def test_every_priced_model_costs_something_and_an_unpriced_one_warns_once(emulator, caplog):
     for model in GENERATION_PRICES:
         reranker = make(emulator, model=model)

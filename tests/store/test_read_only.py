@@ -20,7 +20,11 @@ import pytest
 from llama_index.core.schema import TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
 
-from llama_index_gemini_embed._errors import ConfigurationError, StoreError
+from llama_index_gemini_embed._errors import (
+    ConfigurationError,
+    FingerprintMismatchError,
+    StoreError,
+)
 from llama_index_gemini_embed._fingerprint import Fingerprint
 from llama_index_gemini_embed._store.store import ChromaStore
 
@@ -99,7 +103,7 @@ def test_read_only_store_refuses_writes_in_one_line(tmp_path: Path) -> None:
             lambda: reader.delete("doc"),
             lambda: reader.delete_nodes(["n0"]),
             reader.clear,
-            lambda: reader.check_fingerprint(FP),
+            lambda: reader.check_fingerprint(FP),  # none recorded: recording is a write
         ]
         for refuse in refusals:
             with pytest.raises(StoreError) as info:
@@ -108,6 +112,12 @@ def test_read_only_store_refuses_writes_in_one_line(tmp_path: Path) -> None:
             assert "\n" not in message
             assert message.startswith("This ChromaStore was opened with read_only=True")
         assert reader.count() == 2 and reader.fingerprint is None  # nothing was recorded
+    with ChromaStore("docs", path=path, fingerprint=FP) as writer:
+        assert writer.fingerprint == FP
+    with ChromaStore("docs", path=path, read_only=True) as reader:
+        reader.check_fingerprint(FP)  # a reader checks a recorded fingerprint without writing
+        with pytest.raises(FingerprintMismatchError):
+            reader.check_fingerprint({**FP, "dimension": 3})
         result = reader.query(VectorStoreQuery(query_embedding=[1.0, 1.0], similarity_top_k=1))
         assert result.ids == ["n1"]
 
