@@ -15,6 +15,7 @@ __all__ = [
     "KNOWN_MODELS",
     "BackendLimits",
     "ModelSpec",
+    "cost_usd",
     "model_spec",
     "vertex_limits",
 ]
@@ -74,6 +75,24 @@ KNOWN_MODELS: dict[str, ModelSpec] = {
         **{**_GE2.__dict__, "name": "gemini-embedding-2-preview"}
     ),
 }
+
+
+def cost_usd(
+    tokens: int,
+    price_per_million_tokens: float,
+    *,
+    output_tokens: int = 0,
+    output_price_per_million_tokens: float = 0.0,
+) -> float:
+    """USD for ``tokens`` (and ``output_tokens``) at per-million-token prices: the one cost
+    formula of the package (usage, reports, batch savings and dry runs all use it).
+
+        >>> cost_usd(2_000_000, 0.15)
+        0.3
+    """
+    return (
+        tokens * price_per_million_tokens + output_tokens * output_price_per_million_tokens
+    ) / 1_000_000
 
 
 def _bare(model: str) -> str:

@@ -101,10 +101,16 @@ class QuotaLimiter:
         self.settings = QuotaSettings(
             items_per_minute, tokens_per_minute, items_per_day, window_seconds, day_seconds
         )
+        # The sliding minute: one entry per granted request, keyed by its ticket, so
+        # complete() can find it again. Entries leave only once answered AND older than
+        # the window (see _expire).
         self._minute: dict[int, _Entry] = {}
+        # The day is append-only (stamp, items) in grant order, so the oldest are at the
+        # front and expire by popping; _day_items is their running sum.
         self._day: list[tuple[float, int]] = []
         self._day_items = 0
         self._ids = itertools.count(1)
+        # reserve()/complete() run on event-loop threads and sync callers alike.
         self._lock = threading.Lock()
 
     @property
@@ -114,6 +120,9 @@ class QuotaLimiter:
         return any(v is not None for v in limits)
 
     def _expire(self, now: float) -> None:
+        # A request counts against the minute until `window` seconds after its answer.
+        # In-flight requests never expire: the server may stamp them as late as their
+        # answer, which has not come yet.
         horizon = now - self.settings.window_seconds
         expired = [
             key
@@ -122,6 +131,8 @@ class QuotaLimiter:
         ]
         for key in expired:
             del self._minute[key]
+        # The day budget frees items a full day after they were granted (our stamp is
+        # earlier than the server's, so this is conservative by the request latency).
         day_horizon = now - self.settings.day_seconds
         while self._day and self._day[0][0] <= day_horizon:
             self._day_items -= self._day.pop(0)[1]
@@ -141,6 +152,8 @@ class QuotaLimiter:
             ValueError: the request alone is larger than a per-minute budget.
         """
         s = self.settings
+        # A request bigger than a whole minute's budget could never be granted: waiting
+        # would loop forever, so refuse it (the packer keeps requests within the budget).
         if s.items_per_minute is not None and items > s.items_per_minute:
             raise ValueError(f"a request of {items} items exceeds {s.items_per_minute} items/min")
         if s.tokens_per_minute is not None and tokens > s.tokens_per_minute:
@@ -149,6 +162,7 @@ class QuotaLimiter:
             )
         with self._lock:
             self._expire(now)
+            # The day budget is not waited for (hours away): it fails the run at once.
             if s.items_per_day is not None and self._day_items + items > s.items_per_day:
                 raise DailyQuotaExceededError(
                     f"The configured daily budget of requests_per_day={s.items_per_day} items "
@@ -158,6 +172,10 @@ class QuotaLimiter:
                     code=429,
                     status="RESOURCE_EXHAUSTED",
                 )
+            # Per-minute budgets: if this request does not fit now, compute how long until
+            # enough of the oldest usage leaves the window; the longer of the two waits wins.
+            # Nothing is reserved on a wait: the caller sleeps and asks again, so requests
+            # that fit meanwhile (smaller ones) are not blocked behind it.
             used_items, used_tokens = self._used()
             wait = 0.0
             if s.items_per_minute is not None and used_items + items > s.items_per_minute:
@@ -168,6 +186,8 @@ class QuotaLimiter:
                 wait = max(wait, self._wait_until_free(now, lambda e: e.tokens, excess))
             if wait > 0:
                 return wait, 0
+            # Granted: book it now (stamp = grant time, in flight) so concurrent callers
+            # see it at once; complete() re-stamps it with the answer time.
             ticket = next(self._ids)
             self._minute[ticket] = _Entry(now, items, tokens)
             if s.items_per_day is not None:
@@ -190,14 +210,18 @@ class QuotaLimiter:
                     entry.tokens = tokens
 
     def _wait_until_free(self, now: float, amount: Callable[[_Entry], int], excess: int) -> float:
-        # Requests still in flight will be stamped no earlier than now.
+        # Walk the usage oldest-first, adding up what each entry frees when it leaves the
+        # window, until `excess` is freed: that entry's departure time is the wait.
+        # Requests still in flight will be stamped no earlier than now, so they count as
+        # answered now (the earliest they could leave). If even all of it is not enough
+        # (only possible with in-flight usage), wait one window and re-check.
         window = self.settings.window_seconds
         stamps = sorted((now if e.in_flight else e.stamp, amount(e)) for e in self._minute.values())
         freed = 0
         for stamp, value in stamps:
             freed += value
             if freed >= excess:
-                return max(stamp + window - now, 1e-3)
+                return max(stamp + window - now, 1e-3)  # never 0: 0 means "granted"
         return window
 
     def usage(self, now: float) -> tuple[int, int, int]:

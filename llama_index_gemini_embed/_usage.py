@@ -16,6 +16,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from ._models import cost_usd
+
 __all__ = ["Usage", "UsageSnapshot"]
 
 
@@ -95,9 +97,12 @@ class Usage:
             counts = dict(self._counts)
         tokens = counts.get("tokens", 0)
         output = counts.get("output_tokens", 0)
-        cost = (
-            tokens * self.price_per_million_tokens + output * self.price_per_million_output_tokens
-        ) / 1_000_000
+        cost = cost_usd(
+            tokens,
+            self.price_per_million_tokens,
+            output_tokens=output,
+            output_price_per_million_tokens=self.price_per_million_output_tokens,
+        )
         return UsageSnapshot(
             items=counts.get("items", 0),
             requests=counts.get("requests", 0),

@@ -6,7 +6,6 @@ assert snapshot(store) == snap  # "nothing lost": same ids, texts, metadata, vec
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import subprocess
@@ -120,17 +119,6 @@ def write_files(root: Path, count: int, *, sentences: int = 12, start: int = 0) 
         )
         (root / f"note{i:03d}.md").write_text(f"---\ngroup: g{i % 3}\n---\n# Note {i}\n\n{body}\n")
     return root
-
-
-class FakeSleep:
-    """An injected ``sleep=``: records each requested wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

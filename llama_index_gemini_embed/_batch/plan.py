@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index_gemini_embed._models import ModelSpec
+from llama_index_gemini_embed._models import ModelSpec, cost_usd
 
 from .state import JobMode
 
@@ -244,8 +244,8 @@ def batch_cost(tokens: int, spec: ModelSpec) -> CostEstimate:
     """
     return CostEstimate(
         tokens=tokens,
-        batch_usd=tokens * spec.batch_price_per_million_tokens / 1_000_000,
-        online_usd=tokens * spec.price_per_million_tokens / 1_000_000,
+        batch_usd=cost_usd(tokens, spec.batch_price_per_million_tokens),
+        online_usd=cost_usd(tokens, spec.price_per_million_tokens),
     )
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from llama_index_gemini_embed._models import cost_usd
+
 __all__ = ["BatchRunReport", "ItemFailure", "JobOutcome", "JobStatus", "sample", "usd"]
 
 
@@ -114,12 +116,12 @@ class BatchRunReport:
 
     @property
     def batch_cost_usd(self) -> float:
-        return self.batch_tokens * self.batch_price_per_million / 1_000_000
+        return cost_usd(self.batch_tokens, self.batch_price_per_million)
 
     @property
     def online_equivalent_usd(self) -> float:
         """What the batch-embedded tokens would have cost through online embedding."""
-        return self.batch_tokens * self.online_price_per_million / 1_000_000
+        return cost_usd(self.batch_tokens, self.online_price_per_million)
 
     @property
     def saving_usd(self) -> float:
@@ -128,7 +130,7 @@ class BatchRunReport:
     @property
     def online_cost_usd(self) -> float:
         """Cost of the online fallback (per-item errors, ``fallback_online``)."""
-        return self.online_tokens * self.online_price_per_million / 1_000_000
+        return cost_usd(self.online_tokens, self.online_price_per_million)
 
     @property
     def cost_usd(self) -> float:

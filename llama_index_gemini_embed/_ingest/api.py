@@ -57,7 +57,7 @@ from llama_index_gemini_embed._fingerprint import (
     fingerprints_equal,
     normalise_fingerprint,
 )
-from llama_index_gemini_embed._models import model_spec
+from llama_index_gemini_embed._models import cost_usd, model_spec
 from llama_index_gemini_embed._sync import run_sync
 
 from .plan import estimate_seconds
@@ -309,7 +309,7 @@ def _fill_estimate(
     estimate = run.estimate
     report.tokens = estimate.tokens
     report.requests = estimate.requests
-    report.cost_usd = estimate.tokens * run.model.price_per_million_tokens / 1_000_000
+    report.cost_usd = cost_usd(estimate.tokens, run.model.price_per_million_tokens)
     if batch:
         report.mode = "batch"
         costs = estimate_batch_cost(estimate.tokens, embed.model_name)

@@ -47,6 +47,7 @@ from llama_index_gemini_embed._errors import (
     TransientAPIError,
     UnknownModelError,
 )
+from llama_index_gemini_embed._models import cost_usd
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tokens import estimate_tokens
@@ -584,11 +585,12 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
             fallbacks=len(candidates) - len(judged),
             tokens_in=stats.tokens_in,
             tokens_out=stats.tokens_out,
-            cost_usd=(
-                stats.tokens_in * self._usage.price_per_million_tokens
-                + stats.tokens_out * self._usage.price_per_million_output_tokens
-            )
-            / 1_000_000,
+            cost_usd=cost_usd(
+                stats.tokens_in,
+                self._usage.price_per_million_tokens,
+                output_tokens=stats.tokens_out,
+                output_price_per_million_tokens=self._usage.price_per_million_output_tokens,
+            ),
             problems=tuple(stats.problems),
         )
 

@@ -18,7 +18,8 @@ from llama_index.core import Document
 from llama_index_gemini_embed import ChromaStore, UsageSnapshot
 from llama_index_gemini_embed._ingest import IngestReport, ingest
 from llama_index_gemini_embed.emulator import Emulator
-from tests.reliability_support import WORDS, FakeSleep, make_embed, snapshot
+from tests.fakes import FakeTime
+from tests.reliability_support import WORDS, make_embed, snapshot
 
 CHUNKS = 5_000
 BATCH = 40  # -> 125 requests, so a 1 % fault rate still hits
@@ -52,7 +53,7 @@ def corpus() -> list[Document]:
 
 
 def run_ingest(
-    emu: Emulator, store: ChromaStore, sleep: FakeSleep
+    emu: Emulator, store: ChromaStore, fake: FakeTime
 ) -> tuple[IngestReport, UsageSnapshot]:
     embed = make_embed(
         emu,
@@ -61,7 +62,7 @@ def run_ingest(
         max_concurrency=CONCURRENCY,
         max_retries=8,
         timeout=CLIENT_TIMEOUT,
-        sleep=sleep,
+        sleep=fake.sleep,
     )
     report = ingest(
         corpus(), embed_model=embed, store=store, transformations=[], show_progress=False
@@ -75,20 +76,20 @@ def test_5000_chunks_under_seeded_faults_equal_a_fault_free_run(tmp_path: Path) 
     client = chromadb.EphemeralClient(Settings(anonymized_telemetry=False))
     name = f"soak-clean-{uuid.uuid4().hex[:8]}"
     with Emulator() as clean_emu, ChromaStore(name, client=client) as clean_store:
-        clean, _ = run_ingest(clean_emu, clean_store, FakeSleep())
+        clean, _ = run_ingest(clean_emu, clean_store, FakeTime())
         expected = snapshot(clean_store)
         client.delete_collection(name)
     assert clean.ok and clean.retries == 0 and len(expected) == CHUNKS
     assert clean.requests == CHUNKS // BATCH
 
-    sleep = FakeSleep()
+    fake = FakeTime()
     with Emulator() as emu:
         emu.set_faults(
             **RATES, retry_delay_seconds=RETRY_DELAY, timeout_seconds=EMULATOR_HOLD, seed=SEED
         )
         started = time.monotonic()
         with ChromaStore("soak", path=str(tmp_path / "chroma")) as store:
-            report, usage = run_ingest(emu, store, sleep)
+            report, usage = run_ingest(emu, store, fake)
             got = snapshot(store)
             assert store.count() == CHUNKS
         elapsed = time.monotonic() - started
@@ -118,9 +119,9 @@ def test_5000_chunks_under_seeded_faults_equal_a_fault_free_run(tmp_path: Path) 
     assert counters.status[503] == faults["503"]
     # 429s are counted as throttled; each waited the RetryInfo delay (plus < 1 s jitter).
     assert usage.throttled == faults["429"] and usage.failed_items == 0
-    honoured = [w for w in sleep.waits if RETRY_DELAY <= w < RETRY_DELAY + 1.0]
+    honoured = [w for w in fake.sleeps if RETRY_DELAY <= w < RETRY_DELAY + 1.0]
     assert len(honoured) == faults["429"]
-    assert len(sleep.waits) == report.retries
+    assert len(fake.sleeps) == report.retries
     print(
         f"\nsoak: {CHUNKS} chunks, {report.requests} requests + {report.retries} retries; "
         f"faults injected {dict(sorted(faults.items()))}; "

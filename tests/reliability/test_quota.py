@@ -18,9 +18,9 @@ from llama_index_gemini_embed import ChromaStore, DailyQuotaExceededError, Gemin
 from llama_index_gemini_embed._ingest import IngestReport, ingest
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
+from tests.fakes import FakeTime
 from tests.reliability_support import (
     SECRET,
-    FakeSleep,
     Row,
     documents,
     make_embed,
@@ -67,7 +67,7 @@ def test_server_per_day_quota_mid_run_stops_cleanly_and_resumes_after_reset(
                 embed_batch_size=BATCH,
                 max_concurrency=CONCURRENCY,
                 max_retries=3,
-                sleep=FakeSleep(),
+                sleep=FakeTime().sleep,
             )
 
         with ChromaStore("quota", path=str(tmp_path / "chroma")) as store:
@@ -116,22 +116,12 @@ def test_server_per_day_quota_mid_run_stops_cleanly_and_resumes_after_reset(
             assert emu.counters.embed_items == DOCS
 
 
-class FakeDay:
-    """A clock for the client's own per-day budget: the test moves it past midnight."""
-
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_client_per_day_budget_stops_before_the_api_refuses_and_resumes_next_day(
     tmp_path: Path,
 ) -> None:
     docs = documents(DOCS)
     expected = reference(docs)
-    clock = FakeDay()
+    day = FakeTime()  # the client's own per-day budget clock: moved past midnight below
     with Emulator() as emu:
 
         def embed() -> GeminiEmbedding:
@@ -140,8 +130,8 @@ def test_client_per_day_budget_stops_before_the_api_refuses_and_resumes_next_day
                 embed_batch_size=BATCH,
                 max_concurrency=CONCURRENCY,
                 requests_per_day=PER_DAY,
-                clock=clock,
-                sleep=FakeSleep(),
+                clock=day.clock,
+                sleep=FakeTime().sleep,
             )
 
         with ChromaStore("budget", path=str(tmp_path / "chroma")) as store:
@@ -158,13 +148,13 @@ def test_client_per_day_budget_stops_before_the_api_refuses_and_resumes_next_day
             assert 429 not in emu.counters.status  # stopped by the client, not the API
             assert store.count() == report.written == emu.counters.embed_items == 50
 
-            clock.now += 86_400.0  # the next day
+            day.now += 86_400.0  # the next day
             done = ingest(
                 docs, embed_model=embed(), store=store, show_progress=False, raise_on_fatal=False
             )
             assert done.stopped  # the day's budget is smaller than what is left
             assert store.count() == emu.counters.embed_items == 100
-            clock.now += 86_400.0
+            day.now += 86_400.0
             done = ingest(docs, embed_model=embed(), store=store, show_progress=False)
             assert done.ok and done.embedded == DOCS - 100
             assert snapshot(store) == expected

@@ -33,9 +33,9 @@ from llama_index_gemini_embed import (
 )
 from llama_index_gemini_embed.cli import main
 from llama_index_gemini_embed.emulator import Emulator, Fault
+from tests.fakes import FakeTime
 from tests.reliability_support import (
     SECRET,
-    FakeSleep,
     clean_env,
     iter_exception_texts,
     run_cli,
@@ -173,11 +173,11 @@ def test_the_key_appears_nowhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sweep = Sweep()
-    fake = FakeSleep()
+    fake = FakeTime()
     store_path = tmp_path / "chroma"
     with Emulator(api_keys=(SECRET,)) as emu:
         embed = GeminiEmbedding(
-            api_key=SECRET, base_url=emu.base_url, output_dimensionality=128, sleep=fake
+            api_key=SECRET, base_url=emu.base_url, output_dimensionality=128, sleep=fake.sleep
         )
         reranker = GeminiReranker(api_key=SECRET, base_url=emu.base_url, top_n=2)
 
@@ -216,7 +216,7 @@ def test_the_key_appears_nowhere(
             failures.append(info.value)
             emu.script_faults([Fault.status(500)] * 3)
             flaky = GeminiEmbedding(
-                api_key=SECRET, base_url=emu.base_url, max_retries=2, sleep=fake
+                api_key=SECRET, base_url=emu.base_url, max_retries=2, sleep=fake.sleep
             )
             with pytest.raises(TransientAPIError) as transient:
                 flaky.get_query_embedding("x")
