@@ -26,7 +26,7 @@ reads results in any form, :mod:`.report` says what happened; this module runs t
   are reported with their keys and resubmitted by the next run, or embedded online now
   with ``fallback_online=True``.
 
-This module is ~650 lines: the run loop, status and cancel share the record bookkeeping
+Why ~700 lines in one module: the run loop, status and cancel share the record bookkeeping
 (``_apply``/``_drop``/``_emit``) and read best in one place.
 """
 
