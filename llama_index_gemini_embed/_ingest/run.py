@@ -32,7 +32,7 @@ from llama_index.core.schema import (
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._embedding.engine import TextSpec
-from llama_index_gemini_embed._embedding.media import check_media
+from llama_index_gemini_embed._embedding.media import check_media, media_tokens
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
@@ -336,14 +336,16 @@ class IngestRun:
         self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
     ) -> None:
         report = self.report
-        specs = [by_id[node_id][1] for node_id in plan.embed]
+        chunks = [by_id[node_id] for node_id in plan.embed]
         estimate_requests(
-            (spec for spec in specs if spec is not None),
+            # media bytes are read one chunk at a time, to count their tokens
+            (self.chunker.wire_spec(node, spec) for node, spec in chunks if spec is not None),
             self.model,
             max_items=_max_items(self.embed_model),
             max_tokens=_max_tokens(self.embed_model),
             into=self.estimate,
             per_item_titles=self.embed_model.engine.config.per_item_titles,
+            media_tokens=lambda spec: media_tokens(getattr(spec, "media", ())),
         )
         report.to_embed = self.estimate.items
         report.reused += len(plan.reuse)

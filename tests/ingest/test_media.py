@@ -260,3 +260,18 @@ def test_planned_media_chunks_hold_no_bytes_until_they_are_sent(tmp_path: Path) 
         sent = chunker.wire_spec(node, spec)
         assert len(sent.media) == 1 and sent.media[0].data  # read just before sending
         assert sent.media[0].mime_type == node.metadata["mime_type"]
+
+
+def test_a_dry_run_counts_media_tokens_like_the_real_run(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.png").write_bytes(png_with_description(f"photo {i} of a harbour"))
+    embed = make_embed(emulator, model_name="gemini-embedding-2")
+    with ChromaStore("photos", path=str(tmp_path / "chroma")) as store:
+        dry = ingest(folder, embed_model=embed, store=store, dry_run=True, show_progress=False)
+        real = ingest(folder, embed_model=embed, store=store, show_progress=False)
+    assert dry.tokens == real.tokens == 3 * 258  # Google's rate: 258 tokens per image
+    assert dry.requests == real.requests == 1
