@@ -315,12 +315,12 @@ class IngestRun:
         """
         refused: set[str] = set()
         for node_id in plan.embed:
-            spec = by_id[node_id][1]
-            if spec is None or not spec.media:
+            node, spec = by_id[node_id]
+            if spec is None or not is_media(node):
                 continue
             try:
                 check_media(
-                    spec.media,
+                    self.chunker.wire_spec(node, spec).media,  # read, checked, dropped
                     model=self.model.name,
                     multimodal=self.model.accepts_media,
                     index=0,
@@ -328,7 +328,7 @@ class IngestRun:
             except MediaError as exc:
                 refused.add(node_id)
                 self.report.to_embed += 1
-                record_failures(self.report, [by_id[node_id][0]], exc)
+                record_failures(self.report, [node], exc)
         if refused:
             plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
 
@@ -496,7 +496,9 @@ class IngestRun:
                     await self.writer.window_done(item.window)
 
         result = await embedder.run(
-            [(key, item.spec) for key, item in pending.items()], on_vectors, wait=wait
+            [(key, self.chunker.wire_spec(item.node, item.spec)) for key, item in pending.items()],
+            on_vectors,
+            wait=wait,
         )
         for failure in result.failures:
             item = pending[failure.key]
@@ -512,7 +514,7 @@ class IngestRun:
             taken[index] = pending
             index += 1
             self.space_freed.set()
-            yield pending.spec
+            yield self.chunker.wire_spec(pending.node, pending.spec)
 
     # -- removed documents -----------------------------------------------------------------
 
