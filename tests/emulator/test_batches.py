@@ -6,7 +6,6 @@ import io
 import json
 import urllib.request
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,17 +16,6 @@ from llama_index_gemini_embed.emulator import Emulator, embed_text
 
 E1 = "gemini-embedding-001"
 E2 = "gemini-embedding-2"
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[genai.Client]:
-    c = genai.Client(
-        api_key=emulator.api_key, http_options=types.HttpOptions(base_url=emulator.base_url)
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the SDK marks batches as experimental
-        yield c
-    c.close()
 
 
 def inline_job(c: genai.Client, texts: list[str], model: str = E1, **cfg: Any) -> types.BatchJob:

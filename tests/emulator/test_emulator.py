@@ -14,7 +14,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,65 +31,13 @@ from llama_index_gemini_embed.emulator import (
     embed_text,
 )
 from llama_index_gemini_embed.emulator._vectors import count_tokens, truncate_to_tokens
+from tests.emulator.support import client_for, vertex_client
 
 E1 = "gemini-embedding-001"
 E2 = "gemini-embedding-2"
 
 
 # ---------------------------------------------------------------- helpers
-def client_for(
-    emu: Emulator,
-    *,
-    api_version: str | None = None,
-    key: str | None = None,
-    timeout_ms: int | None = None,
-    retry: types.HttpRetryOptions | None = None,
-) -> genai.Client:
-    return genai.Client(
-        api_key=key or emu.api_key,
-        http_options=types.HttpOptions(
-            base_url=emu.base_url, api_version=api_version, timeout=timeout_ms, retry_options=retry
-        ),
-    )
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[genai.Client]:
-    c = client_for(emulator)
-    yield c
-    c.close()
-
-
-def vertex_client(emu: Emulator, *, express: bool = True) -> genai.Client:
-    if express:
-        return genai.Client(
-            vertexai=True,
-            api_key=emu.api_key,
-            http_options=types.HttpOptions(base_url=emu.base_url),
-        )
-    from google.auth.credentials import Credentials
-
-    class FakeCredentials(Credentials):
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
-            self.token = "test-token"
-
-        def refresh(self, request: Any) -> None:
-            self.token = "test-token"
-
-        @property
-        def valid(self) -> bool:
-            return True
-
-    return genai.Client(
-        vertexai=True,
-        project="proj",
-        location="us-central1",
-        credentials=FakeCredentials(),
-        http_options=types.HttpOptions(base_url=emu.base_url),
-    )
-
-
 def raw(
     emu: Emulator,
     method: str,

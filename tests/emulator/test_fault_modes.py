@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,19 +16,9 @@ from google import genai
 from google.genai import errors, types
 
 from llama_index_gemini_embed.emulator import Emulator, Fault, embed_text
+from tests.emulator.support import vertex_client
 
 E1 = "gemini-embedding-001"
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[genai.Client]:
-    c = genai.Client(
-        api_key=emulator.api_key, http_options=types.HttpOptions(base_url=emulator.base_url)
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the SDK marks batches as experimental
-        yield c
-    c.close()
 
 
 def inline_job(c: genai.Client, texts: list[str]) -> str:
@@ -249,25 +238,9 @@ def test_v1_generate_refuses_v1beta_only_fields(emulator: Emulator) -> None:
 
 
 def test_vertex_location_without_embedding_models_answers_404(emulator: Emulator) -> None:
-    from google.auth.credentials import Credentials
-
-    class Token(Credentials):
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
-            self.token = "t"
-
-        def refresh(self, request: Any) -> None:
-            self.token = "t"
-
     emulator.set_vertex_behaviour(embedding_locations=["us-central1"])
     for location, ok in (("global", False), ("us-central1", True)):
-        c = genai.Client(
-            vertexai=True,
-            project="proj",
-            location=location,
-            credentials=Token(),
-            http_options=types.HttpOptions(base_url=emulator.base_url),
-        )
+        c = vertex_client(emulator, express=False, location=location)
         if ok:
             assert c.models.embed_content(model=E1, contents="a").embeddings
         else:

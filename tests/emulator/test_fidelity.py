@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import io
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,23 +15,10 @@ import llama_index_gemini_embed.emulator as emulator_pkg
 from llama_index_gemini_embed.emulator import Emulator, embed_text
 from llama_index_gemini_embed.emulator._facts import PAYLOAD_LIMIT_BYTES
 from llama_index_gemini_embed.emulator._tokens import count_tokens
+from tests.emulator.support import client_for
 
 E1 = "gemini-embedding-001"
 E2 = "gemini-embedding-2"
-
-
-def client_for(emu: Emulator, api_version: str | None = None) -> genai.Client:
-    return genai.Client(
-        api_key=emu.api_key,
-        http_options=types.HttpOptions(base_url=emu.base_url, api_version=api_version),
-    )
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[genai.Client]:
-    c = client_for(emulator)
-    yield c
-    c.close()
 
 
 def _client_imports(path: Path) -> list[str]:

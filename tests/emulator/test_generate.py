@@ -18,6 +18,7 @@ from llama_index_gemini_embed.emulator import (
     default_judge,
 )
 from llama_index_gemini_embed.emulator._tokens import count_tokens
+from tests.emulator.support import client_for
 
 FLASH = "gemini-2.5-flash-lite"
 
@@ -37,10 +38,6 @@ class Score(BaseModel):
 
 class Scores(BaseModel):
     scores: list[Score]
-
-
-def client_for(emu: Emulator) -> genai.Client:
-    return genai.Client(api_key=emu.api_key, http_options=types.HttpOptions(base_url=emu.base_url))
 
 
 def test_default_judge_with_response_schema_parses_into_pydantic(emulator: Emulator) -> None:

@@ -6,7 +6,6 @@ import io
 import struct
 import wave
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,19 +28,11 @@ from llama_index_gemini_embed.emulator.samples import (
     png_with_description,
     wav_with_title,
 )
+from tests.emulator.support import vertex_client
 
 E1 = "gemini-embedding-001"
 E2 = "gemini-embedding-2"
 QUERY = "task: search result | query: a red bicycle at night"
-
-
-@pytest.fixture
-def client(emulator: Emulator) -> Iterator[genai.Client]:
-    c = genai.Client(
-        api_key=emulator.api_key, http_options=types.HttpOptions(base_url=emulator.base_url)
-    )
-    yield c
-    c.close()
 
 
 def media(data: bytes, mime: str) -> types.Content:
@@ -288,11 +279,7 @@ def test_an_uploaded_video_is_processing_until_polled_active(
 
 
 def test_vertex_embed_content_counts_media_tokens(emulator: Emulator) -> None:
-    c = genai.Client(
-        vertexai=True,
-        api_key=emulator.api_key,
-        http_options=types.HttpOptions(base_url=emulator.base_url),
-    )
+    c = vertex_client(emulator)
     png = png_with_description("a red bicycle at night")
     content = types.Content(
         parts=[types.Part(text="a caption"), types.Part.from_bytes(data=png, mime_type="image/png")]
