@@ -148,14 +148,19 @@ async def adoctor(embed: GeminiEmbedding, *, rerank_model: str | None = None) ->
             "(requests/tokens per minute) so the client paces itself",
         )
     )
-    checks.append(await _lists(embed, "Batch API", lambda c: c.aio.batches.list(config=_PAGE)))
-    checks.append(await _lists(embed, "Files API", lambda c: c.aio.files.list(config=_PAGE)))
+    # One page of one item, on the API version the batch path uses (v1beta unless set).
+    page = {"page_size": 1, "http_options": {"api_version": _batch_api_version(embed)}}
+    checks.append(await _lists(embed, "Batch API", lambda c: c.aio.batches.list(config=page)))
+    checks.append(await _lists(embed, "Files API", lambda c: c.aio.files.list(config=page)))
     if rerank_model is not None:
         checks.append(await _reranker(embed, rerank_model))
     return DoctorReport(tuple(checks))
 
 
-_PAGE: dict[str, Any] = {"page_size": 1}
+def _batch_api_version(embed: GeminiEmbedding) -> str:
+    from ._batch.api import BATCH_API_VERSION
+
+    return embed.api_version or BATCH_API_VERSION
 
 
 def _first_call_failed(model: str, error: BaseException) -> list[DoctorCheck]:

@@ -111,3 +111,20 @@ def test_a_retired_judge_model_fails_the_reranker_row(
     assert [line for line in out.splitlines() if "FAIL" in line] == [
         line for line in out.splitlines() if line.startswith("reranker gemini-2.5-flash")
     ]
+
+
+def test_batch_and_files_rows_use_the_batch_api_version(
+    emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where /v1 does not serve the Batch and Files APIs, the rows still pass (v1beta, like
+    the batch path), and fail with the fix for a user who pins v1."""
+    emu.set_v1_behaviour(batches_and_files=False)
+    code, out, _ = run(doctor(emu, "--no-rerank"), capsys)
+    assert code == 0 and rows(out)["Batch API"] == rows(out)["Files API"] == "ok"
+    pinned = GeminiEmbedding(api_key=SECRET, base_url=emu.base_url, api_version="v1")
+    report = pinned.doctor()
+    failed = {check.name: check.fix for check in report.failures}
+    assert failed == {
+        "Batch API": "the Batch API refused a list call: check that the key's project may use it",
+        "Files API": "the Files API refused a list call: check that the key's project may use it",
+    }
