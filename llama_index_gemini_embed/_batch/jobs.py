@@ -113,6 +113,10 @@ class _Run:
         item = self.requested.get(key)
         return item is not None and item.digest == digest and key not in self.delivered
 
+    def wanted(self, record: JobRecord) -> list[str]:
+        """The record's keys this run still asks for (same text, not yet delivered)."""
+        return [key for key, digest, _ in record.keys if self.wants(key, digest)]
+
 
 # ----------------------------------------------------------------------------- embedder
 
@@ -470,7 +474,7 @@ class BatchEmbedder:
         report = run.report
         report.jobs_pending = len(state.jobs)
         for record in state.jobs:
-            report.pending_keys.extend(k for k, d, _ in record.keys if run.wants(k, d))
+            report.pending_keys.extend(run.wanted(record))
 
     async def _check(self, record: JobRecord, state: BatchState, run: _Run) -> None:
         assert record.name is not None
@@ -515,7 +519,7 @@ class BatchEmbedder:
             )
             return
         report = run.report
-        keys = [key for key, digest, _ in record.keys if run.wants(key, digest)]
+        keys = run.wanted(record)
         message = (
             f"Batch job {record.name} reported {record.state} but its results never appeared "
             f"(not inline, no results file) in {waited:.0f}s and {record.absent_polls} polls "
@@ -585,7 +589,7 @@ class BatchEmbedder:
         """A FAILED/EXPIRED/CANCELLED/MISSING job: report its keys, fall back or resubmit later."""
         assert record.name is not None
         report = run.report
-        keys = [key for key, digest, _ in record.keys if run.wants(key, digest)]
+        keys = run.wanted(record)
         message = (
             f"Batch job {record.name} ended {record.state}"
             f"{f' ({reason})' if reason else ''} holding {len(keys)} requested item(s)"

@@ -95,15 +95,27 @@ def item_digest(text: str, task_type: str | None, title: str | None) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def inline_request_bytes(item: PlanItem, dimension: int | None) -> int:
-    """Upper bound of the item's bytes in an inline request body (the SDK escapes non-ASCII)."""
-    request: dict[str, Any] = {"content": {"parts": [{"text": item.text}], "role": "user"}}
+def _request(item: PlanItem, dimension: int | None, *, camel: bool) -> dict[str, Any]:
+    """The item's ``EmbedContentRequest`` as JSON: camelCase as the SDK sends inline
+    requests, snake_case as Google's JSONL examples write file lines."""
+    names = (
+        ("taskType", "outputDimensionality") if camel else ("task_type", "output_dimensionality")
+    )
+    request: dict[str, Any] = {"content": {"parts": [{"text": item.text}]}}
+    if camel:
+        request["content"]["role"] = "user"
     if item.task_type is not None:
-        request["taskType"] = item.task_type
+        request[names[0]] = item.task_type
     if item.title is not None:
         request["title"] = item.title
     if dimension is not None:
-        request["outputDimensionality"] = dimension
+        request[names[1]] = dimension
+    return request
+
+
+def inline_request_bytes(item: PlanItem, dimension: int | None) -> int:
+    """Upper bound of the item's bytes in an inline request body (the SDK escapes non-ASCII)."""
+    request = _request(item, dimension, camel=True)
     return len(json.dumps({"request": request}, ensure_ascii=True)) + 2
 
 
@@ -118,13 +130,7 @@ def expected_result_bytes(items: int, dimension: int) -> int:
 
 def jsonl_line(item: PlanItem, dimension: int | None) -> bytes:
     """One Batch API input line: ``{"key": ..., "request": {...}}`` with its own config."""
-    request: dict[str, Any] = {"content": {"parts": [{"text": item.text}]}}
-    if item.task_type is not None:
-        request["task_type"] = item.task_type
-    if item.title is not None:
-        request["title"] = item.title
-    if dimension is not None:
-        request["output_dimensionality"] = dimension
+    request = _request(item, dimension, camel=False)
     line = json.dumps({"key": item.key, "request": request}, ensure_ascii=False)
     return line.encode() + b"\n"
 

@@ -12,6 +12,7 @@ metadata (``lige_hash``, with ``lige_fp``) that tells later runs whether to embe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TypeAlias
 
@@ -48,6 +49,10 @@ class Chunker:
         self.transformations = list(transformations)
         self.fp_hash = fingerprint_hash(embed_model.fingerprint)
         self.seen_docs = SeenIds()
+
+    def wire_spec(self, node: BaseNode, spec: TextSpec) -> TextSpec:
+        """What to send for a chunk: a media chunk's bytes are read now, not when planned."""
+        return self.embed_model.node_input(node) if is_media(node) else spec
 
     def split(self, docs: list[Document]) -> list[Chunk]:
         """Transform one window of documents and give each chunk its id, spec and hash."""
@@ -109,6 +114,8 @@ class Chunker:
         if media is None and not node.get_content(metadata_mode=MetadataMode.NONE).strip():
             return node, None, PlannedNode(node.node_id, doc_id, None)
         spec = self.embed_model.node_input(node)
+        if spec.media:  # bytes are read again just before sending: never queued by the run
+            spec = dataclasses.replace(spec, media=())
         digest = node_hash(spec, node.metadata, self.fp_hash, media)
         node.metadata[HASH_KEY] = digest
         node.metadata[FP_KEY] = self.fp_hash

@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -336,11 +336,13 @@ def estimate_requests(
     max_tokens: int | None,
     into: RequestEstimate | None = None,
     per_item_titles: bool = False,
+    media_tokens: Callable[[SpecLike], int] | None = None,
 ) -> RequestEstimate:
     """Count items, estimated tokens and requests exactly as the engine would pack them.
 
     ``per_item_titles``: the engine's ``EngineConfig.per_item_titles`` (distinct titles
-    share requests).
+    share requests). ``media_tokens``: a spec's media tokens (images, PDF pages, seconds
+    of audio/video at Google's rates); a media-only item sends no text.
     """
     estimate = into or RequestEstimate()
 
@@ -349,7 +351,11 @@ def estimate_requests(
             text = wire_text(
                 spec.text, spec.task_type, spec.title, prefixes=model.uses_task_prefixes
             )
-            tokens = min(estimate_tokens(text), model.max_input_tokens)
+            media = media_tokens(spec) if media_tokens is not None else 0
+            if media and not spec.text.strip():
+                tokens = media
+            else:
+                tokens = min(estimate_tokens(text), model.max_input_tokens) + media
             estimate.items += 1
             estimate.tokens += tokens
             if model.uses_task_prefixes:

@@ -32,7 +32,7 @@ from llama_index.core.schema import (
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._embedding.engine import TextSpec
-from llama_index_gemini_embed._embedding.media import check_media
+from llama_index_gemini_embed._embedding.media import check_media, media_tokens
 from llama_index_gemini_embed._errors import (
     APIUnreachableError,
     ConfigurationError,
@@ -315,12 +315,12 @@ class IngestRun:
         """
         refused: set[str] = set()
         for node_id in plan.embed:
-            spec = by_id[node_id][1]
-            if spec is None or not spec.media:
+            node, spec = by_id[node_id]
+            if spec is None or not is_media(node):
                 continue
             try:
                 check_media(
-                    spec.media,
+                    self.chunker.wire_spec(node, spec).media,  # read, checked, dropped
                     model=self.model.name,
                     multimodal=self.model.accepts_media,
                     index=0,
@@ -328,7 +328,7 @@ class IngestRun:
             except MediaError as exc:
                 refused.add(node_id)
                 self.report.to_embed += 1
-                record_failures(self.report, [by_id[node_id][0]], exc)
+                record_failures(self.report, [node], exc)
         if refused:
             plan.embed = [node_id for node_id in plan.embed if node_id not in refused]
 
@@ -336,14 +336,16 @@ class IngestRun:
         self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]
     ) -> None:
         report = self.report
-        specs = [by_id[node_id][1] for node_id in plan.embed]
+        chunks = [by_id[node_id] for node_id in plan.embed]
         estimate_requests(
-            (spec for spec in specs if spec is not None),
+            # media bytes are read one chunk at a time, to count their tokens
+            (self.chunker.wire_spec(node, spec) for node, spec in chunks if spec is not None),
             self.model,
             max_items=_max_items(self.embed_model),
             max_tokens=_max_tokens(self.embed_model),
             into=self.estimate,
             per_item_titles=self.embed_model.engine.config.per_item_titles,
+            media_tokens=lambda spec: media_tokens(getattr(spec, "media", ())),
         )
         report.to_embed = self.estimate.items
         report.reused += len(plan.reuse)
@@ -496,7 +498,9 @@ class IngestRun:
                     await self.writer.window_done(item.window)
 
         result = await embedder.run(
-            [(key, item.spec) for key, item in pending.items()], on_vectors, wait=wait
+            [(key, self.chunker.wire_spec(item.node, item.spec)) for key, item in pending.items()],
+            on_vectors,
+            wait=wait,
         )
         for failure in result.failures:
             item = pending[failure.key]
@@ -512,7 +516,7 @@ class IngestRun:
             taken[index] = pending
             index += 1
             self.space_freed.set()
-            yield pending.spec
+            yield self.chunker.wire_spec(pending.node, pending.spec)
 
     # -- removed documents -----------------------------------------------------------------
 

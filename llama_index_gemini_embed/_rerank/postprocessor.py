@@ -14,7 +14,9 @@ every judged node and in retrieval order. Nothing is dropped, duplicated or inve
 the result is the candidates, reordered, filtered by ``score_threshold``, cut to ``top_n``.
 
 Only this adapter does I/O; prompt building, answer checking and ranking are the pure
-functions of :mod:`._rerank_logic`; retries and quota pacing are :class:`._calls.RetryingCaller`.
+functions of :mod:`.decisions`, media loading is :mod:`.media`; retries and quota pacing
+are :class:`._calls.RetryingCaller`. Why ~600 lines: about a third is the pydantic field
+declarations and their validation, which LlamaIndex's serialisation needs on the class.
 """
 
 from __future__ import annotations

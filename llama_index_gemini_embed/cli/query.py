@@ -58,6 +58,11 @@ def register(commands: Commands) -> None:
     query.add_argument(
         "--rerank", action="store_true", help="rerank the candidates with a Gemini judge"
     )
+    query.add_argument(
+        "--modality",
+        choices=MODALITIES,
+        help="only hits of this kind (media need gemini-embedding-2 at ingest)",
+    )
     query.add_argument("--json", action="store_true", help="print results as JSON")
 
 
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
-    filters = parse_filters(args.filter)
+    filters = parse_filters(args.filter, args.modality)
     key = require_key(args)
     store = open_store(args, must_exist=True)
     try:
@@ -164,12 +169,33 @@ def _make_reranker(top_n: int, key: str | None, base_url: str | None) -> Any:
     return GeminiReranker(**settings)
 
 
+MODALITIES = ("text", "image", "pdf", "audio", "video")
+_MEDIA = frozenset(MODALITIES) - {"text"}
+
+
 def _source_of(result: Result) -> tuple[str, str | None]:
     node = result.node.node
     metadata = node.metadata
     source = str(metadata.get("source") or node.ref_doc_id or node.node_id)
     title = metadata.get("title")
     return source, str(title) if title else None
+
+
+def _media_of(result: Result) -> str | None:
+    """``image /photos/bike.png``, ``pdf /docs/a.pdf pages 7-12``, ``audio /a.wav 30-60 s``
+    for a media hit (None for text): what it is, its path and the part of the file."""
+    metadata = result.node.node.metadata
+    modality = metadata.get("modality")
+    if modality not in _MEDIA:
+        return None
+    where = f"{modality} {metadata.get('file_path') or metadata.get('file_name') or '?'}"
+    start, end = metadata.get("page_start"), metadata.get("page_end")
+    if start is not None:
+        where += f" page {start}" if end in (None, start) else f" pages {start}-{end}"
+    start, end = metadata.get("time_start_s"), metadata.get("time_end_s")
+    if start is not None and end is not None:
+        where += f" {float(start):g}-{float(end):g} s"
+    return where
 
 
 def format_result(rank: int, result: Result, reranked: bool) -> str:
@@ -182,8 +208,11 @@ def format_result(rank: int, result: Result, reranked: bool) -> str:
         score_text = f"rerank {score:.2f}" + (f" (similarity {sim:.3f})" if sim is not None else "")
     else:
         score_text = f"score {score:.3f}"
-    header = f"{rank}. [{score_text}] {source}" + (f" — {title}" if title else "")
+    media = _media_of(result)
+    header = f"{rank}. [{score_text}] {media or source}" + (f" — {title}" if title else "")
     body = snippet(result.node.node.get_content(metadata_mode=MetadataMode.NONE))
+    if not body:
+        return header
     return header + "\n" + textwrap.indent(textwrap.fill(body, width=96), "   ")
 
 
@@ -199,15 +228,29 @@ def _result_dict(result: Result, reranked: bool) -> dict[str, Any]:
         "reranked": reranked,
         "source": source,
         "title": title,
+        "modality": node.metadata.get("modality", "text"),
+        "path": node.metadata.get("file_path"),
         "text": node.get_content(metadata_mode=MetadataMode.NONE),
         "metadata": {k: v for k, v in node.metadata.items() if not k.startswith("lige_")},
     }
 
 
-def parse_filters(items: Sequence[str]) -> Any:
-    from llama_index.core.vector_stores.types import ExactMatchFilter, MetadataFilters
+def parse_filters(items: Sequence[str], modality: str | None = None) -> Any:
+    """``--filter`` items (AND) and ``--modality``, as LlamaIndex MetadataFilters."""
+    from llama_index.core.vector_stores.types import (
+        ExactMatchFilter,
+        FilterOperator,
+        MetadataFilter,
+        MetadataFilters,
+    )
 
-    filters = []
+    filters: list[MetadataFilter] = []
+    if modality == "text":  # text chunks carry no modality key: "not a medium"
+        filters.append(
+            MetadataFilter(key="modality", value=sorted(_MEDIA), operator=FilterOperator.NIN)
+        )
+    elif modality is not None:
+        filters.append(ExactMatchFilter(key="modality", value=modality))
     for item in items:
         if ":=" in item:
             key, raw = item.split(":=", 1)

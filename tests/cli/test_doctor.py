@@ -32,12 +32,6 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def rows(out: str) -> dict[str, str]:
     """``{check name: status}`` from the table (fix lines skipped)."""
     found = {}

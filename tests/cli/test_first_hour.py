@@ -39,13 +39,6 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
-
-
 def one_error(err: str) -> str:
     assert err.startswith("gemini-embed: error: ") and err.count("\n") == 1, err
     message = err.removeprefix("gemini-embed: error: ").rstrip("\n")

@@ -1,4 +1,4 @@
-"""aingest(mode="batch"): the Gemini Batch API path, end to end into Chroma."""
+"""aingest(batch=BatchOptions(...)): the Gemini Batch API path, end to end into Chroma."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, aingest, sample_corpus_dir
+from llama_index_gemini_embed import (
+    BatchOptions,
+    ChromaStore,
+    GeminiEmbedding,
+    aingest,
+    sample_corpus_dir,
+)
 from llama_index_gemini_embed.emulator import Emulator
 from tests.fakes import FakeTime
 
@@ -29,8 +35,10 @@ def snapshot(store: ChromaStore) -> dict[str, tuple[str, np.ndarray]]:
     }
 
 
-def batch_options(fake: FakeTime) -> dict[str, Any]:
-    return {"sleep": fake.sleep, "clock": fake.clock, "poll_initial": 1.0, "poll_max": 2.0}
+def batch_options(fake: FakeTime, *, wait: bool = True) -> BatchOptions:
+    return BatchOptions(
+        sleep=fake.sleep, clock=fake.clock, poll_initial=1.0, poll_max=2.0, wait=wait
+    )
 
 
 async def test_batch_mode_equals_online_mode_at_half_the_price(
@@ -49,8 +57,7 @@ async def test_batch_mode_equals_online_mode_at_half_the_price(
         sample_corpus_dir(),
         store=batch_store,
         embed_model=make_embed(emulator),
-        mode="batch",
-        batch_options=batch_options(fake),
+        batch=batch_options(fake),
         show_progress=False,
     )
     assert online.ok and batch.ok
@@ -78,9 +85,7 @@ async def test_batch_mode_reattaches_instead_of_paying_twice(
         sample_corpus_dir(),
         store=store,
         embed_model=make_embed(emulator),
-        mode="batch",
-        batch_wait=False,
-        batch_options=batch_options(fake),
+        batch=batch_options(fake, wait=False),
         show_progress=False,
     )
     jobs = emulator.counters.batch_jobs_created
@@ -92,8 +97,7 @@ async def test_batch_mode_reattaches_instead_of_paying_twice(
         sample_corpus_dir(),
         store=store,
         embed_model=make_embed(emulator),
-        mode="batch",
-        batch_options=batch_options(fake),
+        batch=batch_options(fake),
         show_progress=False,
     )
     assert second.ok and second.pending == 0
@@ -119,7 +123,7 @@ async def test_dry_run_in_batch_mode_reports_the_batch_price(
         store=store,
         embed_model=make_embed(emulator),
         dry_run=True,
-        mode="batch",
+        batch=True,
         show_progress=False,
     )
     assert batch.cost_usd == pytest.approx(online.cost_usd / 2)

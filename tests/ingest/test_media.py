@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 from llama_index.core import VectorStoreIndex
+from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import ImageNode, MetadataMode, Node
 
-from llama_index_gemini_embed import ChromaStore, DailyQuotaExceededError, EmptyInputError, ingest
+from llama_index_gemini_embed import (
+    ChromaStore,
+    DailyQuotaExceededError,
+    EmptyInputError,
+    GeminiEmbedding,
+    ingest,
+)
+from llama_index_gemini_embed._ingest.chunks import Chunker
 from llama_index_gemini_embed._ingest.media import media_nodes
 from llama_index_gemini_embed._ingest.sources import open_source
 from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
@@ -238,3 +246,32 @@ def test_a_stopped_media_run_resumes_without_paying_twice(
     vectors = dict(zip(got["ids"], got["embeddings"], strict=True))  # type: ignore[arg-type]
     for node_id, vector in zip(expected["ids"], expected["embeddings"], strict=True):  # type: ignore[arg-type]
         assert list(vector) == list(vectors[node_id]), node_id
+
+
+def test_planned_media_chunks_hold_no_bytes_until_they_are_sent(tmp_path: Path) -> None:
+    folder = mixed_folder(tmp_path / "mixed")
+    embed = GeminiEmbedding(api_key="unused", model_name="gemini-embedding-2")  # no call made
+    chunker = Chunker(embed, [SentenceSplitter()])
+    chunks = chunker.split(list(open_source(folder, None, True, media=True).documents))
+    media = [(node, spec) for node, spec, _ in chunks if node.metadata.get("modality")]
+    assert len(media) == 5
+    for node, spec in media:
+        assert spec is not None and spec.media == ()  # what waits in the run's queue
+        sent = chunker.wire_spec(node, spec)
+        assert len(sent.media) == 1 and sent.media[0].data  # read just before sending
+        assert sent.media[0].mime_type == node.metadata["mime_type"]
+
+
+def test_a_dry_run_counts_media_tokens_like_the_real_run(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.png").write_bytes(png_with_description(f"photo {i} of a harbour"))
+    embed = make_embed(emulator, model_name="gemini-embedding-2")
+    with ChromaStore("photos", path=str(tmp_path / "chroma")) as store:
+        dry = ingest(folder, embed_model=embed, store=store, dry_run=True, show_progress=False)
+        real = ingest(folder, embed_model=embed, store=store, show_progress=False)
+    assert dry.tokens == real.tokens == 3 * 258  # Google's rate: 258 tokens per image
+    assert dry.requests == real.requests == 1
