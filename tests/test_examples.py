@@ -121,3 +121,11 @@ def test_multimodal_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     filtered = [line for line in text.split("cleaned up")[0].splitlines() if line.strip()][-2:]
     assert filtered[0].endswith("cake.png") and filtered[1].endswith("bicycle.png")
     assert list(temp.glob("multimodal-*")) == [], "the notebook removes its folder and store"
+
+
+def test_readme_lists_every_example() -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    listed = readme.split("Examples that run offline", 1)[1].split("\n\n", 1)[0]
+    examples = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".py", ".ipynb"))
+    runnable = [name for name in examples if not name.startswith("_")]
+    assert runnable and all(f"`examples/{name}`" in listed for name in runnable), listed

@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Iterator
 
 from ._common import EXIT_OK, KEY_ENV_VARS, Commands, UsageError, add_command, add_debug
-from .query import format_result, retrieve
+from .query import Result, format_result, retrieve
 
 DEMO_QUESTIONS: tuple[str, ...] = (
     "How do I encrypt my notebooks?",
@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
         for question in DEMO_QUESTIONS:
             print()
             print(f"Q: {question}")
-            try:
-                results, reranked = retrieve(
+
+            def answer(rerank: bool, question: str = question) -> tuple[list[Result], bool]:
+                return retrieve(
                     store,
                     embed,
                     question,
@@ -92,19 +93,13 @@ def run(args: argparse.Namespace) -> int:
                     key=key,
                     base_url=base_url,
                 )
+
+            try:
+                results, reranked = answer(rerank)
             except UsageError:
                 rerank = False
                 print("   (reranker unavailable: showing retrieval order)")
-                results, reranked = retrieve(
-                    store,
-                    embed,
-                    question,
-                    args.top_k,
-                    None,
-                    rerank=False,
-                    key=key,
-                    base_url=base_url,
-                )
+                results, reranked = answer(False)
             for rank, result in enumerate(results, 1):
                 print(textwrap.indent(format_result(rank, result, reranked), "   "))
         usage = embed.usage

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,9 @@ from llama_index_gemini_embed._ingest import ingest, sample_corpus_dir
 from llama_index_gemini_embed._store.store import ChromaStore
 from llama_index_gemini_embed.cli import EXIT_CODES, build_parser, exit_code_for, main
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig
+from tests.cli.conftest import SECRET as SECRET
 
-SECRET = "sk-test-SECRET-4f9a1c"
 COMMANDS = ("ingest", "query", "info", "emulator", "demo", "doctor")
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(api_keys=(SECRET,)) as emulator:
-        yield emulator
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -174,6 +167,8 @@ def test_quota_exhausted_exit_4_and_resume(
     assert code == 4
     assert "stopped: DailyQuotaExceededError" in out and "4 written" in out
     assert err.startswith("gemini-embed: error: ") and err.count("\n") == 1
+    message = err.removeprefix("gemini-embed: error: ").rstrip("\n")
+    assert "per-day quota" in message and (out + err).count(message) == 1  # printed once
     emu.reset_daily_quota()
     emu.set_quota(QuotaConfig())
     code, out, _ = run(args, capsys)

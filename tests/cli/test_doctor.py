@@ -4,7 +4,7 @@ each failure row included (issue 13 §6)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -24,12 +24,6 @@ ROWS = (
     "Files API",
     "reranker gemini-3.5-flash-lite",
 )
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(api_keys=(SECRET,)) as emulator:
-        yield emulator
 
 
 def rows(out: str) -> dict[str, str]:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llama_index_gemini_embed import ChromaStore, sample_corpus_dir
 from llama_index_gemini_embed.cli import main
-from llama_index_gemini_embed.emulator import Emulator, QuotaConfig
+from llama_index_gemini_embed.emulator import Emulator
 from tests.cli.test_cli import SECRET, populate, run, store_args, subprocess_env
+from tests.reliability.test_inputs import HOLD_LOCK
 
 #: Python spellings a CLI user never typed; none may appear in what the CLI prints.
 PYTHON_TERMS = (
@@ -31,12 +31,6 @@ PYTHON_TERMS = (
     "host=",
     "timeout=",
 )
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(api_keys=(SECRET,)) as emulator:
-        yield emulator
 
 
 def one_error(err: str) -> str:
@@ -83,24 +77,6 @@ def test_bad_key_during_ingest_is_one_line_naming_where_the_key_came_from(
         f"{named} (create a key at https://aistudio.google.com/apikey)."
     )
     assert "wrong-KEY-77c1" not in out + err
-
-
-def test_a_fatal_error_after_progress_is_printed_once(
-    emu: Emulator,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("GEMINI_API_KEY", SECRET)
-    emu.set_quota(QuotaConfig(items_per_day=4))
-    args = ["ingest", str(sample_corpus_dir()), *store_args(tmp_path), "--base-url", emu.base_url]
-    code, out, err = run(
-        [*args, "--max-retries", "0", "--concurrency", "1", "--batch-size", "1"], capsys
-    )
-    assert code == 4
-    message = one_error(err)
-    assert "per-day quota" in message and (out + err).count(message) == 1
-    assert "4 written" in out and "stopped: DailyQuotaExceededError" in out
 
 
 # ----------------------------------------------------------------------------- CLI terms
@@ -269,15 +245,6 @@ def test_default_store_is_not_created_in_the_working_directory(
 
 
 # ----------------------------------------------------------------------------- readers
-
-
-HOLD_LOCK = """
-import sys
-from llama_index_gemini_embed import ChromaStore
-store = ChromaStore(sys.argv[2], path=sys.argv[1])
-print("locked", flush=True)
-sys.stdin.read()  # hold the writer's lock until the test closes stdin
-"""
 
 
 def test_info_and_query_read_a_store_another_process_writes(

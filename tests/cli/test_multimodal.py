@@ -6,19 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llama_index_gemini_embed.emulator import Emulator, samples
 from tests.cli.test_cli import SECRET, run
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(api_keys=(SECRET,)) as emulator:
-        yield emulator
 
 
 @pytest.fixture
