@@ -53,8 +53,9 @@ from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 if TYPE_CHECKING:
     from llama_index_gemini_embed._doctor import DoctorReport
 
-from .engine import SDK_HAS_EXTRA_BODY, EmbedEngine, EngineConfig, TextSpec
+from .engine import EmbedEngine, EngineConfig, TextSpec
 from .media import check_media, node_media, part_from_bytes
+from .wire import SDK_HAS_EXTRA_BODY
 
 __all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
 

@@ -5,10 +5,11 @@
     async for outcome in engine.stream(specs):   # one BatchOutcome per request, as it returns
         ...
 
-Thin I/O shell over the pure modules: :mod:`._batching` decides what goes into each
-request, :mod:`._quota` when it may be sent, :mod:`._retry` whether and when to retry,
-:mod:`._concurrency` how many are in flight. Clock, sleep and randomness are injectable so
-tests never really wait.
+Thin I/O shell over the pure modules: :mod:`.._packing` decides what goes into each
+request, :mod:`.wire` what each item weighs and looks like on the wire, :mod:`.media` what
+media may be sent, :mod:`.._quota` when a request may be sent, :mod:`.._calls`/:mod:`.._retry`
+whether and when to retry, :mod:`.._concurrency` how many are in flight. Clock, sleep and
+randomness are injectable so tests never really wait.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import functools
 import hashlib
 import io
-import json
 import logging
 import random
 import threading
@@ -51,12 +51,28 @@ from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
-from llama_index_gemini_embed._types import MediaPart, ModalityUsage, TextSpec
+from llama_index_gemini_embed._types import ModalityUsage, TextSpec
 from llama_index_gemini_embed._usage import Usage
 
 from .media import check_media, media_tokens, modality
+from .wire import (
+    MAX_REQUEST_BYTES,
+    SDK_HAS_EXTRA_BODY,
+    item_bytes,
+    media_bytes,
+    modality_tokens,
+    wire_item,
+)
 
-__all__ = ["BatchOutcome", "EmbedEngine", "EngineConfig", "RequestObserver", "TextSpec"]
+__all__ = [
+    "SDK_HAS_EXTRA_BODY",
+    "BatchOutcome",
+    "EmbedEngine",
+    "EngineConfig",
+    "RequestObserver",
+    "TextSpec",
+    "normalise_rows",
+]
 
 logger = logging.getLogger("llama_index_gemini_embed")
 
@@ -87,32 +103,6 @@ class EngineConfig:
     # deleted at its end); smaller media travel inline (base64) within the payload cap.
     max_inline_media_bytes: int = 2_000_000
     files_api_version: str | None = "v1beta"
-
-
-# google-genai >= 2.20 (our floor) through 3.6.1 have HttpOptions.extra_body, merged into
-# the request body by BaseApiClient._build_request (lists are replaced whole): the one
-# public way to send batchEmbedContents.requests[] with a title per item. See
-# docs/gemini-api.md "Per-item titles".
-SDK_HAS_EXTRA_BODY = "extra_body" in types.HttpOptions.model_fields
-
-# The Gemini API refuses request bodies over 4,194,304 bytes (400 "Request payload size
-# exceeds the limit: 4194304 bytes."; docs/gemini-api.md). The SDK serialises with
-# json.dumps (ASCII-escaped), so an item's share is measurable; keep 4 KiB for the envelope.
-PAYLOAD_LIMIT_BYTES = 4_194_304
-MAX_REQUEST_BYTES = PAYLOAD_LIMIT_BYTES - 4096
-
-
-def _media_bytes(media: Sequence[MediaPart]) -> int:
-    """Inline media's share of the body: base64 (4 bytes per 3) plus the part's keys."""
-    return sum(len(p.data) * 4 // 3 + 4 + 60 if p.data is not None else 200 for p in media)
-
-
-def _item_bytes(text: str, title: str | None, model: str) -> int:
-    """An item's bytes in ``batchEmbedContents.requests[]`` as ``json.dumps`` writes it."""
-    # {"content": {"parts": [{"text": …}]}, "taskType": "RETRIEVAL_DOCUMENT", "title": …,
-    #  "outputDimensionality": 3072, "model": "models/…"}, : ~150 bytes of keys and values.
-    size = len(json.dumps(text)) + 160 + len(model)
-    return size + len(json.dumps(title)) if title is not None else size
 
 
 @dataclass(frozen=True)
@@ -211,7 +201,7 @@ class EmbedEngine:
                     None,
                     max(1, media_tokens(media)),
                     text_spec.text,
-                    _media_bytes(media) + 80,
+                    media_bytes(media) + 80,
                     media,
                 )
                 continue
@@ -233,12 +223,12 @@ class EmbedEngine:
                 text = wire_text(content, task, title, prefixes=prefixes)
                 tokens = min(estimate_tokens(text), limit)
             if prefixes:
-                wire_bytes = _item_bytes(text, None, self.config.model) + _media_bytes(media)
+                wire_bytes = item_bytes(text, None, self.config.model) + media_bytes(media)
                 tokens += media_tokens(media)
                 yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes, media)
             else:
                 title = (title if task == "RETRIEVAL_DOCUMENT" else None) or None
-                wire_bytes = _item_bytes(text, title, self.config.model)
+                wire_bytes = item_bytes(text, title, self.config.model)
                 yield Item(index, text, task, title, tokens, text_spec.text, wire_bytes)
 
     def prepare_items(
@@ -463,7 +453,12 @@ class EmbedEngine:
             # public extra_body (it replaces the SDK-built requests[] whole). Same route,
             # same transport, same (our) retries, same response parsing.
             http_options = types.HttpOptions(
-                extra_body={"requests": [self._wire_item(item) for item in batch.items]}
+                extra_body={
+                    "requests": [
+                        wire_item(item, model=self.config.model, dimension=self.config.dimension)
+                        for item in batch.items
+                    ]
+                }
             )
         config = types.EmbedContentConfig(
             task_type=batch.task_type,
@@ -488,7 +483,7 @@ class EmbedEngine:
                 "refusing to guess which vector belongs to which text."
             )
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
-        return normalise_rows(matrix), reported_prompt_tokens(response), _modality_tokens(response)
+        return normalise_rows(matrix), reported_prompt_tokens(response), modality_tokens(response)
 
     async def _parts(self, client: genai.Client, item: Item) -> list[types.PartDict]:
         """The item's parts: its text (if any), then its media, inline or uploaded."""
@@ -558,39 +553,6 @@ class EmbedEngine:
                 )
             except Exception as error:  # cleanup must not mask the run's outcome
                 logger.warning("Could not delete uploaded media %s: %s", name, error)
-
-    def _wire_item(self, item: Item) -> dict[str, object]:
-        """One ``batchEmbedContents.requests[]`` entry, as the SDK writes it (camelCase)."""
-        model = self.config.model
-        if not model.startswith(("models/", "tunedModels/")):  # the SDK's t_model (mldev)
-            model = f"models/{model}"
-        entry: dict[str, object] = {"content": {"parts": [{"text": item.text}]}, "model": model}
-        if item.task_type is not None:
-            entry["taskType"] = item.task_type
-        if item.title is not None:
-            entry["title"] = item.title
-        if self.config.dimension is not None:
-            entry["outputDimensionality"] = self.config.dimension
-        return entry
-
-
-def _modality_tokens(response: object) -> dict[str, int] | None:
-    """``usageMetadata.promptTokensDetails`` as {"text"|"image"|"pdf"|"audio"|"video": n}."""
-    usage = getattr(response, "usage_metadata", None)
-    details = getattr(usage, "prompt_tokens_details", None)
-    if not details:
-        return None
-    names = {"DOCUMENT": "pdf"}
-    out: dict[str, int] = {}
-    for detail in details:
-        raw = getattr(detail, "modality", None)
-        count = getattr(detail, "token_count", None)
-        if raw is None or not isinstance(count, int):
-            continue
-        name = str(getattr(raw, "value", raw))
-        kind = names.get(name, name.lower())
-        out[kind] = out.get(kind, 0) + count
-    return out or None
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:

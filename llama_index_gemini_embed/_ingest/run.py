@@ -31,21 +31,15 @@ from llama_index.core.schema import (
 
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
-from llama_index_gemini_embed._embedding.engine import TextSpec
+from llama_index_gemini_embed._embedding.engine import FATAL_ERRORS, TextSpec
 from llama_index_gemini_embed._embedding.media import check_media, media_tokens
 from llama_index_gemini_embed._errors import (
-    APIUnreachableError,
     ConfigurationError,
     GeminiAPIError,
-    GeminiEmbedError,
     InputError,
-    InvalidAPIKeyError,
     MediaError,
-    QuotaBlockedError,
     StoreError,
     TextTooLongError,
-    UnexpectedAnswerError,
-    UnknownModelError,
 )
 from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._tasks import wire_text
@@ -67,14 +61,6 @@ __all__ = ["IngestRun", "RunSettings"]
 
 logger = logging.getLogger("llama_index_gemini_embed")
 
-#: Errors after which nothing else can succeed: the run stops (cleanly) at once.
-FATAL_API_ERRORS: tuple[type[GeminiEmbedError], ...] = (
-    APIUnreachableError,
-    InvalidAPIKeyError,
-    QuotaBlockedError,  # per-day, spend cap, prepay, limit 0
-    UnexpectedAnswerError,  # an SDK exception we do not know: it would recur
-    UnknownModelError,
-)
 FIRST_WINDOW_DOCS = 200
 """The first window reads at most this many documents (then 400, 800, ... up to window_docs)."""
 FIRST_WINDOW_CHARS = 200_000
@@ -437,7 +423,7 @@ class IngestRun:
                             if outcome.error is None:  # answered, never handed to the writer
                                 self.report.pending += len(batch)
                             raise
-            except FATAL_API_ERRORS as error:
+            except FATAL_ERRORS as error:  # nothing else can succeed: stop cleanly
                 raise _FatalStop(error) from error
             finally:
                 # Chunks handed to the engine but never answered (fatal stop, crash).

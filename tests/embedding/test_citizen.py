@@ -18,11 +18,7 @@ from llama_index_gemini_embed import (
     GeminiReranker,
 )
 from llama_index_gemini_embed.emulator import Emulator
-
-
-def make(emu: Emulator, **kwargs: object) -> GeminiEmbedding:
-    return GeminiEmbedding(api_key=emu.api_key, base_url=emu.base_url, **kwargs)  # type: ignore[arg-type]
-
+from tests.embedding.support import make
 
 # -- item 10: LlamaIndex's embedding loader ------------------------------------------------
 

@@ -34,6 +34,7 @@ from llama_index_gemini_embed._client import vertex_embed_route
 from llama_index_gemini_embed._models import vertex_limits
 from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import Emulator, Fault, QuotaConfig, embed_text
+from tests.embedding.support import embed_bodies
 from tests.fakes import FakeTime
 
 
@@ -47,14 +48,6 @@ def make(emu: Emulator, fake: FakeTime | None = None, **kwargs: Any) -> GeminiEm
         kwargs.setdefault("clock", fake.clock)
         kwargs.setdefault("sleep", fake.sleep)
     return GeminiEmbedding(api_key=emu.api_key, base_url=emu.base_url, **kwargs)
-
-
-def embed_bodies(emu: Emulator) -> list[dict[str, Any]]:
-    return [
-        r.body
-        for r in emu.requests
-        if r.path.endswith(":batchEmbedContents") and r.body is not None and r.status == 200
-    ]
 
 
 def sent_items(emu: Emulator) -> list[dict[str, Any]]:

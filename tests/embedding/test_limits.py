@@ -14,24 +14,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 from llama_index.core.schema import Document
 
-from llama_index_gemini_embed import ChromaStore, GeminiAPIError, GeminiEmbedding, ingest
+from llama_index_gemini_embed import ChromaStore, GeminiAPIError, ingest
 from llama_index_gemini_embed._tokens import estimate_tokens
 from llama_index_gemini_embed.emulator import Emulator
+from tests.embedding.support import embed_records, make
 
 CAP = 4_194_304
-
-
-def make(emu: Emulator, **kwargs: Any) -> GeminiEmbedding:
-    return GeminiEmbedding(api_key=emu.api_key, base_url=emu.base_url, **kwargs)
-
-
-def embed_records(emu: Emulator) -> list[Any]:
-    return [r for r in emu.requests if r.path.endswith(":batchEmbedContents")]
 
 
 def sent_texts(emu: Emulator) -> list[str]:

@@ -8,7 +8,6 @@ embedded description, so a text query finds it (docs/gemini-api.md §7). Checked
 from __future__ import annotations
 
 import base64
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from llama_index_gemini_embed.emulator.samples import (
     png_with_description,
     wav_with_title,
 )
+from tests.embedding.support import unit
 
 MODEL = "gemini-embedding-2"
 
@@ -31,11 +31,6 @@ def make(emu: Emulator, **kwargs: Any) -> GeminiEmbedding:
     kwargs.setdefault("model_name", MODEL)
     kwargs.setdefault("output_dimensionality", 256)
     return GeminiEmbedding(api_key=emu.api_key, base_url=emu.base_url, **kwargs)
-
-
-def unit(vector: list[float]) -> list[float]:
-    norm = math.sqrt(sum(v * v for v in vector))
-    return [v / norm for v in vector]
 
 
 def cosine(a: list[float], b: list[float]) -> float:

@@ -9,7 +9,6 @@ same way the node paths compute it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from llama_index.core import VectorStoreIndex
@@ -18,15 +17,12 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import Document, MetadataMode, TextNode
 from llama_index.core.vector_stores import SimpleVectorStore
 
-from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, ingest
+from llama_index_gemini_embed import ChromaStore, ingest
 from llama_index_gemini_embed._tasks import split_title
 from llama_index_gemini_embed.emulator import Emulator
+from tests.embedding.support import make
 
 Wire = tuple[str, str | None, str | None]  # (text, title, taskType)
-
-
-def make(emu: Emulator, **kwargs: Any) -> GeminiEmbedding:
-    return GeminiEmbedding(api_key=emu.api_key, base_url=emu.base_url, **kwargs)
 
 
 def wire_items(emu: Emulator, start: int = 0) -> list[Wire]:

@@ -531,7 +531,7 @@ def test_empty_and_whitespace_only_documents(
 def test_text_over_the_token_limit(case: Case, caplog: pytest.LogCaptureFixture) -> None:
     huge = Document(id_="huge", text=" ".join(["word"] * 3000))
     small = Document(id_="small", text="Short text.")
-    # Default policy: sent (the API truncates it), counted and warned about once.
+    # Default policy: truncated to the limit before sending, counted and warned about once.
     embed = case.embed()
     with (
         caplog.at_level(logging.WARNING, logger="llama_index_gemini_embed"),
@@ -542,8 +542,9 @@ def test_text_over_the_token_limit(case: Case, caplog: pytest.LogCaptureFixture)
         )
     assert report.ok and report.written == 2 and embed.usage.truncated == 1
     assert (
-        "Text #0 is about 3750 tokens, over gemini-embedding-001's input limit of 2048: Gemini "
-        "truncates such texts (counted in usage.truncated; this warning is shown once)."
+        "Text #0 is about 3750 tokens, over gemini-embedding-001's input limit of 2048: it is "
+        "truncated to the limit before sending (counted in usage.truncated; shown once; "
+        "on_overlength='raise' refuses such texts instead)."
     ) in caplog.messages
     # on_overlength="raise": that chunk fails with the reason, before any request.
     calls = case.emu.counters.embed_requests
