@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args, must_exist=True)
     try:
         embed = embed_model(args, store, key)
-        _check_fingerprint(store, embed)
+        store.check_fingerprint(embed.fingerprint)  # read-only: checks, records nothing
         results, reranked = retrieve(
             store,
             embed,
@@ -100,24 +100,6 @@ def run(args: argparse.Namespace) -> int:
     for rank, result in enumerate(results, 1):
         print(format_result(rank, result, reranked))
     return EXIT_OK
-
-
-def _check_fingerprint(store: ChromaStore, embed: GeminiEmbedding) -> None:
-    """Refuse a query embedded differently from the collection, without writing anything
-    (the store is open read-only; ``check_fingerprint`` would record one on a bare one)."""
-    from llama_index_gemini_embed._errors import FingerprintMismatchError
-    from llama_index_gemini_embed._fingerprint import (
-        fingerprint_mismatch_message,
-        fingerprints_equal,
-        normalise_fingerprint,
-    )
-
-    recorded = store.fingerprint
-    expected = normalise_fingerprint(embed.fingerprint)
-    if recorded is not None and not fingerprints_equal(recorded, expected):
-        raise FingerprintMismatchError(
-            fingerprint_mismatch_message(store.collection_name, recorded, expected)
-        )
 
 
 @dataclass

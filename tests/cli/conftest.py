@@ -1,4 +1,5 @@
-"""Fixtures of the CLI tests: an emulator accepting ``SECRET``, and no real keys around."""
+"""Fixtures of the CLI tests: an emulator accepting ``SECRET`` (the root conftest keeps real
+keys out of the environment)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,3 @@ SECRET = "sk-test-SECRET-4f9a1c"
 def emu() -> Iterator[Emulator]:
     with Emulator(api_keys=(SECRET,)) as emulator:
         yield emulator
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("ANONYMIZED_TELEMETRY", "False")
