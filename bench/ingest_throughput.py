@@ -5,7 +5,7 @@ uniform jitter) and a Tier-1-like quota: 3,000 items and 1,000,000 tokens per "m
 the minute compressed to a 6 s window (time runs 10x faster than real for the quota, not for
 the latency). Each ingestion runs in a fresh subprocess:
 
-* ours: ``aingest`` -> ``ChromaStore`` with ``GeminiEmbedding(requests_per_minute=3000,
+* ours: ``aingest`` -> ``ChromaStore`` with ``GeminiEmbedding(items_per_minute=3000,
   tokens_per_minute=1_000_000, quota_window_seconds=6)`` (defaults otherwise:
   100 items/request, max_concurrency 8), in bench/.venv-bench (google-genai 3.x);
 * anchors: ``IngestionPipeline.arun`` with ``SentenceSplitter`` + ``GoogleGenAIEmbedding`` ->

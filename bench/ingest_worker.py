@@ -62,9 +62,9 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
         api_key=args.api_key,
         base_url=args.base_url,
         output_dimensionality=args.dim,
-        requests_per_minute=args.rpm,
+        items_per_minute=args.rpm,
         tokens_per_minute=args.tpm,
-        requests_per_day=args.rpd,
+        items_per_day=args.rpd,
         quota_window_seconds=args.window,
         max_concurrency=args.concurrency,
     )

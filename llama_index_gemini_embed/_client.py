@@ -391,7 +391,7 @@ def _describe_429(failure: Failure, *, model: str, what: str) -> GeminiAPIError:
         )
     return QuotaExhaustedError(
         f"Gemini kept answering 429 (rate limited) for {model} after every retry. "
-        "Set requests_per_minute= / tokens_per_minute= to your tier's limits so the "
+        "Set items_per_minute= / tokens_per_minute= to your tier's limits so the "
         "client paces itself, or lower max_concurrency.",
         code=code,
         status=status,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr
 
 from ._client import ClientSettings, build_client, resolve_api_key
 from ._errors import MissingAPIKeyError
-from ._quota import QuotaLimiter, check_quota_limits, shared_limiter
+from ._quota import CountLimits, QuotaLimiter, check_quota_limits, shared_limiter
 
 __all__ = ["GeminiConnection"]
 
@@ -56,10 +56,10 @@ class GeminiConnection(BaseModel):
     )
     timeout: float | None = Field(default=60.0, description="Per-request timeout, seconds.")
     # Quota limits are checked in _connect (check_quota_limits), not with ge=: one check,
-    # one ConfigurationError, the same for every component.
-    requests_per_minute: int | None = Field(default=None, description="Quota per minute.")
+    # one ConfigurationError, the same for every component. What a per-minute and per-day
+    # limit counts differs (embedded items for the embedder, requests for the reranker), so
+    # each component declares those two fields under its own names (_count_limits).
     tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
-    requests_per_day: int | None = Field(default=None, description="Quota per day.")
     quota_window_seconds: float = Field(
         default=60.0, description="Length of the per-minute window (compressed in tests)."
     )
@@ -70,6 +70,10 @@ class GeminiConnection(BaseModel):
     _clock: Callable[[], float] | None = PrivateAttr(default=None)
     _sleep: Callable[[float], Awaitable[None]] | None = PrivateAttr(default=None)
     _rng: random.Random | None = PrivateAttr(default=None)
+
+    def _count_limits(self) -> CountLimits:
+        """The per-minute and per-day count limits, named as this component takes them."""
+        return CountLimits()
 
     def _secret(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key is not None else None
@@ -102,9 +106,8 @@ class GeminiConnection(BaseModel):
             MissingAPIKeyError: no key and not on Vertex AI.
         """
         check_quota_limits(
-            requests_per_minute=self.requests_per_minute,
+            counts=self._count_limits(),
             tokens_per_minute=self.tokens_per_minute,
-            requests_per_day=self.requests_per_day,
             window_seconds=self.quota_window_seconds,
         )
         self._client = client
@@ -119,12 +122,13 @@ class GeminiConnection(BaseModel):
 
     def _limiter(self) -> QuotaLimiter:
         """The quota limiter shared by every instance with this key, scope and limits."""
+        counts = self._count_limits()
         return shared_limiter(
             api_key=resolve_api_key(self._secret()),
             scope=self._quota_scope(),
-            items_per_minute=self.requests_per_minute,
+            items_per_minute=counts.per_minute,
             tokens_per_minute=self.tokens_per_minute,
-            items_per_day=self.requests_per_day,
+            items_per_day=counts.per_day,
             window_seconds=self.quota_window_seconds,
         )
 

@@ -28,30 +28,45 @@ from dataclasses import dataclass
 
 from ._errors import ConfigurationError, DailyQuotaExceededError
 
-__all__ = ["QuotaLimiter", "QuotaSettings", "check_quota_limits", "shared_limiter"]
+__all__ = [
+    "CountLimits",
+    "QuotaLimiter",
+    "QuotaSettings",
+    "check_quota_limits",
+    "shared_limiter",
+]
+
+
+@dataclass(frozen=True)
+class CountLimits:
+    """A component's per-minute and per-day count limits, under the names it takes them.
+
+    The embedder counts embedded items (``items_per_minute``/``items_per_day``), the
+    reranker requests (``requests_per_minute``/``requests_per_day``).
+    """
+
+    per_minute: int | None = None
+    per_day: int | None = None
+    names: tuple[str, str] = ("items_per_minute", "items_per_day")
 
 
 def check_quota_limits(
-    *,
-    requests_per_minute: int | None,
-    tokens_per_minute: int | None,
-    requests_per_day: int | None,
-    window_seconds: float = 60.0,
+    *, counts: CountLimits, tokens_per_minute: int | None, window_seconds: float = 60.0
 ) -> None:
-    """The one check of quota settings, named as the caller passed them.
+    """The one check of quota settings, each named as the caller takes it.
 
-        >>> check_quota_limits(requests_per_minute=100, tokens_per_minute=None,
-        ...                    requests_per_day=1_000)   # fine: returns None
-        >>> # requests_per_minute=0 -> ConfigurationError("requests_per_minute=0 is invalid:
+        >>> check_quota_limits(counts=CountLimits(100, 1_000), tokens_per_minute=None)
+        >>> # CountLimits(0, None) -> ConfigurationError("items_per_minute=0 is invalid:
         >>> #   use at least 1, or None for no limit")
 
     Raises:
         ConfigurationError: a limit below 1 (or not an integer), or a window <= 0.
     """
+    per_minute_name, per_day_name = counts.names
     for name, value in (
-        ("requests_per_minute", requests_per_minute),
+        (per_minute_name, counts.per_minute),
         ("tokens_per_minute", tokens_per_minute),
-        ("requests_per_day", requests_per_day),
+        (per_day_name, counts.per_day),
     ):
         if value is None:
             continue
@@ -93,9 +108,8 @@ class QuotaLimiter:
         day_seconds: float = 86_400.0,
     ) -> None:
         check_quota_limits(
-            requests_per_minute=items_per_minute,
+            counts=CountLimits(items_per_minute, items_per_day),
             tokens_per_minute=tokens_per_minute,
-            requests_per_day=items_per_day,
             window_seconds=window_seconds,
         )
         self.settings = QuotaSettings(
@@ -165,10 +179,10 @@ class QuotaLimiter:
             # The day budget is not waited for (hours away): it fails the run at once.
             if s.items_per_day is not None and self._day_items + items > s.items_per_day:
                 raise DailyQuotaExceededError(
-                    f"The configured daily budget of requests_per_day={s.items_per_day} items "
+                    f"The configured daily budget of items_per_day={s.items_per_day} "
                     f"is spent ({self._day_items} used). Gemini's per-day quota resets at "
                     "midnight Pacific time: run again after the reset (ingestion resumes "
-                    "where it stopped), or raise requests_per_day if your tier allows more.",
+                    "where it stopped), or raise items_per_day if your tier allows more.",
                     code=429,
                     status="RESOURCE_EXHAUSTED",
                 )

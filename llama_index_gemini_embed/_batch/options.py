@@ -18,11 +18,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llama_index_gemini_embed._deprecation import warn_once
 from llama_index_gemini_embed._errors import ConfigurationError
 
 from .plan import MAX_INLINE_RESPONSE_BYTES
@@ -32,15 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchOptions"]
 
-_warned: set[str] = set()
-
 
 def warn_deprecated(old: str, new: str) -> None:
     """A FutureWarning (shown to users) the first time ``old`` is used in this process."""
-    if old in _warned:
-        return
-    _warned.add(old)
-    warnings.warn(f"{old} is deprecated: use {new}", FutureWarning, stacklevel=4)
+    warn_once(old, f"{old} is deprecated: use {new}", stacklevel=4)
 
 
 @dataclass(frozen=True, kw_only=True)

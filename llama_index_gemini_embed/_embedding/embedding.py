@@ -37,6 +37,7 @@ from pydantic import Field, PrivateAttr
 
 from llama_index_gemini_embed._client import vertex_embed_route
 from llama_index_gemini_embed._connection import GeminiConnection
+from llama_index_gemini_embed._deprecation import warn_once
 from llama_index_gemini_embed._errors import ConfigurationError
 from llama_index_gemini_embed._models import (
     BACKEND_LIMITS,
@@ -44,6 +45,7 @@ from llama_index_gemini_embed._models import (
     model_spec,
     vertex_limits,
 )
+from llama_index_gemini_embed._quota import CountLimits
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
@@ -78,8 +80,36 @@ class GeminiUsageEvent(BaseEvent):
         return "GeminiUsageEvent"
 
 
+#: Deprecated parameter names -> their names now. ``requests_per_*`` counted embedded items,
+#: not requests (the reranker's ``requests_per_*`` do count requests), so they were renamed.
+RENAMED_SETTINGS = {"requests_per_minute": "items_per_minute", "requests_per_day": "items_per_day"}
+
+
+def _rename_deprecated(data: dict[str, Any]) -> None:
+    """Move deprecated names to their new ones (one FutureWarning per name and process)."""
+    for old, new in RENAMED_SETTINGS.items():
+        if old not in data:
+            continue
+        value = data.pop(old)
+        if value is None:  # a to_dict() of the previous release writes None: nothing to say
+            continue
+        if data.get(new) is not None and data[new] != value:
+            raise ConfigurationError(
+                f"{old}={value!r} and {new}={data[new]!r} disagree: pass only {new}= "
+                f"({old} is its deprecated old name)"
+            )
+        warn_once(
+            f"GeminiEmbedding({old}=...)",
+            f"GeminiEmbedding({old}=...) is deprecated: it counts embedded items, not "
+            f"requests; use {new}=...",
+            stacklevel=4,
+        )
+        data[new] = value
+
+
 def _check_settings(data: dict[str, Any]) -> None:
     """Validate settings before pydantic, so users see our message and not a wrapper."""
+    _rename_deprecated(data)
     for key in ("query_task_type", "document_task_type"):
         if isinstance(data.get(key), str):
             data[key] = normalise_task_type(data[key], key)
@@ -106,7 +136,7 @@ def _check_settings(data: dict[str, Any]) -> None:
     if data.get("rate_limiter") is not None:
         raise ConfigurationError(
             "rate_limiter counts HTTP calls, but Gemini charges quota per embedded item and "
-            "token: set requests_per_minute=, tokens_per_minute= and requests_per_day= instead"
+            "token: set items_per_minute=, tokens_per_minute= and items_per_day= instead"
         )
 
 
@@ -152,11 +182,16 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     embed_batch_size: int = Field(
         default=100, gt=0, le=2048, description="Texts per request (capped at the API limit)."
     )
-    requests_per_minute: int | None = Field(
-        default=None, description="Quota: embedded ITEMS per minute (Gemini counts items)."
+    items_per_minute: int | None = Field(
+        default=None,
+        description="Quota: embedded items per minute (Gemini counts items, not requests). "
+        "Old name: requests_per_minute (deprecated).",
     )
     tokens_per_minute: int | None = Field(default=None, description="Quota: tokens/min.")
-    requests_per_day: int | None = Field(default=None, description="Quota: items per day.")
+    items_per_day: int | None = Field(
+        default=None,
+        description="Quota: embedded items per day. Old name: requests_per_day (deprecated).",
+    )
     on_overlength: Literal["warn", "raise"] = Field(
         default="warn",
         description="Texts over the input limit: truncate before sending (counted, warned "
@@ -213,6 +248,27 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
             # What the installed SDK does on Vertex (SDK < 3.4: -2 one content per call).
             limits = vertex_limits(vertex_embed_route(self.model_name))
         return limits.max_items_per_request, limits.max_tokens_per_request
+
+    def _count_limits(self) -> CountLimits:
+        return CountLimits(self.items_per_minute, self.items_per_day)
+
+    @property
+    def requests_per_minute(self) -> int | None:
+        """Deprecated: the old name of :attr:`items_per_minute` (it counts items)."""
+        warn_once(
+            "GeminiEmbedding.requests_per_minute",
+            "GeminiEmbedding.requests_per_minute is deprecated: use items_per_minute",
+        )
+        return self.items_per_minute
+
+    @property
+    def requests_per_day(self) -> int | None:
+        """Deprecated: the old name of :attr:`items_per_day` (it counts items)."""
+        warn_once(
+            "GeminiEmbedding.requests_per_day",
+            "GeminiEmbedding.requests_per_day is deprecated: use items_per_day",
+        )
+        return self.items_per_day
 
     def _quota_scope(self) -> tuple[object, ...]:
         return ("embed", self.base_url, self.model_name)

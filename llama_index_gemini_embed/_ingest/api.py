@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +44,7 @@ from llama_index.core.schema import TransformComponent
 
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport, estimate_batch_cost
 from llama_index_gemini_embed._batch.options import BatchOptions
+from llama_index_gemini_embed._deprecation import warn_once
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._errors import (
     ConfigurationError,
@@ -259,8 +258,6 @@ def default_batch_state_path(store: object) -> Path:
 
 # ----------------------------------------------------------------------------- helpers
 
-_sync_warned = threading.Event()
-
 
 def _resolve_delete_missing(delete_missing: bool, sync: bool | None, *, stacklevel: int) -> bool:
     """``sync=`` is the old name of ``delete_missing=``: honoured, with one warning per process.
@@ -270,14 +267,12 @@ def _resolve_delete_missing(delete_missing: bool, sync: bool | None, *, stacklev
     """
     if sync is None:
         return delete_missing
-    if not _sync_warned.is_set():
-        _sync_warned.set()
-        warnings.warn(
-            "ingest(sync=...) is deprecated: use delete_missing=... (delete documents that "
-            "are no longer in the input)",
-            FutureWarning,
-            stacklevel=stacklevel,
-        )
+    warn_once(
+        "ingest(sync=...)",
+        "ingest(sync=...) is deprecated: use delete_missing=... (delete documents that "
+        "are no longer in the input)",
+        stacklevel=stacklevel,
+    )
     return delete_missing or sync
 
 

@@ -147,7 +147,7 @@ class IngestReport:
                 lines.append(f"time at the configured quota: ~{_duration(self.estimated_seconds)}")
             else:
                 lines.append(
-                    "time: no per-minute quota configured (set requests_per_minute / "
+                    "time: no per-minute quota configured (set items_per_minute / "
                     "tokens_per_minute, or --rpm / --tpm, to estimate it)"
                 )
             if self.estimated_days is not None and self.estimated_days > 1:

@@ -50,6 +50,7 @@ from llama_index_gemini_embed._errors import (
     UnknownModelError,
 )
 from llama_index_gemini_embed._models import cost_usd
+from llama_index_gemini_embed._quota import CountLimits
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tokens import estimate_tokens
@@ -272,6 +273,13 @@ class GeminiReranker(GeminiConnection, BaseNodePostprocessor):
         return (0.0, 0.0)
 
     # -- wiring -----------------------------------------------------------------------
+
+    def _count_limits(self) -> CountLimits:
+        return CountLimits(
+            self.requests_per_minute,
+            self.requests_per_day,
+            names=("requests_per_minute", "requests_per_day"),
+        )
 
     def _quota_scope(self) -> tuple[object, ...]:
         return ("generate", self.base_url, self.model)

@@ -215,9 +215,23 @@ def add_model_options(parser: argparse.ArgumentParser, *, quota: bool) -> None:
     )
     group.add_argument("--base-url", metavar="URL", help="API base URL, e.g. a local emulator")
     if quota:
-        group.add_argument("--rpm", type=int, metavar="N", help="quota: embedded items per minute")
+        group.add_argument(
+            "--items-per-minute",
+            "--rpm",
+            dest="rpm",
+            type=int,
+            metavar="N",
+            help="quota: embedded items per minute",
+        )
         group.add_argument("--tpm", type=int, metavar="N", help="quota: tokens per minute")
-        group.add_argument("--rpd", type=int, metavar="N", help="quota: embedded items per day")
+        group.add_argument(
+            "--items-per-day",
+            "--rpd",
+            dest="rpd",
+            type=int,
+            metavar="N",
+            help="quota: embedded items per day",
+        )
         group.add_argument(
             "--concurrency", type=int, default=8, metavar="N", help="requests in flight"
         )

@@ -18,10 +18,10 @@ from llama_index_gemini_embed import (
     ChromaStore,
     ConfigurationError,
     GeminiEmbedding,
+    _deprecation,
     aingest,
     sample_corpus_dir,
 )
-from llama_index_gemini_embed._batch import options as options_module
 from llama_index_gemini_embed.emulator import Emulator
 from tests.fakes import FakeTime
 
@@ -39,7 +39,7 @@ def embed_for(emu: Emulator, fake: FakeTime) -> GeminiEmbedding:
 @pytest.fixture(autouse=True)
 def _fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test sees the deprecation warnings as a new process would."""
-    monkeypatch.setattr(options_module, "_warned", set())
+    monkeypatch.setattr(_deprecation, "_warned", set())
 
 
 def test_options_are_frozen_typed_and_validated() -> None:

@@ -25,6 +25,7 @@ PYTHON_TERMS = (
     "api_key=",
     "model_name=",
     "requests_per_minute",
+    "items_per_minute",
     "client.",
     "store.clear",
     "ChromaStore(",

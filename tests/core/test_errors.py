@@ -61,21 +61,24 @@ def test_declared_attributes_survive_pickling() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("requests_per_minute", 0), ("tokens_per_minute", -1), ("requests_per_day", 0)],
+    ("embedder_name", "reranker_name", "value"),
+    [
+        ("items_per_minute", "requests_per_minute", 0),
+        ("tokens_per_minute", "tokens_per_minute", -1),
+        ("items_per_day", "requests_per_day", 0),
+    ],
 )
-def test_one_check_for_quota_settings(name: str, value: int) -> None:
-    expected = f"{name}={value} is invalid: use at least 1, or None for no limit"
-    kwargs: dict[str, Any] = {name: value}
-    for build in (
-        lambda: GeminiEmbedding(api_key="k", **kwargs),
-        lambda: GeminiReranker(api_key="k", **kwargs),
-        lambda: QuotaLimiter(
-            items_per_minute=value if name == "requests_per_minute" else None,
-            tokens_per_minute=value if name == "tokens_per_minute" else None,
-            items_per_day=value if name == "requests_per_day" else None,
-        ),
-    ):
+def test_one_check_for_quota_settings(embedder_name: str, reranker_name: str, value: int) -> None:
+    """One check, one message, each naming the parameter as that component takes it: the
+    embedder and the limiter count items, the reranker requests."""
+    embedder_kwargs: dict[str, Any] = {embedder_name: value}
+    reranker_kwargs: dict[str, Any] = {reranker_name: value}
+    builds: list[tuple[str, Any]] = [
+        (embedder_name, lambda: GeminiEmbedding(api_key="k", **embedder_kwargs)),
+        (reranker_name, lambda: GeminiReranker(api_key="k", **reranker_kwargs)),
+        (embedder_name, lambda: QuotaLimiter(**embedder_kwargs)),
+    ]
+    for name, build in builds:
         with pytest.raises(ConfigurationError) as info:
             build()
-        assert str(info.value) == expected
+        assert str(info.value) == f"{name}={value} is invalid: use at least 1, or None for no limit"

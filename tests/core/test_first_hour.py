@@ -81,7 +81,7 @@ async def test_quota_pacing_waits_are_announced(emulator: Emulator) -> None:
         api_key=emulator.api_key,
         base_url=emulator.base_url,
         output_dimensionality=128,
-        requests_per_minute=2,
+        items_per_minute=2,
         embed_batch_size=2,
         max_concurrency=1,
         clock=fake.clock,

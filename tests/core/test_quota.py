@@ -43,7 +43,7 @@ def test_quota_tokens_per_minute():
 def test_quota_per_day_raises_typed_error_and_grants_nothing():
     q = QuotaLimiter(items_per_day=150)
     assert q.reserve(100, 1, now=0.0)[0] == 0.0
-    with pytest.raises(DailyQuotaExceededError, match="requests_per_day=150"):
+    with pytest.raises(DailyQuotaExceededError, match="items_per_day=150"):
         q.reserve(100, 1, now=1000.0)
     assert q.usage(now=1000.0)[2] == 100
 

@@ -351,7 +351,7 @@ def test_configured_quota_avoids_every_429(fake_time: FakeTime) -> None:
         embed = make(
             emu,
             fake_time,
-            requests_per_minute=50,
+            items_per_minute=50,
             tokens_per_minute=2000,
             max_concurrency=1,
             output_dimensionality=128,
@@ -369,7 +369,7 @@ async def test_configured_quota_avoids_429_with_concurrency_in_compressed_time()
     with Emulator(quota=quota) as emu:
         embed = make(
             emu,
-            requests_per_minute=40,
+            items_per_minute=40,
             quota_window_seconds=0.4,
             max_concurrency=4,
             embed_batch_size=10,
@@ -384,8 +384,8 @@ async def test_configured_quota_avoids_429_with_concurrency_in_compressed_time()
 def test_client_per_day_budget_stops_before_the_api(
     emulator: Emulator, fake_time: FakeTime
 ) -> None:
-    embed = make(emulator, fake_time, requests_per_day=150, embed_batch_size=100)
-    with pytest.raises(DailyQuotaExceededError, match="requests_per_day=150"):
+    embed = make(emulator, fake_time, items_per_day=150, embed_batch_size=100)
+    with pytest.raises(DailyQuotaExceededError, match="items_per_day=150"):
         embed.get_text_embedding_batch([f"t{i}" for i in range(300)])
     assert emulator.counters.embed_items <= 150
 

@@ -482,7 +482,7 @@ def test_dry_run_makes_no_call_and_estimates_the_real_run(
     emulator: Emulator, store: ChromaStore, tmp_path: Path
 ) -> None:
     corpus = write_corpus(tmp_path / "corpus", docs=60, sentences=20)
-    embed = make_embed(emulator, requests_per_minute=100, tokens_per_minute=1_000_000)
+    embed = make_embed(emulator, items_per_minute=100, tokens_per_minute=1_000_000)
     dry = ingest(
         corpus,
         embed_model=embed,

@@ -129,7 +129,7 @@ def test_client_per_day_budget_stops_before_the_api_refuses_and_resumes_next_day
                 emu,
                 embed_batch_size=BATCH,
                 max_concurrency=CONCURRENCY,
-                requests_per_day=PER_DAY,
+                items_per_day=PER_DAY,
                 clock=day.clock,
                 sleep=FakeTime().sleep,
             )
@@ -139,10 +139,10 @@ def test_client_per_day_budget_stops_before_the_api_refuses_and_resumes_next_day
                 docs, embed_model=embed(), store=store, show_progress=False, raise_on_fatal=False
             )
             assert report.fatal_error == (
-                f"The configured daily budget of requests_per_day={PER_DAY} items is spent "
+                f"The configured daily budget of items_per_day={PER_DAY} is spent "
                 "(50 used). Gemini's per-day quota resets at midnight Pacific time: run again "
                 "after the reset (ingestion resumes where it stopped), or raise "
-                "requests_per_day if your tier allows more."
+                "items_per_day if your tier allows more."
             )
             assert report.fatal_error_type == "DailyQuotaExceededError"
             assert 429 not in emu.counters.status  # stopped by the client, not the API
