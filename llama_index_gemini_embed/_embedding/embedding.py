@@ -7,7 +7,7 @@
     doc_vectors = embed.get_text_embedding_batch(["RAG is ..."])  # RETRIEVAL_DOCUMENT
     print(embed.usage)  # items, requests, tokens, retries, truncations, cost_usd
 
-The LlamaIndex adapter at the edge: everything is delegated to :class:`._engine.EmbedEngine`.
+The LlamaIndex adapter at the edge: everything is delegated to :class:`.engine.EmbedEngine`.
 """
 
 from __future__ import annotations
