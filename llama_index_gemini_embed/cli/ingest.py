@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--poll-seconds must be > 0, got {args.poll_seconds}")
     key = require_key(args)
     created = None if args.server else _first_missing(Path(args.path or "./chroma"))
+    new_collection = bool(args.server) and not _server_collection_exists(args)
     store = open_store(args, must_exist=False)
     report: IngestReport | None = None
     try:
@@ -177,8 +179,12 @@ def run(args: argparse.Namespace) -> int:
         # Batch mode keeps its job state file beside the store, even before any write.
         keep = bool(args.batch and not args.dry_run)
         keep = keep or (report is not None and report.written + report.deleted > 0)
-        if created is not None and not keep:
+        if (created is not None or new_collection) and not keep:
             keep = not _is_empty(store)
+        if new_collection and not keep:
+            # Server mode: a refused, failed or dry run leaves no empty collection behind.
+            with contextlib.suppress(Exception):
+                store.client.delete_collection(args.collection)
         store.close()
         if created is not None and not keep:
             # A refused, failed or dry run leaves no ./chroma behind (nor its parents).
@@ -214,6 +220,20 @@ def _first_missing(path: Path) -> Path | None:
     while not path.parent.exists():
         path = path.parent
     return path
+
+
+def _server_collection_exists(args: argparse.Namespace) -> bool:
+    """Whether ``--collection`` is already on the ``--server`` (asked without creating it)."""
+    from llama_index_gemini_embed._errors import StoreError, StoreUnavailableError
+    from llama_index_gemini_embed._store.store import ChromaStore
+
+    try:
+        ChromaStore.from_url(args.server, collection_name=args.collection, read_only=True).close()
+    except StoreUnavailableError:
+        return True  # unreachable: open_store reports it; nothing of ours to clean up
+    except StoreError:
+        return False
+    return True
 
 
 def _is_empty(store: ChromaStore) -> bool:

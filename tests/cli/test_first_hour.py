@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,6 +230,49 @@ def test_refused_run_creates_no_store_but_keeps_an_existing_one(
     assert code == 3
     with ChromaStore("cli-test", path=str(store)) as kept:
         assert kept.count() == 10
+
+
+def test_refused_or_dry_runs_leave_no_collection_on_a_server(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str], chroma_server: Any
+) -> None:
+    """Server mode: the run that creates a collection removes it when it stored nothing."""
+    import chromadb
+    from chromadb.config import Settings
+
+    host, port = chroma_server.url.removeprefix("http://").rsplit(":", 1)
+    client = chromadb.HttpClient(host, int(port), settings=Settings(anonymized_telemetry=False))
+
+    def collections() -> set[str]:
+        return {c.name for c in client.list_collections()}
+
+    name = f"first-hour-{uuid.uuid4().hex[:8]}"
+    where = ["--server", chroma_server.url, "--collection", name, "--base-url", emu.base_url]
+    empty = corpus(tmp_path, {})
+    code, _, err = run(["ingest", str(empty), *where, "--api-key", SECRET], capsys)
+    assert code == 2 and "Nothing to ingest" in err
+    code, out, _ = run(
+        ["ingest", str(sample_corpus_dir()), *where, "--dry-run", "--api-key", SECRET], capsys
+    )
+    assert code == 0 and "dry run" in out
+    code, _, _ = run(
+        [
+            "ingest",
+            str(sample_corpus_dir()),
+            *where,
+            "--api-key",
+            "wrong-key",
+            "--max-retries",
+            "0",
+        ],
+        capsys,
+    )
+    assert code == 3
+    assert name not in collections()
+    code, _, _ = run(["ingest", str(sample_corpus_dir()), *where, "--api-key", SECRET], capsys)
+    assert code == 0 and name in collections()
+    code, _, _ = run(["ingest", str(empty), *where, "--api-key", SECRET], capsys)
+    assert code == 2 and name in collections(), "an existing collection is kept"
+    assert client.get_collection(name).count() == 10
 
 
 def test_default_store_is_not_created_in_the_working_directory(
