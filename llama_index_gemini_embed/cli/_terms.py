@@ -28,6 +28,14 @@ def _quoted(match: re.Match[str], first: int = 1) -> str:
 
 
 _REWRITES: tuple[Rewrite, ...] = (
+    # The over-length warning: the CLI has no on_overlength option (it always truncates).
+    (
+        re.compile(
+            r"\(counted in usage\.truncated; shown once; on_overlength='raise' refuses such "
+            r"texts instead\)"
+        ),
+        "(shown once)",
+    ),
     # The local-store lock: serve the directory and point every command at the server.
     (
         re.compile(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -91,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     key: str | None = None
     with contextlib.suppress(Exception):
         key = api_key(args)
+    warnings_handler = CliWarnings(key=key, key_option=key_option(args))
+    package_logger = logging.getLogger("llama_index_gemini_embed")
+    package_logger.addHandler(warnings_handler)
     try:
         code: int = args.run(args)
         return code
@@ -106,6 +110,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(error) if _is_ours(error) else f"{type(error).__name__}: {error}"
         print_error(in_cli_terms(redact(message, key), key_option=key_option(args)))
         return exit_code_for(error)
+    finally:
+        package_logger.removeHandler(warnings_handler)
+
+
+class CliWarnings(logging.Handler):
+    """The package's warnings as ``gemini-embed: warning: …`` lines, in CLI terms, each
+    distinct message once per command (not once per request, file or retry)."""
+
+    def __init__(self, *, key: str | None, key_option: str | None) -> None:
+        super().__init__(level=logging.WARNING)
+        self._key, self._key_option = key, key_option
+        self._printed: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from llama_index_gemini_embed._errors import redact
+
+        text = in_cli_terms(redact(record.getMessage(), self._key), key_option=self._key_option)
+        if text in self._printed:
+            return
+        self._printed.add(text)
+        print(f"gemini-embed: warning: {text}", file=sys.stderr)
 
 
 def _is_ours(error: BaseException) -> bool:

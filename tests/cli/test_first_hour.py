@@ -275,6 +275,23 @@ def test_refused_or_dry_runs_leave_no_collection_on_a_server(
     assert client.get_collection(name).count() == 10
 
 
+def test_each_warning_prints_once_in_cli_terms(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Three over-length files (in separate requests): one warning line, no Python terms."""
+    long_text = " ".join(["word"] * 3000)
+    folder = corpus(tmp_path, {f"long{i}.txt": long_text.encode() for i in range(3)})
+    args = ["ingest", str(folder), *store_args(tmp_path), "--base-url", emu.base_url]
+    code, _, err = run(
+        [*args, "--api-key", SECRET, "--batch-size", "1", "--chunk-size", "4000"], capsys
+    )
+    assert code == 0
+    warnings = [line for line in err.splitlines() if line.startswith("gemini-embed: warning: ")]
+    assert len(warnings) == 1, err
+    assert "input limit of 2048" in warnings[0] and warnings[0].endswith("(shown once).")
+    assert not [term for term in (*PYTHON_TERMS, "on_overlength", "usage.") if term in err]
+
+
 def test_default_store_is_not_created_in_the_working_directory(
     emu: Emulator,
     tmp_path: Path,

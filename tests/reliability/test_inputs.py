@@ -928,7 +928,7 @@ def test_unreadable_file_is_skipped_with_a_warning_and_sync_keeps_it(
         )
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [warning]
+    assert result.stderr.splitlines() == [f"gemini-embed: warning: {warning}"]
     assert (
         "1 files not read (binary without a reader, or unreadable); their stored chunks, if "
         "any, are kept"
@@ -948,7 +948,7 @@ def test_unreadable_file_is_skipped_with_a_warning_and_sync_keeps_it(
         ]
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [warning]
+    assert result.stderr.splitlines() == [warning]  # the library logs it as it is
     report = json.loads(result.stdout)
     assert report["ok"] and report["files_skipped"] == 1 and report["documents"] == 9
     assert report["deleted"] == 0 and report["skipped"] == 9
