@@ -46,7 +46,7 @@ import numpy as np
 from google.genai import types
 
 from llama_index_gemini_embed._calls import Clock, Sleep
-from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
+from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding, announce_embedded
 from llama_index_gemini_embed._embedding.engine import TextSpec, normalise_rows
 from llama_index_gemini_embed._errors import ConfigurationError, GeminiEmbedError, InputError
 from llama_index_gemini_embed._models import model_spec
@@ -565,6 +565,9 @@ class BatchEmbedder:
                 good_values.append(value)
         if good_values:
             vectors = normalise_rows(np.asarray(good_values, dtype=np.float64))
+            # Token counters and observability see batch-embedded texts too (issue 11 item 6).
+            texts = [run.specs[k].text if k in run.specs else "" for k in good_keys]
+            announce_embedded(self.embed_model, texts, vectors)
             await self._deliver(list(zip(good_keys, vectors, strict=True)), run)
             report.embedded_batch += len(good_keys)
         outcome.delivered = len(good_keys)

@@ -538,6 +538,15 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
         return nodes
 
 
+def announce_embedded(
+    embed: GeminiEmbedding, chunks: Sequence[str], vectors: Sequence[list[float]]
+) -> None:
+    """Report vectors that came back outside the engine (a Batch API job) to LlamaIndex's
+    callbacks and instrumentation, as one embedding event, like an online request."""
+    events = _LlamaIndexEvents(embed)
+    events.request_ended(events.request_started(), chunks, vectors, None)
+
+
 class _LlamaIndexEvents:
     """Engine observer: one ``CBEventType.EMBEDDING`` callback event and one
     ``EmbeddingStartEvent``/``EmbeddingEndEvent`` pair per API request, as LlamaIndex's

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
 
 from llama_index_gemini_embed import (
     BatchOptions,
@@ -39,6 +40,29 @@ def batch_options(fake: FakeTime, *, wait: bool = True) -> BatchOptions:
     return BatchOptions(
         sleep=fake.sleep, clock=fake.clock, poll_initial=1.0, poll_max=2.0, wait=wait
     )
+
+
+async def test_batch_embedded_texts_reach_llamaindex_token_counting(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Issue 11 item 6 on the Batch API path: vectors from a job are reported to LlamaIndex's
+    callbacks like an online request, so TokenCountingHandler counts the same tokens."""
+    counts: dict[str, int] = {}
+    for mode in ("online", "batch"):
+        counter = TokenCountingHandler()
+        embed = make_embed(emulator, callback_manager=CallbackManager([counter]))
+        with ChromaStore(mode, path=str(tmp_path / mode)) as store:
+            report = await aingest(
+                sample_corpus_dir(),
+                store=store,
+                embed_model=embed,
+                batch=batch_options(FakeTime()) if mode == "batch" else None,
+                show_progress=False,
+            )
+        assert report.ok and report.written == 10
+        assert len(counter.embedding_token_counts) >= 1
+        counts[mode] = counter.total_embedding_token_count
+    assert counts["batch"] == counts["online"] > 0
 
 
 async def test_batch_mode_equals_online_mode_at_half_the_price(
