@@ -24,6 +24,7 @@ from ._errors import (
     MissingAPIKeyError,
     QuotaBlockedError,
     QuotaExhaustedError,
+    RerankAnswerError,
     StoreError,
     StoreLockedError,
     StoreUnavailableError,
@@ -41,7 +42,7 @@ from ._ingest import (
     load_documents,
     sample_corpus_dir,
 )
-from ._rerank.postprocessor import GeminiReranker, RerankAnswerError, RerankReport
+from ._rerank.postprocessor import GeminiReranker, RerankReport
 from ._store.store import ChromaStore
 from ._usage import UsageSnapshot
 

@@ -4,6 +4,7 @@
   x ConfigurationError (also ValueError): a setting is wrong; fix the arguments.
     - MissingAPIKeyError
     - EmptyInputError: ingest() was given nothing to read (no files, none matching, none readable).
+    - BatchStateError: the batch state file is unreadable, or from another version or setup.
   x GeminiAPIError: the API refused or failed a request, after our retries.
     - InvalidAPIKeyError
     - UnknownModelError
@@ -14,7 +15,9 @@
     - TransientAPIError: retries were used up on 408/429/5xx, timeouts or dropped connections.
       · APIUnreachableError: no HTTP answer at all after every retry; a run stops on it.
     - UnexpectedAnswerError: the API answered in a shape the SDK could not read.
+    - RerankAnswerError: the judge's answer was invalid twice (``failure_policy="raise"``).
   x InputError (also ValueError): a text or document cannot be embedded as given.
+    - MediaError: a medium breaks the model's documented limits (or the model is text-only).
     - EmptyTextError
     - TextTooLongError
   x StoreError: the vector store refused an operation.
@@ -38,6 +41,7 @@ if TYPE_CHECKING:  # the report type is data only; importing it here would be a 
 
 __all__ = [
     "APIUnreachableError",
+    "BatchStateError",
     "ConfigurationError",
     "DailyQuotaExceededError",
     "DimensionMismatchError",
@@ -52,6 +56,7 @@ __all__ = [
     "MissingAPIKeyError",
     "QuotaBlockedError",
     "QuotaExhaustedError",
+    "RerankAnswerError",
     "StoreError",
     "StoreLockedError",
     "StoreUnavailableError",
@@ -119,6 +124,10 @@ class EmptyInputError(ConfigurationError):
             type(self), reason=self.reason, paths=self.paths, extensions=self.extensions
         )
         return (rebuild, (str(self),))
+
+
+class BatchStateError(ConfigurationError):
+    """The batch state file is unreadable, from another version, or from another setup."""
 
 
 class GeminiAPIError(GeminiEmbedError):
@@ -205,6 +214,10 @@ class APIUnreachableError(TransientAPIError):
 
 class UnexpectedAnswerError(GeminiAPIError):
     """The API answered in a shape the SDK could not read (e.g. its ``KeyError: 'file'``)."""
+
+
+class RerankAnswerError(GeminiAPIError):
+    """The judge's answer was invalid twice for some candidates (``failure_policy="raise"``)."""
 
 
 class InputError(GeminiEmbedError, ValueError):

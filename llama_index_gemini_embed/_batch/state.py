@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from llama_index_gemini_embed._errors import ConfigurationError
+from llama_index_gemini_embed._errors import BatchStateError
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -44,10 +44,6 @@ STATE_KIND = "llama-index-gemini-embed/batch-state"
 
 #: Short job states after which a job never changes again.
 TERMINAL_STATES = frozenset({"SUCCEEDED", "PARTIALLY_SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
-
-
-class BatchStateError(ConfigurationError):
-    """The batch state file is unreadable, from another version, or from another setup."""
 
 
 def short_state(state: object) -> str:

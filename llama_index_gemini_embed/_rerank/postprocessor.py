@@ -46,6 +46,7 @@ from llama_index_gemini_embed._errors import (
     GeminiAPIError,
     InputError,
     QuotaExhaustedError,
+    RerankAnswerError,
     TransientAPIError,
     UnknownModelError,
 )
@@ -96,10 +97,6 @@ _MEDIA_TOKENS = 258
 # the next query may well succeed. Anything else (bad key, unknown model, a 400) is a
 # configuration problem that every call would hit, so it is always raised.
 _FALLBACK_ERRORS: tuple[type[GeminiAPIError], ...] = (TransientAPIError, QuotaExhaustedError)
-
-
-class RerankAnswerError(GeminiAPIError):
-    """The judge's answer was invalid twice for some candidates (``failure_policy="raise"``)."""
 
 
 @dataclass(frozen=True)
