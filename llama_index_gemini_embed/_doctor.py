@@ -145,7 +145,7 @@ async def adoctor(embed: GeminiEmbedding, *, rerank_model: str | None = None) ->
             "quota headroom",
             None,
             "unknown: the Gemini API does not report remaining quota; set your tier's limits "
-            "(requests/tokens per minute) so the client paces itself",
+            "(items and tokens per minute) so the client paces itself",
         )
     )
     # One page of one item, on the API version the batch path uses (v1beta unless set).

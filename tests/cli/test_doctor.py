@@ -128,3 +128,29 @@ def test_batch_and_files_rows_use_the_batch_api_version(
         "Batch API": "the Batch API refused a list call: check that the key's project may use it",
         "Files API": "the Files API refused a list call: check that the key's project may use it",
     }
+
+
+def test_a_vector_of_another_shape_fails_the_dimension_row(
+    emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def short_vectors(request: EncodeRequest) -> Sequence[Sequence[float]]:
+        return [[0.5] * 100 for _ in request.texts]
+
+    emu.set_encoder(short_vectors)
+    code, out, _ = run(doctor(emu, "--no-rerank"), capsys)
+    assert code == 3 and rows(out)["dimension / norm"] == "FAIL"
+    assert "100 (expected 3072)" in out
+    assert "fix: the API returned another shape than configured" in out
+
+
+async def test_an_estimate_far_from_the_apis_count_fails_the_token_row(emu: Emulator) -> None:
+    from llama_index_gemini_embed._doctor import _tokens
+
+    embed = GeminiEmbedding(api_key=SECRET, base_url=emu.base_url)
+    good = await _tokens(embed, estimate=12)
+    assert good.ok is True and good.detail.startswith("API ")
+    real = int(good.detail.split()[1].rstrip(","))
+    check = await _tokens(embed, estimate=10 * real)
+    assert check.ok is False
+    assert check.detail == f"API {real}, our estimate {10 * real}"
+    assert "off by more than 2x" in check.fix
