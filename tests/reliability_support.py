@@ -7,6 +7,7 @@ assert snapshot(store) == snap  # "nothing lost": same ids, texts, metadata, vec
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -85,6 +86,14 @@ def stored_count(path: Path, *, recover: bool = False) -> int:
     except sqlite3.Error:
         return -1
     return int(row[0])
+
+
+def closed_port_url() -> str:
+    """A loopback URL on which nothing listens (the port was free a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def make_embed(emu: Emulator, **kwargs: Any) -> GeminiEmbedding:

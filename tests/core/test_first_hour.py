@@ -27,14 +27,7 @@ from llama_index_gemini_embed._retry import Action, Failure, RetryPolicy, decide
 from llama_index_gemini_embed.cli.app import EXIT_API, main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.fakes import FakeTime
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens here any more
-
+from tests.reliability_support import closed_port_url
 
 # ------------------------------------------------------------------ unreachable endpoint
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,7 @@ from llama_index_gemini_embed import (
 from llama_index_gemini_embed.cli import EXIT_API, main
 from llama_index_gemini_embed.emulator import Emulator
 from tests.fakes import FakeTime
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # nothing listens here any more
+from tests.reliability_support import closed_port_url
 
 
 def test_unreachable_endpoint_is_a_typed_error_after_retries() -> None:
