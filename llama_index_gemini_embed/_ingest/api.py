@@ -63,7 +63,7 @@ from .plan import estimate_seconds
 from .report import IngestReport
 from .run import IngestRun, RunSettings
 from .sources import IngestSource, open_source
-from .writer import IngestStore, write_lag
+from .writer import IngestStore, write_capacity
 
 __all__ = ["aingest", "default_batch_state_path", "default_transformations", "ingest"]
 
@@ -147,7 +147,7 @@ async def aingest(
         window_chars=max(1, window_chars),
         window_docs=max(1, window_docs),
         lookahead=max(2_000, 4 * embed.embed_batch_size * embed.max_concurrency),
-        write_lag=write_lag(embed),
+        write_capacity=write_capacity(embed),
     )
     run = IngestRun(
         open_source(

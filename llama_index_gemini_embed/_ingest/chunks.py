@@ -7,7 +7,7 @@
 Text documents go through the transformations (a sentence splitter by default); media
 files (gemini-embedding-2) become their items (:mod:`.media`). Each chunk gets the id
 ``<doc id>#<i>``, its embedding input from the model, and a content hash stored in its
-metadata (``lige_hash``, with ``lige_fp``) that tells later runs whether to embed it again.
+metadata (``lige_hash``) that tells later runs whether to embed it again.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import ConfigurationError
 
 from .media import is_media, media_nodes
-from .plan import FP_KEY, HASH_KEY, PlannedNode, SeenIds, fingerprint_hash, node_hash, node_id_for
+from .plan import HASH_KEY, PlannedNode, SeenIds, fingerprint_hash, node_hash, node_id_for
 
 __all__ = ["Chunk", "Chunker"]
 
@@ -117,8 +117,10 @@ class Chunker:
         if spec.media:  # bytes are read again just before sending: never queued by the run
             spec = dataclasses.replace(spec, media=())
         digest = node_hash(spec, node.metadata, self.fp_hash, media)
+        # The fingerprint is in the hash (and recorded once on the collection): stores
+        # written before 0.4 also carry it per row as ``lige_fp``, which nothing reads.
         node.metadata[HASH_KEY] = digest
-        node.metadata[FP_KEY] = self.fp_hash
         for keys in (node.excluded_embed_metadata_keys, node.excluded_llm_metadata_keys):
-            keys.extend(k for k in (HASH_KEY, FP_KEY) if k not in keys)
+            if HASH_KEY not in keys:
+                keys.append(HASH_KEY)
         return node, spec, PlannedNode(node.node_id, doc_id, digest)

@@ -105,7 +105,11 @@ def _digest(payload: object, length: int) -> str:
 
 
 def fingerprint_hash(fingerprint: Mapping[str, Any]) -> str:
-    """A short hash of an embedding fingerprint (stored per node as ``lige_fp``)."""
+    """A short hash of an embedding fingerprint (part of every chunk's content hash).
+
+    Stores written by 0.1.0 also have it per row as ``lige_fp`` (``FP_KEY``); it is no
+    longer written (one metadata key less per row: issue 14) and was never read.
+    """
     return _digest(dict(fingerprint), 16)
 
 

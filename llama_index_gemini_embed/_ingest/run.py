@@ -79,8 +79,8 @@ class RunSettings:
     window_docs: int
     lookahead: int
     """Chunks planned ahead of the requests, at most (the producer waits beyond)."""
-    write_lag: int
-    """Answered batches that may wait for the store."""
+    write_capacity: int
+    """Chunks that may be answered and not yet stored (``writer.write_capacity``)."""
 
 
 class _FatalStop(Exception):
@@ -373,10 +373,10 @@ class IngestRun:
     async def consume(self) -> None:
         """Embed ready chunks; a writer task stores each answered batch behind the stream.
 
-        Writing behind (up to ``write_lag`` batches) keeps requests going out while the
+        Writing behind (up to ``write_capacity`` chunks) keeps requests going out while the
         store writes, instead of one write per answer holding up the next request.
         """
-        writes: WriteQueue = asyncio.Queue(self.settings.write_lag)
+        writes = WriteQueue(self.settings.write_capacity)
         writer = asyncio.create_task(self.writer.write_behind(writes))
         try:
             await self._consume_stream(writes, writer)
@@ -438,7 +438,7 @@ class IngestRun:
         if writer.done():
             writer.result()  # a failed write stops the run (raises); else the writer is gone
             raise RuntimeError("the ingestion writer stopped early")
-        if not writes.full():
+        if writes.has_room(batch):
             writes.put_nowait(batch)
             return
         put = asyncio.ensure_future(writes.put(batch))

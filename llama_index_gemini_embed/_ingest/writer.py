@@ -1,24 +1,28 @@
 """The store side of :func:`ingest`: what it needs from a store, and the write-behind writer.
 
     writer = StoreWriter(store, embed_model, report, progress, unbound=True)
-    queue = WriteQueue(write_lag(embed_model))
+    queue = WriteQueue(write_capacity(embed_model))
     task = asyncio.create_task(writer.write_behind(queue))   # stores answered batches
     await writer.write(nodes); await writer.delete(node_ids)  # direct writes and deletes
 
-Answered batches wait in a bounded queue (``write_lag`` batches) while the stream keeps
-requesting, so a slow store does not hold up the API calls; the writer gathers small
-batches into one write (up to 100 chunks or 0.2 s). A crash loses at most the requests in
-flight, the queued batches, and the write being gathered or made (under 100 chunks plus
-one batch); the re-run embeds them again. That is the README's crash re-spend bound,
+Answered batches wait in a bounded queue while the stream keeps requesting, so a slow
+store does not hold up the API calls. The writer gathers small batches into one write (at
+least 100 chunks, or whatever arrived within 0.2 s) and, when it is behind, takes every
+batch already waiting into the same write: fewer, larger Chroma writes cost less CPU per
+row. The queue counts chunks from the moment they are queued until they are stored, so
+at most ``write_lag`` batches + one batch + 100 chunks are answered but not stored, however
+the writer gathers them. A crash loses those and the requests in flight; the re-run embeds
+them again. That is the README's crash re-spend bound,
 ``(2 x max_concurrency + 1) x batch size + 100`` per kill.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import MetadataFilters
@@ -30,7 +34,15 @@ from llama_index_gemini_embed._models import model_spec
 
 from .report import IngestReport, Progress, record_failures
 
-__all__ = ["IngestStore", "Pending", "StoreWriter", "Window", "WriteQueue", "write_lag"]
+__all__ = [
+    "IngestStore",
+    "Pending",
+    "StoreWriter",
+    "Window",
+    "WriteQueue",
+    "write_capacity",
+    "write_lag",
+]
 
 #: Deletes are sent in parts of at most this many ids.
 DELETE_PART = 5000
@@ -85,8 +97,73 @@ class Pending:
     window: Window
 
 
-#: Answered batches on their way to the store; ``None`` ends the writer.
-WriteQueue: TypeAlias = "asyncio.Queue[list[Pending] | None]"
+class WriteQueue:
+    """Answered batches on their way to the store; ``None`` ends the writer.
+
+        queue = WriteQueue(capacity=900)      # chunks answered but not yet stored, at most
+        await queue.put(batch)                # waits while the store is that far behind
+        batch = await queue.get(); ...; queue.stored(len(batch))
+
+    A chunk counts against ``capacity`` from :meth:`put` until the writer reports it
+    :meth:`stored` (written, or resolved without a vector), not only while it is queued:
+    a writer that takes every waiting batch into one write does not make room for more
+    unstored answers. A batch always goes in when nothing is held (one batch larger than
+    the capacity is not refused). ``capacity=None``: unbounded.
+    """
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self.capacity = capacity
+        self.held = 0
+        """Chunks put and not yet reported stored."""
+        self._items: deque[list[Pending] | None] = deque()
+        self._changed = asyncio.Event()
+
+    def has_room(self, batch: list[Pending] | None) -> bool:
+        """True if :meth:`put` would queue ``batch`` without waiting."""
+        if batch is None or self.capacity is None or self.held == 0:
+            return True
+        return self.held + len(batch) <= self.capacity
+
+    def full(self) -> bool:
+        """True when no more chunks fit (a put would wait)."""
+        return self.capacity is not None and self.held >= self.capacity
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, batch: list[Pending] | None) -> None:
+        """Queue ``batch`` now, whatever the capacity (the caller checked it)."""
+        if batch is not None:
+            self.held += len(batch)
+        self._items.append(batch)
+        self._changed.set()
+
+    async def put(self, batch: list[Pending] | None) -> None:
+        """Queue ``batch`` once there is room for it."""
+        while not self.has_room(batch):
+            self._changed.clear()
+            await self._changed.wait()
+        self.put_nowait(batch)
+
+    def get_nowait(self) -> list[Pending] | None:
+        """The oldest queued batch; ``asyncio.QueueEmpty`` if there is none."""
+        if not self._items:
+            raise asyncio.QueueEmpty
+        batch = self._items.popleft()
+        self._changed.set()
+        return batch
+
+    async def get(self) -> list[Pending] | None:
+        """The oldest queued batch, waiting for one."""
+        while not self._items:
+            self._changed.clear()
+            await self._changed.wait()
+        return self.get_nowait()
+
+    def stored(self, chunks: int) -> None:
+        """``chunks`` taken by the writer are stored (or resolved): room for more."""
+        self.held = max(0, self.held - chunks)
+        self._changed.set()
 
 
 def write_lag(embed_model: GeminiEmbedding) -> int:
@@ -100,6 +177,12 @@ def write_lag(embed_model: GeminiEmbedding) -> int:
     )
     floats_per_batch = embed_model.embed_batch_size * dimension
     return max(1, min(embed_model.max_concurrency, 600_000 // max(1, floats_per_batch)))
+
+
+def write_capacity(embed_model: GeminiEmbedding) -> int:
+    """Chunks that may be answered but not yet stored: ``write_lag`` batches, one more
+    batch and one gathered write (the crash re-spend bound's store part)."""
+    return (write_lag(embed_model) + 1) * embed_model.embed_batch_size + COALESCE_RECORDS
 
 
 class StoreWriter:
@@ -171,15 +254,17 @@ class StoreWriter:
         """Store answered batches in order until ``None`` arrives, coalescing small ones.
 
         Batches are gathered into one write until it holds ``COALESCE_RECORDS`` answered
-        chunks or its first chunk has waited ``COALESCE_SECONDS`` (then written as is), so a
-        stream of one-item answers does not cost one store write each. Writes stay short: a
-        local Chroma write holds the GIL, and no request goes out meanwhile.
+        chunks or its first chunk has waited ``COALESCE_SECONDS``; then every batch already
+        waiting joins the same write (a writer that is behind makes fewer, larger writes:
+        Chroma's CPU per row falls with the batch size). The queue's capacity bounds the
+        total, so a write never holds more than the crash bound allows.
         """
         loop = asyncio.get_running_loop()
         gathered: list[Pending] = []
         deadline = 0.0
+        done = False
         try:
-            while True:
+            while not done:
                 if not gathered:
                     batch = await writes.get()
                 else:
@@ -189,7 +274,8 @@ class StoreWriter:
                         batch = await asyncio.wait_for(writes.get(), deadline - loop.time())
                     except TimeoutError:  # the oldest answer waited long enough
                         gathered, flushing = [], gathered
-                        await self._flush(flushing)
+                        done = self._take_waiting(writes, flushing)
+                        await self._flush(flushing, writes)
                         continue
                 if batch is None:
                     break
@@ -198,15 +284,26 @@ class StoreWriter:
                 gathered.extend(batch)
                 if sum(p.node.embedding is not None for p in gathered) >= self.coalesce_records:
                     gathered, flushing = [], gathered
-                    await self._flush(flushing)
+                    done = self._take_waiting(writes, flushing)
+                    await self._flush(flushing, writes)
             gathered, flushing = [], gathered
-            await self._flush(flushing)
+            await self._flush(flushing, writes)
         except BaseException:
             # Answered, never written (crash, cancellation): the re-run embeds them again.
             self.report.pending += sum(p.node.embedding is not None for p in gathered)
             raise
 
-    async def _flush(self, batch: list[Pending]) -> None:
+    @staticmethod
+    def _take_waiting(writes: WriteQueue, gathered: list[Pending]) -> bool:
+        """Move every batch already queued into ``gathered``; True if the end was among them."""
+        while not writes.empty():
+            batch = writes.get_nowait()
+            if batch is None:
+                return True
+            gathered.extend(batch)
+        return False
+
+    async def _flush(self, batch: list[Pending], writes: WriteQueue) -> None:
         """One store write for ``batch``'s answered chunks; then its windows move on."""
         answered = [p.node for p in batch if p.node.embedding is not None]
         if answered:
@@ -219,6 +316,7 @@ class StoreWriter:
                 record_failures(self.report, answered, exc)
                 raise
             self.report.embedded += len(answered)
+        writes.stored(len(batch))
         if batch:
             self.progress.resolved(len(batch), self._usage_text())
             await self.resolved(batch)

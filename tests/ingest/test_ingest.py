@@ -116,7 +116,8 @@ def test_folder_ingest_titles_metadata_and_report(emulator: Emulator, store: Chr
     assert node.metadata["title"] == "Plans and pricing"
     assert node.metadata["category"] == "billing"  # front matter
     assert node.metadata["source"] == "05-pricing.md"
-    assert node.metadata["lige_hash"] and node.metadata["lige_fp"]
+    assert node.metadata["lige_hash"]
+    assert "lige_fp" not in node.metadata  # the fingerprint lives on the collection
     assert "lige_hash" in node.excluded_embed_metadata_keys
     assert not node.get_content().startswith("---")  # front matter stripped from the text
 
@@ -131,6 +132,34 @@ def test_unchanged_rerun_makes_zero_api_calls(emulator: Emulator, store: ChromaS
     assert emulator.counters.embed_requests == calls
     assert again.skipped == first.nodes and again.embedded == again.written == 0
     assert again.requests == 0 and again.ok
+
+
+def test_stores_with_the_old_per_row_fingerprint_stay_incremental(
+    emulator: Emulator, store: ChromaStore
+) -> None:
+    """0.1.0 wrote ``lige_fp`` on every row; 0.2 does not (issue 14: one key less per row).
+
+    A store written the old way must not be re-embedded or rewritten by the new version.
+    """
+    first = ingest(
+        sample_corpus_dir(), embed_model=make_embed(emulator), store=store, show_progress=False
+    )
+    rows = store.collection.get(include=["metadatas"])
+    assert rows["metadatas"] and all("lige_fp" not in m for m in rows["metadatas"])
+    old_format = []
+    for metadata in rows["metadatas"]:  # what 0.1.0 wrote: the key, listed in lige_keys
+        keys = [*metadata["lige_keys"], "lige_fp"]
+        old_format.append({**metadata, "lige_fp": "05640512183a8eb4", "lige_keys": keys})
+    store.collection.update(ids=rows["ids"], metadatas=old_format)
+    calls = emulator.counters.embed_requests
+
+    again = ingest(
+        sample_corpus_dir(), embed_model=make_embed(emulator), store=store, show_progress=False
+    )
+    assert emulator.counters.embed_requests == calls
+    assert again.skipped == first.nodes and again.written == 0 and again.ok
+    node = store.get_nodes(node_ids=["05-pricing.md#0"])[0]
+    assert node.metadata["lige_fp"] == "05640512183a8eb4"  # old rows read back unchanged
 
 
 def test_changed_document_reembedded_and_stale_chunks_deleted(

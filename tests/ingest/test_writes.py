@@ -11,7 +11,15 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, IngestReport, ingest
 from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._ingest.report import Progress
-from llama_index_gemini_embed._ingest.writer import Pending, StoreWriter, Window, WriteQueue
+from llama_index_gemini_embed._ingest.writer import (
+    COALESCE_RECORDS,
+    Pending,
+    StoreWriter,
+    Window,
+    WriteQueue,
+    write_capacity,
+    write_lag,
+)
 from llama_index_gemini_embed.emulator import Emulator
 from tests.ingest.test_ingest import make_embed
 
@@ -56,7 +64,7 @@ async def write_through(
     writer = StoreWriter(
         store, embed, report, Progress(False, None), unbound=False, coalesce_seconds=seconds
     )
-    queue: WriteQueue = asyncio.Queue()
+    queue = WriteQueue()
     for batch in batches:
         queue.put_nowait(batch)
     queue.put_nowait(None)
@@ -64,22 +72,90 @@ async def write_through(
     return report
 
 
-async def test_small_batches_are_gathered_into_writes_of_a_hundred(tmp_path: Path) -> None:
+async def test_a_writer_that_is_behind_takes_every_waiting_batch_into_one_write(
+    tmp_path: Path,
+) -> None:
     with ChromaStore("gather", path=str(tmp_path / "chroma")) as store:
         store.add([TextNode(id_="stale#0", text="old", embedding=[0.0, 1.0, 0.0])])
         window = Window(stale=["stale#0"])
         report = await write_through(store, pending_batches(100, 10, window), seconds=3600)
-        assert report.store_writes == 10 and report.written == report.embedded == 1000
+        assert report.store_writes == 1 and report.written == report.embedded == 1000
         assert store.count() == 1000 and "stale#0" not in set(store.collection.get()["ids"])
         assert window.outstanding == 0
 
 
-async def test_an_answer_that_waited_long_enough_is_written_alone(tmp_path: Path) -> None:
+async def feed_one_at_a_time(
+    store: ChromaStore, batches: list[list[Pending]], seconds: float
+) -> IngestReport:
+    """Each batch is queued only once the writer has stored everything before it."""
+    embed = GeminiEmbedding(api_key="unused", output_dimensionality=128)  # no call is made
+    report = IngestReport()
+    writer = StoreWriter(
+        store, embed, report, Progress(False, None), unbound=False, coalesce_seconds=seconds
+    )
+    queue = WriteQueue()
+    task = asyncio.create_task(writer.write_behind(queue))
+    for batch in batches:
+        queue.put_nowait(batch)
+        while queue.held and not task.done():  # the writer stores it: no sleeps
+            await asyncio.sleep(0)
+    queue.put_nowait(None)
+    await task
+    return report
+
+
+async def test_gathering_waits_for_a_hundred_chunks_or_the_age_limit(tmp_path: Path) -> None:
     with ChromaStore("age", path=str(tmp_path / "chroma")) as store:
+        window = Window(stale=[])
+        at_once = await feed_one_at_a_time(store, pending_batches(3, 5, window), seconds=0.0)
+        assert at_once.store_writes == 3 and store.count() == 15  # each waited long enough
+    with ChromaStore("age2", path=str(tmp_path / "chroma2")) as store:
+        window = Window(stale=[])
+        big = await feed_one_at_a_time(store, pending_batches(3, 100, window), seconds=3600)
+        assert big.store_writes == 3 and store.count() == 300  # each has 100 chunks
+    with ChromaStore("age3", path=str(tmp_path / "chroma3")) as store:
         window = Window(stale=[])
         gathered = await write_through(store, pending_batches(3, 5, window), seconds=3600)
         assert gathered.store_writes == 1  # the end of the stream writes what was gathered
-    with ChromaStore("age2", path=str(tmp_path / "chroma2")) as store:
-        window = Window(stale=[])
-        at_once = await write_through(store, pending_batches(3, 5, window), seconds=0.0)
-        assert at_once.store_writes == 3 and store.count() == 15
+
+
+def test_the_write_queue_counts_chunks_until_they_are_stored() -> None:
+    window = Window(stale=[])
+    ten, ten2, ten3, forty = (
+        *pending_batches(3, 10, window),
+        pending_batches(1, 40, window)[0],
+    )
+    queue = WriteQueue(capacity=25)
+    assert queue.has_room(ten) and not queue.full()
+    queue.put_nowait(ten)
+    queue.put_nowait(ten2)
+    assert not queue.has_room(ten3) and queue.has_room(None)  # 20 + 10 > 25; the end always fits
+    assert queue.get_nowait() is ten and queue.get_nowait() is ten2 and queue.empty()
+    assert not queue.has_room(ten3)  # taken by the writer, not stored yet: still counted
+    queue.stored(20)
+    assert queue.held == 0 and queue.has_room(forty)  # larger than the capacity, alone: fits
+    queue.put_nowait(forty)
+    assert queue.full() and not queue.has_room(ten)
+
+
+async def test_a_put_waits_until_the_writer_reports_chunks_stored() -> None:
+    window = Window(stale=[])
+    first, second = pending_batches(2, 10, window)
+    queue = WriteQueue(capacity=15)
+    await queue.put(first)
+    waiting = asyncio.create_task(queue.put(second))
+    assert await queue.get() is first
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done() and queue.empty()  # taken but not stored: no room yet
+    queue.stored(10)
+    await asyncio.wait_for(waiting, 5)
+    assert queue.held == 10 and await queue.get() is second
+
+
+def test_the_queue_capacity_is_the_crash_bound_store_part() -> None:
+    embed = GeminiEmbedding(api_key="k" * 39, max_concurrency=8, embed_batch_size=100)
+    embed.output_dimensionality = 768
+    assert write_capacity(embed) == (write_lag(embed) + 1) * 100 + COALESCE_RECORDS
+    # in flight (max_concurrency batches) + this: the README's (2 x 8 + 1) x 100 + 100
+    assert 8 * 100 + write_capacity(embed) <= (2 * 8 + 1) * 100 + 100
