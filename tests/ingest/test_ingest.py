@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from llama_index.core import Document, StorageContext, VectorStoreIndex
@@ -146,9 +146,9 @@ def test_stores_with_the_old_per_row_fingerprint_stay_incremental(
     )
     rows = store.collection.get(include=["metadatas"])
     assert rows["metadatas"] and all("lige_fp" not in m for m in rows["metadatas"])
-    old_format = []
+    old_format: list[Any] = []
     for metadata in rows["metadatas"]:  # what 0.1.0 wrote: the key, listed in lige_keys
-        keys = [*metadata["lige_keys"], "lige_fp"]
+        keys = [*cast(list[str], metadata["lige_keys"]), "lige_fp"]
         old_format.append({**metadata, "lige_fp": "05640512183a8eb4", "lige_keys": keys})
     store.collection.update(ids=rows["ids"], metadatas=old_format)
     calls = emulator.counters.embed_requests

@@ -93,13 +93,11 @@ async def feed_one_at_a_time(
     writer = StoreWriter(
         store, embed, report, Progress(False, None), unbound=False, coalesce_seconds=seconds
     )
-    queue = WriteQueue()
+    queue = WriteQueue(capacity=1)  # a batch goes in only when nothing is held
     task = asyncio.create_task(writer.write_behind(queue))
     for batch in batches:
-        queue.put_nowait(batch)
-        while queue.held and not task.done():  # the writer stores it: no sleeps
-            await asyncio.sleep(0)
-    queue.put_nowait(None)
+        await queue.put(batch)
+    await queue.put(None)
     await task
     return report
 
