@@ -288,12 +288,22 @@ def chroma_server(path: Path, log_name: str = "chroma-server") -> Iterator[str]:
 
 
 def run_ingest_worker(
-    emu: Any, impl: str, chroma: Path, n: int, extra: Sequence[str], log_name: str, timeout: float
+    emu: Any,
+    impl: str,
+    chroma: Path,
+    n: int,
+    extra: Sequence[str],
+    log_name: str,
+    timeout: float,
+    *,
+    package_root: Path | None = None,
 ) -> dict[str, Any]:
     """Run ``ingest_worker.py --impl IMPL`` once against ``emu``; its ``RESULT`` dict.
 
     The anchor runs in .venv-anchors, everything else in .venv-bench; stderr goes to
     ``.scratch/logs/LOG_NAME.stderr``. A worker that prints no result gives an ``error``.
+    ``package_root``: import llama_index_gemini_embed from that checkout instead (e.g. a
+    ``git worktree`` of an older commit, for before/after figures in one run).
     """
     import subprocess
 
@@ -302,8 +312,15 @@ def run_ingest_worker(
     py = ANCHOR_PY if impl == "anchor" else OURS_PY
     cmd = [str(py), str(WORKER), "--impl", impl, "--base-url", emu.base_url]
     cmd += ["--api-key", emu.api_key, "--chroma", str(chroma), "--n", str(n), *extra]
+    env = dict(os.environ)
+    if package_root is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(package_root), env.get("PYTHONPATH")) if p
+        )
     with open(logs / f"{log_name}.stderr", "w") as err:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout, env=env
+        )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
         return {"error": {"type": "crash", "message": f"exit {proc.returncode}"}}

@@ -94,6 +94,7 @@ async def run_ours(args: argparse.Namespace) -> dict[str, Any]:
             failed=report.failed,
             pending=report.pending,
             requests=report.requests,
+            store_writes=getattr(report, "store_writes", None),
             retries=report.retries,
             fatal_error=report.fatal_error_type
             and f"{report.fatal_error_type}: {report.fatal_error}",
@@ -229,26 +230,31 @@ async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _our_metadata(key: str) -> dict[str, Any]:
-    """Metadata shaped like what ChromaStore stores for one chunk (same keys and sizes)."""
+    """Metadata shaped like what ChromaStore stores for one chunk (same keys and sizes).
+
+    As ingest writes a synthetic chunk since issue 14 (no per-row ``lige_fp``): 5 keys, one
+    of them a one-element list.
+    """
     digest = hashlib.sha256(key.encode()).hexdigest()
     node = {
-        "xe": ["lige_hash", "lige_fp"],
-        "xl": ["lige_hash", "lige_fp"],
+        "xe": ["lige_hash"],
+        "xl": ["lige_hash"],
         "s": 0,
-        "e": 239,
+        "e": 317,
         "r": {"1": {"t": "4", "h": digest}},
     }
     return {
+        "document_id": key[:-2],
         "lige_node": json.dumps(node, separators=(",", ":")),
-        "doc_id": key[:-2],
-        "lige_fp": digest[:16],
-        "lige_keys": ["lige_hash", "lige_fp"],
         "lige_hash": f"{digest[:32]}.{digest[32:48]}",
+        "doc_id": key[:-2],
+        "lige_keys": ["lige_hash"],
     }
 
 
 async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
-    """Baseline: Chroma's own write cost: collection.upsert of ready vectors, 100 per call."""
+    """Baseline: Chroma's own write cost: collection.upsert of ready vectors and metadata,
+    ``--write-batch`` (default 100) per call."""
     import chromadb
     import numpy as np
     from chromadb.config import Settings
@@ -257,35 +263,33 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     collection = client.get_or_create_collection("raw", metadata={"hnsw:space": "cosine"})
     rng = np.random.default_rng(0)
 
-    def batches() -> Iterator[tuple[list[str], Any, list[str]]]:
-        """(ids, vectors, texts) per 100; lazy, so RSS is Chroma's own (unless --pregen)."""
+    def batches() -> Iterator[tuple[list[str], Any, list[str], list[dict[str, Any]]]]:
+        """(ids, vectors, texts, metadatas) per write; lazy, so RSS is Chroma's own (unless
+        --pregen, which also keeps building them out of the timed section)."""
         chunks: Iterator[str] = (
             (d.text for d in synthetic_documents(args.n, args.words))
             if args.shape == "synthetic"
             else iter(shape_chunks(args))
         )
         i = 0
-        while texts := list(itertools.islice(chunks, 100)):
+        while texts := list(itertools.islice(chunks, args.write_batch)):
             size = len(texts)
             vecs = rng.standard_normal((size, args.dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            yield [f"doc-{j:07d}#0" for j in range(i, i + size)], vecs, texts
+            ids = [f"doc-{j:07d}#0" for j in range(i, i + size)]
+            metadatas = [
+                _our_metadata(key) if args.our_records else {"doc_id": key[:-2]} for key in ids
+            ]
+            yield ids, vecs, texts, metadatas
             i += size
 
-    source: Iterable[tuple[list[str], Any, list[str]]] = batches()
+    source: Iterable[tuple[list[str], Any, list[str], list[dict[str, Any]]]] = batches()
     if args.pregen:
         source = list(source)
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
     START[0] = time.time()
-    for ids, vecs, texts in source:
-        collection.upsert(
-            ids=ids,
-            embeddings=vecs,
-            documents=texts,
-            metadatas=[
-                _our_metadata(key) if args.our_records else {"doc_id": key[:-2]} for key in ids
-            ],
-        )
+    for ids, vecs, texts, metadatas in source:
+        collection.upsert(ids=ids, embeddings=vecs, documents=texts, metadatas=metadatas)
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     return {"wall": wall, "cpu": cpu, "stored": collection.count(), "rss_before_mib": rss0}
 
@@ -319,6 +323,9 @@ def main() -> None:
         "--our-records",
         action="store_true",
         help="raw-chroma: metadata shaped like ChromaStore's records (5 keys) instead of 1 key",
+    )
+    ap.add_argument(
+        "--write-batch", type=int, default=100, help="raw-chroma: records per upsert call"
     )
     ap.add_argument(
         "--pregen",

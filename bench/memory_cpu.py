@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from benchlib import (
@@ -38,11 +39,27 @@ ANCHOR_CPU = [*ANCHOR_TUNED, "--slice", "5000"]
 
 
 def run(
-    emu: Any, impl: str, n: int, dim: int, words: int, tag: str, extra: list[str] = ()
+    emu: Any,
+    impl: str,
+    n: int,
+    dim: int,
+    words: int,
+    tag: str,
+    extra: list[str] = (),
+    package_root: Path | None = None,
 ) -> dict[str, Any]:
     emu.reset_counters()
     extra = ["--dim", str(dim), "--words", str(words), *extra]
-    out = run_ingest_worker(emu, impl, fresh_dir(f"memcpu-{tag}"), n, extra, f"memcpu-{tag}", 3600)
+    out = run_ingest_worker(
+        emu,
+        impl,
+        fresh_dir(f"memcpu-{tag}"),
+        n,
+        extra,
+        f"memcpu-{tag}",
+        3600,
+        package_root=package_root,
+    )
     out["impl"] = impl
     out["cpu_ms_per_chunk"] = out.get("cpu", float("nan")) / n * 1e3
     print(
@@ -63,6 +80,13 @@ def main() -> None:
     ap.add_argument("--mem-small", type=int, default=10_000)
     ap.add_argument("--mem-large", type=int, default=100_000)
     ap.add_argument("--skip", nargs="*", default=[], choices=["cpu", "memory"])
+    ap.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="a checkout of an older commit (git worktree add DIR COMMIT): its ingest runs "
+        "as 'ours-before' beside the others in the CPU part, for before/after figures",
+    )
     args = ap.parse_args()
     result: dict[str, Any] = {}
     with LoadMonitor() as load, Emulator() as emu:
@@ -76,18 +100,32 @@ def main() -> None:
                 "raw-chroma-our-records": [],
                 "raw-split": [],
             }
+            if args.before is not None:
+                runs["ours-before"] = []
             for rep in range(args.reps):
                 for impl in runs:
                     # inputs built before the timed section for every client (the anchor
                     # needs a list anyway): generating them is not the client's cost
                     extra = ANCHOR_CPU if impl == "anchor" else []
                     worker_impl = impl
-                    if impl.startswith("raw-chroma") or impl == "ours":
+                    if impl.startswith(("raw-chroma", "ours")):
                         extra = ["--pregen"]
                     if impl == "raw-chroma-our-records":
                         worker_impl, extra = "raw-chroma", ["--pregen", "--our-records"]
+                    root = None
+                    if impl == "ours-before":
+                        worker_impl, root = "ours", args.before
                     runs[impl].append(
-                        run(emu, worker_impl, args.cpu_n, 768, 40, f"cpu-{impl}-{rep}", extra)
+                        run(
+                            emu,
+                            worker_impl,
+                            args.cpu_n,
+                            768,
+                            40,
+                            f"cpu-{impl}-{rep}",
+                            extra,
+                            package_root=root,
+                        )
                     )
             med = {impl: median([r["cpu_ms_per_chunk"] for r in rs]) for impl, rs in runs.items()}
             # what is left of ours after the three parts any pipeline pays: the SDK calls,
@@ -110,6 +148,10 @@ def main() -> None:
                 "ours_code_ms_per_chunk": overhead_own,
                 "ours_code_vs_chroma_write": overhead_own / med["raw-chroma-our-records"],
                 "ours_over_anchor_cpu": med["ours"] / med["anchor"],
+                "before": str(args.before) if args.before else None,
+                "ours_before_over_anchor_cpu": (
+                    med["ours-before"] / med["anchor"] if "ours-before" in med else None
+                ),
                 "median_wall_s": {
                     impl: median([r["wall"] for r in rs]) for impl, rs in runs.items()
                 },

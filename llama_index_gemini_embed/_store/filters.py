@@ -43,7 +43,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 
-from .records import DOC_ID_KEY, KEYS_KEY
+from .records import DOC_ID_KEY, KEYS_KEY, PACKAGE_KEY_PREFIX
 
 __all__ = ["DOCUMENT_KEYS", "ChromaFilter", "rust_regex_escape", "translate_filters"]
 
@@ -275,6 +275,16 @@ def _leaf(f: MetadataFilter, negate: bool) -> _Expr:
     if not key or key.startswith(("$", "#")):
         raise ValueError(
             f"{_name(op)}: filter key {key!r} is not a metadata key Chroma can filter on."
+        )
+    if key.startswith(PACKAGE_KEY_PREFIX) and (
+        op == FilterOperator.IS_EMPTY
+        or (op == FilterOperator.ALL and not _values(f))
+        or (negate and op in _COMPARISONS and op not in (FilterOperator.EQ, FilterOperator.NE))
+    ):
+        raise ValueError(
+            f"{_name(op)} on {key!r} is not supported: keys starting with "
+            f"{PACKAGE_KEY_PREFIX!r} are the package's own and their presence is not recorded. "
+            "Filter them with EQ/NE/IN/NIN on their values."
         )
     if op in _COMPARISONS:
         value = _scalar(f)

@@ -13,7 +13,10 @@ Layout of a record's Chroma metadata (only keys that are needed are written):
   ``$...``, ``chroma:...``, or one of the internal keys below);
 * ``lige_keys``: the user keys whose value is not empty (None, ``""`` and ``[]`` count as
   empty), in the node's order, so that ``IS_EMPTY`` and negated filters can be answered
-  by Chroma; it also gives back the key order (Chroma returns keys in its own order);
+  by Chroma; it also gives back the key order (Chroma returns keys in its own order).
+  Keys starting with ``lige_`` (the package's own, e.g. ingest's ``lige_hash``) are not
+  listed since issue 14, so a row with no other key has no ``lige_keys`` at all: Chroma
+  spends CPU per metadata entry, and presence filters on them are refused;
 * ``lige_order``: JSON list of every user key in the node's order, written only when
   ``lige_keys`` followed by the other keys sorted would not reproduce it (e.g. an empty
   value before a non-empty one), so that ``node.hash`` and the metadata text an LLM sees
@@ -60,6 +63,7 @@ __all__ = [
     "META_KEY",
     "NODE_KEY",
     "ORDER_KEY",
+    "PACKAGE_KEY_PREFIX",
     "Record",
     "decode_metadata",
     "decode_node",
@@ -80,6 +84,8 @@ ORDER_KEY = "lige_order"
 INTERNAL_KEYS = frozenset({DOC_ID_KEY, NODE_KEY, META_KEY, KEYS_KEY, ORDER_KEY})
 #: Content hash the ingestion engine keeps in node metadata (see ``ChromaStore.get_index``).
 HASH_KEY = "lige_hash"
+#: Node metadata keys of the package itself: never listed in ``lige_keys``.
+PACKAGE_KEY_PREFIX = "lige_"
 
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _SCALAR_TYPES = (str, int, float, bool)
@@ -273,7 +279,7 @@ def encode_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
                 side[key] = value  # what is returned: decode_metadata lets it win
         else:
             side[key] = value
-        if not is_empty_value(value) and _utf8_ok(key):
+        if not is_empty_value(value) and _utf8_ok(key) and not key.startswith(PACKAGE_KEY_PREFIX):
             present.append(key)
     if side:
         out[META_KEY] = _dumps(side, f"metadata {sorted(side)!r}")

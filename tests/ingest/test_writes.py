@@ -85,13 +85,25 @@ async def test_a_writer_that_is_behind_takes_every_waiting_batch_into_one_write(
 
 
 async def feed_one_at_a_time(
-    store: ChromaStore, batches: list[list[Pending]], seconds: float
+    store: ChromaStore,
+    batches: list[list[Pending]],
+    *,
+    records: int = COALESCE_RECORDS,
+    idle: float = 3600,
+    max_age: float = 3600,
 ) -> IngestReport:
     """Each batch is queued only once the writer has stored everything before it."""
     embed = GeminiEmbedding(api_key="unused", output_dimensionality=128)  # no call is made
     report = IngestReport()
     writer = StoreWriter(
-        store, embed, report, Progress(False, None), unbound=False, coalesce_seconds=seconds
+        store,
+        embed,
+        report,
+        Progress(False, None),
+        unbound=False,
+        coalesce_records=records,
+        coalesce_seconds=idle,
+        coalesce_max_seconds=max_age,
     )
     queue = WriteQueue(capacity=1)  # a batch goes in only when nothing is held
     task = asyncio.create_task(writer.write_behind(queue))
@@ -102,19 +114,23 @@ async def feed_one_at_a_time(
     return report
 
 
-async def test_gathering_waits_for_a_hundred_chunks_or_the_age_limit(tmp_path: Path) -> None:
-    with ChromaStore("age", path=str(tmp_path / "chroma")) as store:
-        window = Window(stale=[])
-        at_once = await feed_one_at_a_time(store, pending_batches(3, 5, window), seconds=0.0)
-        assert at_once.store_writes == 3 and store.count() == 15  # each waited long enough
-    with ChromaStore("age2", path=str(tmp_path / "chroma2")) as store:
-        window = Window(stale=[])
-        big = await feed_one_at_a_time(store, pending_batches(3, 100, window), seconds=3600)
-        assert big.store_writes == 3 and store.count() == 300  # each has 100 chunks
-    with ChromaStore("age3", path=str(tmp_path / "chroma3")) as store:
-        window = Window(stale=[])
+async def test_a_write_is_made_at_the_count_after_a_pause_or_at_the_age_limit(
+    tmp_path: Path,
+) -> None:
+    window = Window(stale=[])
+    with ChromaStore("pause", path=str(tmp_path / "chroma")) as store:
+        paused = await feed_one_at_a_time(store, pending_batches(3, 5, window), idle=0.0)
+        assert paused.store_writes == 3 and store.count() == 15  # nothing more came
+    with ChromaStore("aged", path=str(tmp_path / "chroma2")) as store:
+        aged = await feed_one_at_a_time(store, pending_batches(3, 5, window), max_age=0.0)
+        assert aged.store_writes == 3 and store.count() == 15  # each waited long enough
+    with ChromaStore("count", path=str(tmp_path / "chroma3")) as store:
+        counted = await feed_one_at_a_time(store, pending_batches(3, 100, window), records=100)
+        assert counted.store_writes == 3 and store.count() == 300  # each has 100 chunks
+    with ChromaStore("end", path=str(tmp_path / "chroma4")) as store:
         gathered = await write_through(store, pending_batches(3, 5, window), seconds=3600)
         assert gathered.store_writes == 1  # the end of the stream writes what was gathered
+    assert window.outstanding == 0
 
 
 def test_the_write_queue_counts_chunks_until_they_are_stored() -> None:
@@ -155,5 +171,5 @@ def test_the_queue_capacity_is_the_crash_bound_store_part() -> None:
     embed = GeminiEmbedding(api_key="k" * 39, max_concurrency=8, embed_batch_size=100)
     embed.output_dimensionality = 768
     assert write_capacity(embed) == (write_lag(embed) + 1) * 100 + COALESCE_RECORDS
-    # in flight (max_concurrency batches) + this: the README's (2 x 8 + 1) x 100 + 100
-    assert 8 * 100 + write_capacity(embed) <= (2 * 8 + 1) * 100 + 100
+    # in flight (max_concurrency batches) + this: the README's (2 x 8 + 1) x 100 + 1,000
+    assert 8 * 100 + write_capacity(embed) <= (2 * 8 + 1) * 100 + 1000

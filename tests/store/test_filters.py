@@ -170,6 +170,18 @@ UNSUPPORTED: list[tuple[str, MetadataFilters, str]] = [
     ("eq-list", fs(f("a", [1, 2])), "FilterOperator.EQ on key 'a' needs a single"),
     ("contains-list", fs(f("t", ["x"], Op.CONTAINS)), "use ANY or ALL"),
     ("is-empty-doc-id", fs(f("doc_id", None, Op.IS_EMPTY)), "FilterOperator.IS_EMPTY on 'doc_id'"),
+    (
+        "is-empty-package-key",
+        fs(f("lige_hash", None, Op.IS_EMPTY)),
+        "FilterOperator.IS_EMPTY on 'lige_hash' is not supported: keys starting with 'lige_' "
+        "are the package's own and their presence is not recorded. Filter them with "
+        "EQ/NE/IN/NIN on their values.",
+    ),
+    (
+        "not-gt-package-key",
+        fs(f("lige_n", 1, Op.GT), cond=NOT),
+        "FilterOperator.GT on 'lige_n' is not supported",
+    ),
     ("dollar-key", fs(f("$and", 1)), "filter key '$and' is not a metadata key"),
     ("text-match-empty", fs(f("text", "", Op.TEXT_MATCH)), "needs a non-empty string"),
     ("in-none", fs(f("a", None, Op.IN)), "FilterOperator.IN on key 'a' needs a list"),
@@ -390,3 +402,24 @@ def test_unsupported_filters_raise_before_reaching_chroma(
     assert message in str(info.value)
     with pytest.raises(ValueError):
         store.query(VectorStoreQuery(query_embedding=[1.0, 0.0], filters=filters))
+
+
+def test_presence_filters_on_rows_that_carry_only_package_keys(tmp_path: Path) -> None:
+    """A row whose only metadata is the package's own (no lige_keys at all) has no user key:
+    IS_EMPTY matches it, "has the key" does not, as for LlamaIndex."""
+    with ChromaStore("presence", path=str(tmp_path)) as store:
+        store.add(
+            [
+                TextNode(id_="bare", text="t", metadata={"lige_hash": "h1"}, embedding=[1.0, 0.0]),
+                TextNode(
+                    id_="tagged",
+                    text="t",
+                    metadata={"author": "x", "lige_hash": "h2"},
+                    embedding=[0.0, 1.0],
+                ),
+            ]
+        )
+        assert "lige_keys" not in (store.collection.get(ids=["bare"])["metadatas"] or [{}])[0]
+        assert _chroma_ids(store, fs(f("author", None, Op.IS_EMPTY))) == ["bare"]
+        assert _chroma_ids(store, fs(f("author", None, Op.IS_EMPTY), cond=NOT)) == ["tagged"]
+        assert _chroma_ids(store, fs(f("lige_hash", "h1"))) == ["bare"]

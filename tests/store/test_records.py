@@ -121,6 +121,30 @@ def test_lige_hash_and_other_package_keys_stay_native() -> None:
     assert encoded["lige_hash"] == "abc" and encoded["lige_fp"] == "f00"
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"lige_hash": "abc"},
+        {"file_name": "a.txt", "n": 3, "lige_hash": "abc"},
+        {"empty": "", "lige_hash": "abc", "author": "x"},
+        {"lige_hash": "abc", "lige_fp": "f00", "a": None},
+    ],
+)
+def test_package_keys_are_not_listed_and_still_round_trip_in_order(
+    metadata: dict[str, Any],
+) -> None:
+    """Chroma pays per metadata entry: the package's own keys are not listed in lige_keys
+    (a row with only them has no lige_keys), and decoding still gives the node's order."""
+    encoded = encode_metadata(metadata)
+    assert all(not k.startswith("lige_") for k in encoded.get(KEYS_KEY, []))
+    user_present = [
+        k for k, v in metadata.items() if not k.startswith("lige_") and v not in ("", None)
+    ]
+    assert encoded.get(KEYS_KEY, []) == user_present
+    decoded = decode_metadata(encoded)
+    assert decoded == metadata and list(decoded) == list(metadata)
+
+
 @pytest.mark.parametrize(("value", "empty"), [(None, True), ("", True), ([], True), (0, False)])
 def test_is_empty_value(value: Any, empty: bool) -> None:
     assert is_empty_value(value) is empty
