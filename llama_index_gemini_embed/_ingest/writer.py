@@ -9,10 +9,10 @@ Answered batches wait in a bounded queue while the stream keeps requesting, so a
 store does not hold up the API calls. The writer gathers answered batches into one write
 of up to 1,000 chunks, written early when no answer came for 0.2 s or the oldest waited
 2 s, and takes every batch already waiting into the same write: fewer, larger Chroma
-writes cost less CPU per row. The queue counts chunks from the moment they are queued until they are stored, so
-at most ``write_lag`` batches + one batch + 1,000 chunks are answered but not stored,
-however the writer gathers them. A crash loses those and the requests in flight; the re-run
-embeds them again. That is the README's crash re-spend bound,
+writes cost less CPU per row. The queue counts chunks from the moment they are queued
+until they are stored, so at most ``write_lag`` batches + one batch + 1,000 chunks are
+answered but not stored, however the writer gathers them. A crash loses those and the
+requests in flight; the re-run embeds them again. That is the README's crash re-spend bound,
 ``(2 x max_concurrency + 1) x batch size + 1,000`` per kill.
 """
 
