@@ -443,6 +443,11 @@ def _media_node(
     if cls is TextNode:
         data = {k: v for k, v in data.items() if k != "text"}
         data.setdefault("text_resource", {"text": text})
+    elif text:
+        # encode_node drops a Node's text_resource.text equal to the row's document: the
+        # row's text (a PDF range's text layer) goes back where it came from.
+        resource = data.get("text_resource")
+        data["text_resource"] = {**(resource if isinstance(resource, dict) else {}), "text": text}
     if modality == "image":
         image_data = {k: v for k, v in data.items() if k != "text_resource"}
         return ImageNode(**image_data, text=text, image_path=path, image_mimetype=mime)

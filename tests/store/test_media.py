@@ -147,3 +147,25 @@ def test_rows_written_as_text_with_a_modality_decode_as_media_nodes(store: Chrom
         VectorStoreQuery(query_embedding=[0.0, 1.0, 0.0], similarity_top_k=5, filters=images)
     )
     assert only.ids == ["photo"] and isinstance((only.nodes or [])[0], ImageNode)
+
+
+def test_a_pdf_range_stored_as_a_node_reads_back_with_its_text_layer(tmp_path: Path) -> None:
+    """A Node whose text_resource carries the PDF range's text layer (what ingest stores)
+    comes back with that text: retrievers, query engines and the reranker see it."""
+    node = Node(
+        id_="manual.pdf#p1-2",
+        text_resource=MediaResource(text="the blue whale sings"),
+        metadata={
+            "modality": "pdf",
+            "file_path": "/data/manual.pdf",
+            "mime_type": "application/pdf",
+            "page_start": 1,
+            "page_end": 2,
+        },
+        embedding=[1.0, 0.0],
+    )
+    with ChromaStore("pdf-text", path=str(tmp_path)) as store:
+        store.add([node])
+        [back] = store.get_nodes(node_ids=[node.node_id])
+    assert back.get_content() == "the blue whale sings"
+    assert back.metadata["page_start"] == 1 and back.metadata["page_end"] == 2
