@@ -6,10 +6,11 @@
     await writer.write(nodes); await writer.delete(node_ids)  # direct writes and deletes
 
 Answered batches wait in a bounded queue while the stream keeps requesting, so a slow
-store does not hold up the API calls. The writer gathers answered batches into one write
-of up to 1,000 chunks, written early when no answer came for 0.2 s or the oldest waited
-2 s, and takes every batch already waiting into the same write: fewer, larger Chroma
-writes cost less CPU per row. The queue counts chunks from the moment they are queued
+store does not hold up the API calls. The writer gathers answered batches into one write:
+100 chunks first (rows show up early), then twice as many each write up to 1,000 (fewer
+above 600-d), written early when no answer came for 0.2 s or the oldest waited 2 s; and
+it takes every batch already waiting into the same write: fewer, larger Chroma writes
+cost less CPU per row. The queue counts chunks from the moment they are queued
 until they are stored, so at most ``write_lag`` batches + one batch + 1,000 chunks are
 answered but not stored, however the writer gathers them. A crash loses those and the
 requests in flight; the re-run embeds them again. That is the README's crash re-spend bound,
@@ -40,15 +41,21 @@ __all__ = [
     "StoreWriter",
     "Window",
     "WriteQueue",
+    "coalesce_limit",
     "write_capacity",
     "write_lag",
 ]
 
 #: Deletes are sent in parts of at most this many ids.
 DELETE_PART = 5000
-#: Answered batches are gathered into one store write up to this many chunks (Chroma's
-#: CPU per row at 768-d falls ~15% from 100- to 1,000-row upserts: docs/benchmarks.md)...
+#: Answered batches are gathered into one store write of this many chunks at first (rows
+#: show up early), twice as many each write after, up to ``COALESCE_RECORDS`` (Chroma's
+#: CPU per row at 768-d falls ~11% from 250- to 1,000-row upserts: docs/benchmarks.md),
+#: or fewer at high dimensions (``coalesce_limit``)...
+FIRST_WRITE_RECORDS = 100
 COALESCE_RECORDS = 1000
+#: Floats a gathered write may hold as Python lists (~20 MB), like ``write_lag``.
+_FLOATS_BUDGET = 600_000
 #: ... or until no answer has arrived for this long (seconds): a pause in the stream (a
 #: quota wait, the end of a window) writes what is there at once...
 COALESCE_SECONDS = 0.2
@@ -170,23 +177,37 @@ class WriteQueue:
         self._changed.set()
 
 
+def _dimension(embed_model: GeminiEmbedding) -> int:
+    return max(
+        1,
+        embed_model.output_dimensionality or model_spec(embed_model.model_name).default_dimension,
+    )
+
+
 def write_lag(embed_model: GeminiEmbedding) -> int:
     """Answered batches that may wait for the store: ``max_concurrency``, fewer when large.
 
     A crash loses at most these, the batch being written and the requests in flight
     (re-embedded on the re-run); the queued vectors (as Python floats) stay under ~20 MB.
     """
-    dimension = (
-        embed_model.output_dimensionality or model_spec(embed_model.model_name).default_dimension
-    )
-    floats_per_batch = embed_model.embed_batch_size * dimension
-    return max(1, min(embed_model.max_concurrency, 600_000 // max(1, floats_per_batch)))
+    floats_per_batch = embed_model.embed_batch_size * _dimension(embed_model)
+    return max(1, min(embed_model.max_concurrency, _FLOATS_BUDGET // floats_per_batch))
+
+
+def coalesce_limit(embed_model: GeminiEmbedding) -> int:
+    """The most chunks one gathered write holds: 1,000, fewer above 600-d (~20 MB of floats).
+
+        768-d: 781; 3072-d: 195; never below ``FIRST_WRITE_RECORDS``.
+    """
+    fits = _FLOATS_BUDGET // _dimension(embed_model)
+    return min(COALESCE_RECORDS, max(FIRST_WRITE_RECORDS, fits))
 
 
 def write_capacity(embed_model: GeminiEmbedding) -> int:
     """Chunks that may be answered but not yet stored: ``write_lag`` batches, one more
     batch and one gathered write (the crash re-spend bound's store part)."""
-    return (write_lag(embed_model) + 1) * embed_model.embed_batch_size + COALESCE_RECORDS
+    lagging = (write_lag(embed_model) + 1) * embed_model.embed_batch_size
+    return lagging + coalesce_limit(embed_model)
 
 
 class StoreWriter:
@@ -200,11 +221,14 @@ class StoreWriter:
         progress: Progress,
         *,
         unbound: bool,
-        coalesce_records: int = COALESCE_RECORDS,
+        coalesce_records: int | None = None,
         coalesce_seconds: float = COALESCE_SECONDS,
         coalesce_max_seconds: float = COALESCE_MAX_SECONDS,
     ) -> None:
-        self.coalesce_records = coalesce_records
+        self.coalesce_records = (
+            coalesce_limit(embed_model) if coalesce_records is None else coalesce_records
+        )
+        """The most answered chunks a gathered write waits for (None: ``coalesce_limit``)."""
         self.coalesce_seconds = coalesce_seconds
         self.coalesce_max_seconds = coalesce_max_seconds
         self.store = store
@@ -259,8 +283,9 @@ class StoreWriter:
     async def write_behind(self, writes: WriteQueue) -> None:
         """Store answered batches in order until ``None`` arrives, coalescing small ones.
 
-        Batches are gathered into one write until it holds ``COALESCE_RECORDS`` answered
-        chunks, no answer came for ``COALESCE_SECONDS``, or its first chunk has waited
+        Batches are gathered into one write until it holds ``FIRST_WRITE_RECORDS`` answered
+        chunks (twice as many each write after, up to ``coalesce_records``), no answer came
+        for ``COALESCE_SECONDS``, or its first chunk has waited
         ``COALESCE_MAX_SECONDS``; then every batch already waiting joins the same write (a
         writer that is behind makes fewer, larger writes: Chroma's CPU per row falls with
         the batch size). The queue's capacity bounds the total, so a write never holds more
@@ -270,6 +295,7 @@ class StoreWriter:
         gathered: list[Pending] = []
         deadline = first = 0.0
         done = False
+        threshold = min(FIRST_WRITE_RECORDS, self.coalesce_records)
         try:
             while not done:
                 if not gathered:
@@ -291,7 +317,8 @@ class StoreWriter:
                     first = now
                 deadline = min(first + self.coalesce_max_seconds, now + self.coalesce_seconds)
                 gathered.extend(batch)
-                if sum(p.node.embedding is not None for p in gathered) >= self.coalesce_records:
+                if sum(p.node.embedding is not None for p in gathered) >= threshold:
+                    threshold = min(self.coalesce_records, 2 * threshold)
                     gathered, flushing = [], gathered
                     done = self._take_waiting(writes, flushing)
                     await self._flush(flushing, writes)

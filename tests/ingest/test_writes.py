@@ -17,6 +17,7 @@ from llama_index_gemini_embed._ingest.writer import (
     StoreWriter,
     Window,
     WriteQueue,
+    coalesce_limit,
     write_capacity,
     write_lag,
 )
@@ -170,6 +171,27 @@ async def test_a_put_waits_until_the_writer_reports_chunks_stored() -> None:
 def test_the_queue_capacity_is_the_crash_bound_store_part() -> None:
     embed = GeminiEmbedding(api_key="k" * 39, max_concurrency=8, embed_batch_size=100)
     embed.output_dimensionality = 768
-    assert write_capacity(embed) == (write_lag(embed) + 1) * 100 + COALESCE_RECORDS
+    assert write_capacity(embed) == (write_lag(embed) + 1) * 100 + coalesce_limit(embed)
+    assert coalesce_limit(embed) == 781  # 600,000 floats at 768-d; 1,000 at most
     # in flight (max_concurrency batches) + this: the README's (2 x 8 + 1) x 100 + 1,000
     assert 8 * 100 + write_capacity(embed) <= (2 * 8 + 1) * 100 + 1000
+
+
+async def test_writes_start_at_a_hundred_and_double_up_to_the_limit(tmp_path: Path) -> None:
+    """Rows show up early (the first write holds 100 chunks), later writes are larger."""
+    window = Window(stale=[])
+    everything = pending_batches(1, 1500, window)[0]
+    # one batch per expected write: a write is made once its threshold is reached
+    sizes, batches, start = (100, 200, 400, 400, 400), [], 0
+    for size in sizes:
+        batches.append(everything[start : start + size])
+        start += size
+    with ChromaStore("ramp", path=str(tmp_path / "chroma")) as store:
+        report = await feed_one_at_a_time(store, batches, records=400)
+        assert report.store_writes == len(sizes) and store.count() == 1500
+
+
+def test_the_gathered_write_is_smaller_at_high_dimensions() -> None:
+    assert coalesce_limit(GeminiEmbedding(api_key="k" * 39, output_dimensionality=128)) == 1000
+    assert coalesce_limit(GeminiEmbedding(api_key="k" * 39, output_dimensionality=3072)) == 195
+    assert coalesce_limit(GeminiEmbedding(api_key="k" * 39)) == 195  # -001's 3072 by default
