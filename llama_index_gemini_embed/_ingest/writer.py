@@ -8,9 +8,9 @@
 Answered batches wait in a bounded queue while the stream keeps requesting, so a slow
 store does not hold up the API calls. The writer gathers answered batches into one write:
 100 chunks first (rows show up early), then twice as many each write up to 1,000 (fewer
-above 600-d), written early when no answer came for 0.2 s or the oldest waited 2 s; and
-it takes every batch already waiting into the same write: fewer, larger Chroma writes
-cost less CPU per row. The queue counts chunks from the moment they are queued
+above 600-d), or whatever arrived once the oldest answer waited 0.2 s; and it takes every
+batch already waiting into the same write, so a writer that is behind makes fewer, larger
+Chroma writes, which cost less CPU per row. The queue counts chunks from the moment they are queued
 until they are stored, so at most ``write_lag`` batches + one batch + 1,000 chunks are
 answered but not stored, however the writer gathers them. A crash loses those and the
 requests in flight; the re-run embeds them again. That is the README's crash re-spend bound,
@@ -56,11 +56,8 @@ FIRST_WRITE_RECORDS = 100
 COALESCE_RECORDS = 1000
 #: Floats a gathered write may hold as Python lists (~20 MB), like ``write_lag``.
 _FLOATS_BUDGET = 600_000
-#: ... or until no answer has arrived for this long (seconds): a pause in the stream (a
-#: quota wait, the end of a window) writes what is there at once...
+#: ... or until the first of them has waited this long (seconds).
 COALESCE_SECONDS = 0.2
-#: ... and never later than this after the first gathered answer arrived.
-COALESCE_MAX_SECONDS = 2.0
 
 
 @runtime_checkable
@@ -197,7 +194,7 @@ def write_lag(embed_model: GeminiEmbedding) -> int:
 def coalesce_limit(embed_model: GeminiEmbedding) -> int:
     """The most chunks one gathered write holds: 1,000, fewer above 600-d (~20 MB of floats).
 
-        768-d: 781; 3072-d: 195; never below ``FIRST_WRITE_RECORDS``.
+    768-d: 781; 3072-d: 195; never below ``FIRST_WRITE_RECORDS``.
     """
     fits = _FLOATS_BUDGET // _dimension(embed_model)
     return min(COALESCE_RECORDS, max(FIRST_WRITE_RECORDS, fits))
@@ -223,14 +220,12 @@ class StoreWriter:
         unbound: bool,
         coalesce_records: int | None = None,
         coalesce_seconds: float = COALESCE_SECONDS,
-        coalesce_max_seconds: float = COALESCE_MAX_SECONDS,
     ) -> None:
         self.coalesce_records = (
             coalesce_limit(embed_model) if coalesce_records is None else coalesce_records
         )
         """The most answered chunks a gathered write waits for (None: ``coalesce_limit``)."""
         self.coalesce_seconds = coalesce_seconds
-        self.coalesce_max_seconds = coalesce_max_seconds
         self.store = store
         self.embed_model = embed_model
         self.report = report
@@ -285,15 +280,15 @@ class StoreWriter:
 
         Batches are gathered into one write until it holds ``FIRST_WRITE_RECORDS`` answered
         chunks (twice as many each write after, up to ``coalesce_records``), no answer came
-        for ``COALESCE_SECONDS``, or its first chunk has waited
-        ``COALESCE_MAX_SECONDS``; then every batch already waiting joins the same write (a
+        or its first chunk has waited ``COALESCE_SECONDS``; then every batch already
+        waiting joins the same write (a
         writer that is behind makes fewer, larger writes: Chroma's CPU per row falls with
         the batch size). The queue's capacity bounds the total, so a write never holds more
         than the crash bound allows.
         """
         loop = asyncio.get_running_loop()
         gathered: list[Pending] = []
-        deadline = first = 0.0
+        deadline = 0.0
         done = False
         threshold = min(FIRST_WRITE_RECORDS, self.coalesce_records)
         try:
@@ -305,17 +300,15 @@ class StoreWriter:
                         if loop.time() >= deadline:
                             raise TimeoutError
                         batch = await asyncio.wait_for(writes.get(), deadline - loop.time())
-                    except TimeoutError:  # a pause in the stream, or waited long enough
+                    except TimeoutError:  # the oldest answer waited long enough
                         gathered, flushing = [], gathered
                         done = self._take_waiting(writes, flushing)
                         await self._flush(flushing, writes)
                         continue
                 if batch is None:
                     break
-                now = loop.time()
                 if not gathered:
-                    first = now
-                deadline = min(first + self.coalesce_max_seconds, now + self.coalesce_seconds)
+                    deadline = loop.time() + self.coalesce_seconds
                 gathered.extend(batch)
                 if sum(p.node.embedding is not None for p in gathered) >= threshold:
                     threshold = min(self.coalesce_records, 2 * threshold)

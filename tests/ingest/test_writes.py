@@ -90,8 +90,7 @@ async def feed_one_at_a_time(
     batches: list[list[Pending]],
     *,
     records: int = COALESCE_RECORDS,
-    idle: float = 3600,
-    max_age: float = 3600,
+    seconds: float = 3600,
 ) -> IngestReport:
     """Each batch is queued only once the writer has stored everything before it."""
     embed = GeminiEmbedding(api_key="unused", output_dimensionality=128)  # no call is made
@@ -103,8 +102,7 @@ async def feed_one_at_a_time(
         Progress(False, None),
         unbound=False,
         coalesce_records=records,
-        coalesce_seconds=idle,
-        coalesce_max_seconds=max_age,
+        coalesce_seconds=seconds,
     )
     queue = WriteQueue(capacity=1)  # a batch goes in only when nothing is held
     task = asyncio.create_task(writer.write_behind(queue))
@@ -115,20 +113,17 @@ async def feed_one_at_a_time(
     return report
 
 
-async def test_a_write_is_made_at_the_count_after_a_pause_or_at_the_age_limit(
+async def test_a_write_is_made_at_the_count_or_when_the_oldest_answer_waited_long_enough(
     tmp_path: Path,
 ) -> None:
     window = Window(stale=[])
-    with ChromaStore("pause", path=str(tmp_path / "chroma")) as store:
-        paused = await feed_one_at_a_time(store, pending_batches(3, 5, window), idle=0.0)
-        assert paused.store_writes == 3 and store.count() == 15  # nothing more came
-    with ChromaStore("aged", path=str(tmp_path / "chroma2")) as store:
-        aged = await feed_one_at_a_time(store, pending_batches(3, 5, window), max_age=0.0)
+    with ChromaStore("aged", path=str(tmp_path / "chroma")) as store:
+        aged = await feed_one_at_a_time(store, pending_batches(3, 5, window), seconds=0.0)
         assert aged.store_writes == 3 and store.count() == 15  # each waited long enough
-    with ChromaStore("count", path=str(tmp_path / "chroma3")) as store:
+    with ChromaStore("count", path=str(tmp_path / "chroma2")) as store:
         counted = await feed_one_at_a_time(store, pending_batches(3, 100, window), records=100)
         assert counted.store_writes == 3 and store.count() == 300  # each has 100 chunks
-    with ChromaStore("end", path=str(tmp_path / "chroma4")) as store:
+    with ChromaStore("end", path=str(tmp_path / "chroma3")) as store:
         gathered = await write_through(store, pending_batches(3, 5, window), seconds=3600)
         assert gathered.store_writes == 1  # the end of the stream writes what was gathered
     assert window.outstanding == 0
