@@ -215,6 +215,12 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
         description="Media larger than this go through the Files API (uploaded once per "
         "call, reused, deleted after); smaller ones travel inline within the 4 MiB request cap.",
     )
+    media_upload_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds to wait for an uploaded medium (videos above all) to leave the "
+        "Files API's PROCESSING state; after that its item fails alone with a MediaError.",
+    )
     query_cache_size: int = Field(
         default=1024,
         ge=0,
@@ -304,6 +310,7 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
                         and not self._client_settings().use_vertex,
                         files_api_version=self.api_version or "v1beta",
                         max_inline_media_bytes=self.max_inline_media_bytes,
+                        upload_timeout_s=self.media_upload_timeout,
                     ),
                     client_provider=lambda: self.client,
                     limiter=self._limiter(),

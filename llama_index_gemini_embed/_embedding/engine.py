@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
-import io
 import logging
 import random
 import threading
@@ -55,6 +53,7 @@ from llama_index_gemini_embed._types import ModalityUsage, TextSpec
 from llama_index_gemini_embed._usage import Usage
 
 from .media import check_media, media_tokens, modality
+from .uploads import MediaUploads
 from .wire import (
     MAX_REQUEST_BYTES,
     SDK_HAS_EXTRA_BODY,
@@ -103,6 +102,9 @@ class EngineConfig:
     # deleted at its end); smaller media travel inline (base64) within the payload cap.
     max_inline_media_bytes: int = 2_000_000
     files_api_version: str | None = "v1beta"
+    # An upload still PROCESSING (videos above all) is polled with files.get until ACTIVE,
+    # for at most this many seconds; then its item fails alone (MediaError).
+    upload_timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,13 @@ class EmbedEngine:
             secret=secret,
         )
         self._warned_overlength = False
-        self._uploads: dict[str, tuple[str, str]] = {}
-        self._upload_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-        self.usage_uploads = 0
+        self.uploads = MediaUploads(
+            self.caller,
+            client_provider=client_provider,
+            max_inline_bytes=config.max_inline_media_bytes,
+            api_version=config.files_api_version,
+            timeout_s=config.upload_timeout_s,
+        )
         self.modality_usage: dict[str, ModalityUsage] = {}
         self._modality_lock = threading.Lock()
 
@@ -201,7 +207,7 @@ class EmbedEngine:
                     None,
                     max(1, media_tokens(media)),
                     text_spec.text,
-                    media_bytes(media) + 80,
+                    media_bytes(media, max_inline=self.config.max_inline_media_bytes) + 80,
                     media,
                 )
                 continue
@@ -223,7 +229,9 @@ class EmbedEngine:
                 text = wire_text(content, task, title, prefixes=prefixes)
                 tokens = min(estimate_tokens(text), limit)
             if prefixes:
-                wire_bytes = item_bytes(text, None, self.config.model) + media_bytes(media)
+                wire_bytes = item_bytes(text, None, self.config.model) + media_bytes(
+                    media, max_inline=self.config.max_inline_media_bytes
+                )
                 tokens += media_tokens(media)
                 yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes, media)
             else:
@@ -355,12 +363,30 @@ class EmbedEngine:
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
-            if self._uploads:
-                await self.cleanup_uploads()
+            await self.uploads.cleanup()
 
     # -- one request ------------------------------------------------------------------
 
     async def _run_batch(self, batch: Batch) -> list[BatchOutcome]:
+        """One request's outcomes. Large media are uploaded (and awaited until ACTIVE)
+        first: an item whose upload fails, or never becomes usable, fails alone."""
+        refused: list[BatchOutcome] = []
+        if any(self.uploads.needed(item.media) for item in batch.items):
+            kept: list[Item] = []
+            for item in batch.items:
+                try:
+                    await self.uploads.upload_all(item.media, item.index)
+                except GeminiEmbedError as error:
+                    self.usage.record_failed(1)
+                    refused.append(BatchOutcome((item.index,), None, error, item.tokens))
+                else:
+                    kept.append(item)
+            if not kept:
+                return refused
+            batch = Batch(batch.task_type, batch.title, tuple(kept))
+        return [*refused, *await self._run_checked(batch)]
+
+    async def _run_checked(self, batch: Batch) -> list[BatchOutcome]:
         """One request's outcome; if the API refuses it (400), its halves' outcomes.
 
         A 400 names no item, so the request is split until the bad item stands alone:
@@ -384,7 +410,7 @@ class EmbedEngine:
                 )
             return [BatchOutcome(outcome.indices, None, error, outcome.tokens)]
         first, second = batch.split()
-        return [*await self._run_batch(first), *await self._run_batch(second)]
+        return [*await self._run_checked(first), *await self._run_checked(second)]
 
     async def _run_one(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
@@ -489,16 +515,8 @@ class EmbedEngine:
         """The item's parts: its text (if any), then its media, inline or uploaded."""
         parts = [types.PartDict(text=item.text)] if item.text else []
         for media in item.media:
-            if media.file_uri is not None:
-                parts.append(
-                    types.PartDict(
-                        file_data=types.FileDataDict(
-                            file_uri=media.file_uri, mime_type=media.mime_type
-                        )
-                    )
-                )
-            elif media.data is not None and len(media.data) > self.config.max_inline_media_bytes:
-                uri = await self._upload(client, media.data, media.mime_type)
+            uri = media.file_uri or await self.uploads.uri(media, item.index)
+            if uri is not None:
                 parts.append(
                     types.PartDict(
                         file_data=types.FileDataDict(file_uri=uri, mime_type=media.mime_type)
@@ -511,48 +529,6 @@ class EmbedEngine:
                     )
                 )
         return parts
-
-    def _files_options(self) -> types.HttpOptions | None:
-        version = self.config.files_api_version
-        return types.HttpOptions(api_version=version) if version else None
-
-    async def _upload(self, client: genai.Client, data: bytes, mime_type: str) -> str:
-        """Upload large media once per run (keyed by content hash); returns its file URI."""
-        key = hashlib.sha256(data).hexdigest()
-        lock = self._upload_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with lock:
-            known = self._uploads.get(key)
-            if known is not None:
-                return known[0]
-            config = types.UploadFileConfig(
-                mime_type=mime_type,
-                display_name=f"lige-{key[:16]}",
-                http_options=self._files_options(),
-            )
-            uploaded = await self.caller.call(
-                lambda: client.aio.files.upload(file=io.BytesIO(data), config=config),
-                items=0,
-                tokens=0,
-            )
-            if uploaded.uri is None or uploaded.name is None:
-                raise GeminiAPIError(
-                    "The Files API answered an upload without a file URI; retry the run."
-                )
-            self._uploads[key] = (uploaded.uri, uploaded.name)
-            self.usage_uploads += 1
-            return uploaded.uri
-
-    async def cleanup_uploads(self) -> None:
-        """Delete the files this engine uploaded (best effort: they expire in ~48 h anyway)."""
-        client = self._client_provider()
-        uploads, self._uploads = self._uploads, {}
-        for _uri, name in uploads.values():
-            try:
-                await client.aio.files.delete(
-                    name=name, config=types.DeleteFileConfig(http_options=self._files_options())
-                )
-            except Exception as error:  # cleanup must not mask the run's outcome
-                logger.warning("Could not delete uploaded media %s: %s", name, error)
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:
