@@ -33,16 +33,6 @@ PICTURES = {
 
 
 @pytest.fixture
-def embed2(emulator: Emulator) -> GeminiEmbedding:
-    return GeminiEmbedding(
-        model_name="gemini-embedding-2",
-        api_key=emulator.api_key,
-        base_url=emulator.base_url,
-        output_dimensionality=256,
-    )
-
-
-@pytest.fixture
 def pictures(tmp_path: Path) -> dict[str, Path]:
     paths = {}
     for name, text in PICTURES.items():
@@ -226,3 +216,21 @@ def test_image_query_refusals_are_one_clear_line(
             model.get_image_query_embedding(image)
         assert str(caught.value) == message
     assert emulator.counters.embed_requests == 0, "every refusal comes before any spend"
+
+
+async def test_async_retrievers_search_by_image_too(
+    open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
+) -> None:
+    text_store, image_store = open_store(embed2), open_store(embed2)
+    context = StorageContext.from_defaults(vector_store=text_store, image_store=image_store)
+    index = MultiModalVectorStoreIndex(
+        nodes(pictures), storage_context=context, embed_model=embed2, image_embed_model=embed2
+    )
+    retriever = index.as_retriever(similarity_top_k=1, image_similarity_top_k=1)
+    assert ids(await retriever.aretrieve("a red bicycle at night")) == ["t-bike", "bike"]
+    assert ids(await retriever.aimage_to_image_retrieve(str(pictures["cat"]))) == ["cat"]
+    # Async image-to-text: LlamaIndex's atext_retrieve re-embeds query_str (it ignores a given
+    # embedding, unlike text_retrieve), so search the text collection with a plain retriever.
+    by_image = await embed2.aimage_query(pictures["cake"])
+    texts = VectorStoreIndex.from_vector_store(text_store, embed_model=embed2)
+    assert ids(await texts.as_retriever(similarity_top_k=1).aretrieve(by_image)) == ["t-cake"]
