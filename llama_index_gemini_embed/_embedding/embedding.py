@@ -55,7 +55,7 @@ from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
 from llama_index_gemini_embed._types import MediaPart, ModalityUsage
-from llama_index_gemini_embed._usage import Usage, UsageSnapshot
+from llama_index_gemini_embed._usage import Usage, UsageSnapshot, usage_for
 
 if TYPE_CHECKING:
     from llama_index_gemini_embed._doctor import DoctorReport
@@ -246,9 +246,7 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     ) -> None:
         _check_settings(data)
         super().__init__(**data)
-        self._usage = Usage(
-            price_per_million_tokens=model_spec(self.model_name).price_per_million_tokens
-        )
+        self._usage = usage_for(model_spec(self.model_name))
         self._connect(client, clock=clock, sleep=sleep, rng=rng)
 
     @classmethod
@@ -343,8 +341,9 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
 
     @property
     def usage_by_modality(self) -> dict[str, ModalityUsage]:
-        """Items and tokens per modality ("text", "image", "pdf", "audio", "video")."""
-        return dict(self.engine.modality_usage)
+        """Items, tokens and estimated cost per modality ("text", "image", "pdf", "audio",
+        "video"); ``usage.assumed_prices`` names the modalities whose price is unverified."""
+        return self._usage.snapshot().by_modality
 
     @property
     def dimension(self) -> int:

@@ -18,9 +18,16 @@ import asyncio
 import functools
 import logging
 import random
-import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -49,8 +56,8 @@ from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
-from llama_index_gemini_embed._types import ModalityUsage, TextSpec
-from llama_index_gemini_embed._usage import Usage
+from llama_index_gemini_embed._types import TextSpec
+from llama_index_gemini_embed._usage import Usage, usage_for
 
 from .media import check_media, media_tokens, modality
 from .uploads import MediaUploads
@@ -158,7 +165,7 @@ class EmbedEngine:
         self.observer = observer
         self._client_provider = client_provider
         self.limiter = limiter or QuotaLimiter()
-        self.usage = usage or Usage(price_per_million_tokens=config.spec.price_per_million_tokens)
+        self.usage = usage or usage_for(config.spec)
         self.concurrency = AdaptiveLimit(config.max_concurrency)
         self.caller = RetryingCaller(
             model=config.model,
@@ -179,8 +186,6 @@ class EmbedEngine:
             api_version=config.files_api_version,
             timeout_s=config.upload_timeout_s,
         )
-        self.modality_usage: dict[str, ModalityUsage] = {}
-        self._modality_lock = threading.Lock()
 
     # -- preparing items ---------------------------------------------------------------
 
@@ -444,31 +449,15 @@ class EmbedEngine:
         )
         # The API's count when it sent one (usageMetadata), else our estimate.
         tokens = batch.tokens if reported is None else reported
-        self.usage.record_request(items=len(batch.items), tokens=tokens, estimated=reported is None)
-        self._record_modalities(batch, details)
+        split, carried = modality_split(batch.items, tokens, details)
+        self.usage.record_request(
+            items=len(batch.items),
+            tokens=tokens,
+            estimated=reported is None,
+            modalities=split,
+            modality_items=carried,
+        )
         return vectors
-
-    def _record_modalities(self, batch: Batch, details: dict[str, int] | None) -> None:
-        """Per-modality items and tokens (the API's details when sent, else estimates)."""
-        items: dict[str, int] = {}
-        estimated: dict[str, int] = {}
-        for item in batch.items:
-            kinds: dict[str, int] = {}
-            if item.text:
-                kinds["text"] = estimate_tokens(item.text)
-            for part in item.media:
-                kind = modality(part.mime_type) or "other"
-                kinds[kind] = kinds.get(kind, 0) + media_tokens([part])
-            for kind, count in kinds.items():
-                items[kind] = items.get(kind, 0) + 1
-                estimated[kind] = estimated.get(kind, 0) + count
-        tokens = details if details else estimated
-        with self._modality_lock:
-            for kind in set(items) | set(tokens):
-                old = self.modality_usage.get(kind, ModalityUsage())
-                self.modality_usage[kind] = ModalityUsage(
-                    old.items + items.get(kind, 0), old.tokens + tokens.get(kind, 0)
-                )
 
     async def _send(
         self, batch: Batch
@@ -529,6 +518,41 @@ class EmbedEngine:
                     )
                 )
         return parts
+
+
+def modality_split(
+    items: Sequence[Item], total: int, details: Mapping[str, int] | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(tokens, items) per modality for one answered request of ``total`` billed tokens.
+
+    Tokens: the API's ``promptTokensDetails`` when it sent them; else our estimates (text:
+    the character estimate; media: the published rates), scaled so they sum to ``total``
+    (the API's count when it gave one), the remainder of the rounding going to the largest.
+
+        >>> modality_split([Item(0, "abcd" * 10, None, media=())], 12, None)
+        ({'text': 12}, {'text': 1})
+    """
+    carried: dict[str, int] = {}
+    estimated: dict[str, int] = {}
+    for item in items:
+        kinds: dict[str, int] = {}
+        if item.text:
+            kinds["text"] = estimate_tokens(item.text)
+        for part in item.media:
+            kind = modality(part.mime_type) or "other"
+            kinds[kind] = kinds.get(kind, 0) + media_tokens([part])
+        for kind, count in kinds.items():
+            carried[kind] = carried.get(kind, 0) + 1
+            estimated[kind] = estimated.get(kind, 0) + count
+    if details:
+        return dict(details), carried
+    whole = sum(estimated.values())
+    if whole <= 0 or whole == total:
+        return estimated, carried
+    scaled = {kind: count * total // whole for kind, count in estimated.items()}
+    largest = max(scaled, key=lambda kind: scaled[kind])
+    scaled[largest] += total - sum(scaled.values())
+    return scaled, carried
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:

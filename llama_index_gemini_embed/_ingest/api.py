@@ -56,8 +56,9 @@ from llama_index_gemini_embed._fingerprint import (
     fingerprints_equal,
     normalise_fingerprint,
 )
-from llama_index_gemini_embed._models import cost_usd, model_spec
+from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._sync import run_sync
+from llama_index_gemini_embed._usage import estimate_usage
 
 from .plan import estimate_seconds
 from .report import IngestReport
@@ -177,6 +178,7 @@ async def aingest(
         used = embed.usage - before
         report.tokens, report.requests = used.tokens, used.requests
         report.retries, report.cost_usd = used.retries, used.cost_usd
+        report.set_modality_usage(used)
         if batch_result is not None:
             _fill_batch(report, batch_result)
     report.wall_seconds = time.monotonic() - started
@@ -304,7 +306,11 @@ def _fill_estimate(
     estimate = run.estimate
     report.tokens = estimate.tokens
     report.requests = estimate.requests
-    report.cost_usd = cost_usd(estimate.tokens, run.model.price_per_million_tokens)
+    priced = estimate_usage(
+        run.model, items=estimate.items, tokens=estimate.tokens, media_tokens=run.media_estimate
+    )
+    report.cost_usd = priced.cost_usd
+    report.set_modality_usage(priced)
     if batch:
         report.mode = "batch"
         costs = estimate_batch_cost(estimate.tokens, embed.model_name)
