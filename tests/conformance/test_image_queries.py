@@ -20,7 +20,7 @@ from llama_index.core.indices import MultiModalVectorStoreIndex
 from llama_index.core.llms import MockLLM
 from llama_index.core.schema import ImageNode, NodeWithScore, QueryBundle, TextNode
 
-from llama_index_gemini_embed import GeminiEmbedding, MediaError
+from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, MediaError
 from llama_index_gemini_embed.emulator import Emulator
 from llama_index_gemini_embed.emulator.samples import pdf_with_pages, png_with_description
 from tests.conformance.conftest import StoreFactory
@@ -63,14 +63,22 @@ def ids(hits: list[NodeWithScore]) -> list[str]:
     return [hit.node.node_id for hit in hits]
 
 
-def test_multimodal_index_on_a_text_and_an_image_collection(
+def two_collection_index(
     open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
-) -> None:
+) -> tuple[MultiModalVectorStoreIndex, ChromaStore, ChromaStore]:
+    """``MultiModalVectorStoreIndex`` over ``nodes(pictures)``: texts and images apart."""
     text_store, image_store = open_store(embed2), open_store(embed2)
     context = StorageContext.from_defaults(vector_store=text_store, image_store=image_store)
     index = MultiModalVectorStoreIndex(
         nodes(pictures), storage_context=context, embed_model=embed2, image_embed_model=embed2
     )
+    return index, text_store, image_store
+
+
+def test_multimodal_index_on_a_text_and_an_image_collection(
+    open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
+) -> None:
+    index, text_store, image_store = two_collection_index(open_store, embed2, pictures)
     assert (text_store.count(), image_store.count()) == (2, 3)
 
     retriever = index.as_retriever(similarity_top_k=1, image_similarity_top_k=2)
@@ -221,11 +229,7 @@ def test_image_query_refusals_are_one_clear_line(
 async def test_async_retrievers_search_by_image_too(
     open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
 ) -> None:
-    text_store, image_store = open_store(embed2), open_store(embed2)
-    context = StorageContext.from_defaults(vector_store=text_store, image_store=image_store)
-    index = MultiModalVectorStoreIndex(
-        nodes(pictures), storage_context=context, embed_model=embed2, image_embed_model=embed2
-    )
+    index, text_store, _ = two_collection_index(open_store, embed2, pictures)
     retriever = index.as_retriever(similarity_top_k=1, image_similarity_top_k=1)
     assert ids(await retriever.aretrieve("a red bicycle at night")) == ["t-bike", "bike"]
     assert ids(await retriever.aimage_to_image_retrieve(str(pictures["cat"]))) == ["cat"]
