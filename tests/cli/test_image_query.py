@@ -29,12 +29,20 @@ def where(emu: Emulator, tmp_path: Path) -> list[str]:
     return ["--path", str(tmp_path / "chroma"), "--base-url", emu.base_url, "--api-key", SECRET]
 
 
-def test_query_by_image_prints_media_hits_with_paths_and_pages(
+def ingest_with_2(
     emu: Emulator, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> list[str]:
+    """Ingest ``folder`` with gemini-embedding-2; the store options for the next commands."""
     opts = where(emu, tmp_path)
     code, _, err = run(["ingest", str(folder), "--model", "gemini-embedding-2", *opts], capsys)
     assert code == 0, err
+    return opts
+
+
+def test_query_by_image_prints_media_hits_with_paths_and_pages(
+    emu: Emulator, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opts = ingest_with_2(emu, folder, tmp_path, capsys)
     probe = tmp_path / "my-bike.png"  # a new photo of the same scene (not in the store)
     probe.write_bytes(samples.png_with_description("a red bicycle at night"))
 
@@ -100,9 +108,7 @@ def test_image_query_refusals_are_one_line_in_cli_terms(
 def test_an_unsupported_file_names_itself_and_the_fix(
     emu: Emulator, folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    opts = where(emu, tmp_path)
-    code, _, err = run(["ingest", str(folder), "--model", "gemini-embedding-2", *opts], capsys)
-    assert code == 0, err
+    opts = ingest_with_2(emu, folder, tmp_path, capsys)
     text_file = tmp_path / "notes.txt"
     text_file.write_text("not a picture")
     code, out, err = run(["query", "--image", str(text_file), *opts], capsys)

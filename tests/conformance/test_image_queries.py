@@ -20,7 +20,7 @@ from llama_index.core.indices import MultiModalVectorStoreIndex
 from llama_index.core.llms import MockLLM
 from llama_index.core.schema import ImageNode, NodeWithScore, QueryBundle, TextNode
 
-from llama_index_gemini_embed import GeminiEmbedding, MediaError
+from llama_index_gemini_embed import ChromaStore, GeminiEmbedding, MediaError
 from llama_index_gemini_embed.emulator import Emulator
 from llama_index_gemini_embed.emulator.samples import pdf_with_pages, png_with_description
 from tests.conformance.conftest import StoreFactory
@@ -30,16 +30,6 @@ PICTURES = {
     "cake": "a chocolate birthday cake",
     "cat": "a sleeping cat on a sofa",
 }
-
-
-@pytest.fixture
-def embed2(emulator: Emulator) -> GeminiEmbedding:
-    return GeminiEmbedding(
-        model_name="gemini-embedding-2",
-        api_key=emulator.api_key,
-        base_url=emulator.base_url,
-        output_dimensionality=256,
-    )
 
 
 @pytest.fixture
@@ -73,14 +63,22 @@ def ids(hits: list[NodeWithScore]) -> list[str]:
     return [hit.node.node_id for hit in hits]
 
 
-def test_multimodal_index_on_a_text_and_an_image_collection(
+def two_collection_index(
     open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
-) -> None:
+) -> tuple[MultiModalVectorStoreIndex, ChromaStore, ChromaStore]:
+    """``MultiModalVectorStoreIndex`` over ``nodes(pictures)``: texts and images apart."""
     text_store, image_store = open_store(embed2), open_store(embed2)
     context = StorageContext.from_defaults(vector_store=text_store, image_store=image_store)
     index = MultiModalVectorStoreIndex(
         nodes(pictures), storage_context=context, embed_model=embed2, image_embed_model=embed2
     )
+    return index, text_store, image_store
+
+
+def test_multimodal_index_on_a_text_and_an_image_collection(
+    open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
+) -> None:
+    index, text_store, image_store = two_collection_index(open_store, embed2, pictures)
     assert (text_store.count(), image_store.count()) == (2, 3)
 
     retriever = index.as_retriever(similarity_top_k=1, image_similarity_top_k=2)
@@ -226,3 +224,17 @@ def test_image_query_refusals_are_one_clear_line(
             model.get_image_query_embedding(image)
         assert str(caught.value) == message
     assert emulator.counters.embed_requests == 0, "every refusal comes before any spend"
+
+
+async def test_async_retrievers_search_by_image_too(
+    open_store: StoreFactory, embed2: GeminiEmbedding, pictures: dict[str, Path]
+) -> None:
+    index, text_store, _ = two_collection_index(open_store, embed2, pictures)
+    retriever = index.as_retriever(similarity_top_k=1, image_similarity_top_k=1)
+    assert ids(await retriever.aretrieve("a red bicycle at night")) == ["t-bike", "bike"]
+    assert ids(await retriever.aimage_to_image_retrieve(str(pictures["cat"]))) == ["cat"]
+    # Async image-to-text: LlamaIndex's atext_retrieve re-embeds query_str (it ignores a given
+    # embedding, unlike text_retrieve), so search the text collection with a plain retriever.
+    by_image = await embed2.aimage_query(pictures["cake"])
+    texts = VectorStoreIndex.from_vector_store(text_store, embed_model=embed2)
+    assert ids(await texts.as_retriever(similarity_top_k=1).aretrieve(by_image)) == ["t-cake"]

@@ -17,7 +17,6 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.schema import BaseNode, ImageNode, Node, NodeWithScore, TextNode
 
 from llama_index_gemini_embed import GeminiEmbedding, ingest
-from llama_index_gemini_embed.emulator import Emulator
 from llama_index_gemini_embed.emulator.samples import (
     mp4_with_title,
     pdf_with_pages,
@@ -69,14 +68,9 @@ def check_type(node: BaseNode, folder: Path, name: str, kind: str) -> None:
 
 
 def test_a_text_query_returns_each_modality_as_its_node_type(
-    emulator: Emulator, open_store: StoreFactory, folder: Path
+    embed2: GeminiEmbedding, open_store: StoreFactory, folder: Path
 ) -> None:
-    embed = GeminiEmbedding(
-        model_name="gemini-embedding-2",
-        api_key=emulator.api_key,
-        base_url=emulator.base_url,
-        output_dimensionality=256,
-    )
+    embed = embed2
     store = open_store(embed)
     report = ingest(folder, embed_model=embed, store=store, show_progress=False)
     assert report.ok and report.embedded == 5
