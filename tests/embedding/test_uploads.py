@@ -23,23 +23,9 @@ from llama_index_gemini_embed._types import TextSpec
 from llama_index_gemini_embed.emulator import Emulator, embed_media
 from llama_index_gemini_embed.emulator.samples import mp4_with_title
 from tests.embedding.support import unit
+from tests.fakes import FakeTime
 
 MODEL = "gemini-embedding-2"
-
-
-class FakeTime:
-    """An injected clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def make(emu: Emulator, time: FakeTime, **kwargs: Any) -> GeminiEmbedding:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +27,14 @@ from llama_index_gemini_embed.emulator.samples import (
     png_with_description,
     wav_with_title,
 )
-from tests.ingest.test_crash import BATCH, COLLECTION, CONCURRENCY, cli, snapshot, store_count
-from tests.reliability_support import stored_count
+from tests.ingest.test_crash import (
+    BATCH,
+    COLLECTION,
+    CONCURRENCY,
+    cli,
+    crash_and_resume,
+    snapshot,
+)
 
 # --chunk-size 96 (the text test's) is refused for media documents: their metadata is longer.
 MODEL = ("--model", "gemini-embedding-2", "--json", "--chunk-size", "400")
@@ -111,45 +115,16 @@ def test_kill_9_mid_media_ingest_then_resume(tmp_path: Path) -> None:
     assert len(expected) == total
 
     crashed = tmp_path / "crashed"
-    with Emulator(latency=0.15) as emu:
-        env["GEMINI_API_KEY"] = emu.api_key
-        process = subprocess.Popen(
-            cli(corpus, crashed, emu, *MODEL),
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            seen = 0
-            while time.monotonic() < deadline and process.poll() is None:
-                seen = stored_count(crashed)
-                if seen >= total // 4:
-                    break
-                time.sleep(0.02)
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert 0 < seen < total
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        assert process.returncode == -signal.SIGKILL
-        spent_before_kill = emu.counters.embed_items
-        survived = store_count(crashed)
-        assert 0 < survived < total
-
-        emu.set_latency(0.0)
-        resumed = subprocess.run(
-            cli(corpus, crashed, emu, *MODEL), env=env, capture_output=True, text=True, timeout=300
-        )
-        assert resumed.returncode == 0, resumed.stderr
-        spent_total = emu.counters.embed_items
+    crash = crash_and_resume(corpus, crashed, total, *MODEL)
+    survived, spent_before_kill, spent_total = (
+        crash.survived,
+        crash.spent_before_kill,
+        crash.spent_total,
+    )
 
     # Every item exactly once, with the ids, texts and hashes of the uninterrupted run.
     assert snapshot(crashed) == expected
-    report = report_of(resumed.stdout)
+    report = report_of(crash.resumed.stdout)
     assert report["ok"] and report["skipped"] == survived  # unchanged: not sent again
     # reused: chunks whose identical text already has a vector (the notes repeat a sentence)
     assert report["embedded"] + report["skipped"] + report["reused"] == total
