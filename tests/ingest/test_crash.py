@@ -44,13 +44,13 @@ def snapshot(path: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-def cli(corpus: Path, store: Path, emu: Emulator) -> list[str]:
+def cli(corpus: Path, store: Path, emu: Emulator, *extra: str) -> list[str]:
     return cli_command(
         "ingest",
         str(corpus),
         *("--path", str(store), "--collection", COLLECTION, "--base-url", emu.base_url),
         *("--dimension", "128", "--chunk-size", "96", "--batch-size", str(BATCH)),
-        *("--concurrency", str(CONCURRENCY), "--max-retries", "0", "--quiet"),
+        *("--concurrency", str(CONCURRENCY), "--max-retries", "0", "--quiet", *extra),
     )
 
 
