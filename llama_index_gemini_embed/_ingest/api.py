@@ -180,7 +180,7 @@ async def aingest(
         report.retries, report.cost_usd = used.retries, used.cost_usd
         report.set_modality_usage(used)
         if batch_result is not None:
-            _fill_batch(report, batch_result)
+            _fill_batch(report, batch_result, online_cost_usd=used.cost_usd)
     report.wall_seconds = time.monotonic() - started
     if run.fatal is not None:
         _stop(report, run.fatal, raise_on_fatal=raise_on_fatal)
@@ -327,12 +327,21 @@ def _fill_estimate(
         report.estimated_days = max(1, math.ceil(estimate.items / quota.items_per_day))
 
 
-def _fill_batch(report: IngestReport, result: BatchRunReport) -> None:
+def _fill_batch(report: IngestReport, result: BatchRunReport, *, online_cost_usd: float) -> None:
+    """Batch mode: the jobs' text at the batch price, plus what went online (media items,
+    fallbacks) as the embedder's usage costed it, each modality at its price."""
     report.mode = "batch"
     report.batch = result.to_dict()
     report.tokens = result.batch_tokens + result.online_tokens
-    report.cost_usd = result.cost_usd
+    report.cost_usd = result.batch_cost_usd + online_cost_usd
     report.saving_usd = result.saving_usd
+    if result.embedded_batch:  # the Batch API path carries text only
+        text = report.usage_by_modality.setdefault(
+            "text", {"items": 0, "tokens": 0, "cost_usd": 0.0}
+        )
+        text["items"] += result.embedded_batch
+        text["tokens"] += result.batch_tokens
+        text["cost_usd"] += result.batch_cost_usd
 
 
 def _stop(report: IngestReport, fatal: BaseException, *, raise_on_fatal: bool) -> None:

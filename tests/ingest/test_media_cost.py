@@ -10,6 +10,7 @@ import pytest
 from llama_index_gemini_embed import ChromaStore, ingest
 from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed.emulator import Emulator
+from llama_index_gemini_embed.emulator.samples import png_with_description, wav_with_title
 from tests.ingest.test_ingest import make_embed
 from tests.ingest.test_media import mixed_folder
 
@@ -55,3 +56,34 @@ def test_a_text_only_run_prints_no_modality_cost_line(emulator: Emulator, tmp_pa
     assert set(report.usage_by_modality) == {"text"}
     assert "cost by modality" not in str(report)
     assert report.assumed_prices == []
+
+
+async def test_batch_mode_costs_its_online_media_at_their_prices(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from llama_index_gemini_embed import aingest
+    from tests.fakes import FakeTime
+    from tests.ingest.test_batch_ingest import batch_options
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "note.md").write_text("# Bikes\n\nA note about bicycles at night.\n")
+    (folder / "bike.png").write_bytes(png_with_description("a red bicycle at night"))
+    (folder / "bell.wav").write_bytes(wav_with_title("a bicycle bell", seconds=2.0))
+    embed = make_embed(emulator, model_name="gemini-embedding-2")
+    with ChromaStore("batch", path=str(tmp_path / "chroma")) as store:
+        report = await aingest(
+            folder,
+            store=store,
+            embed_model=embed,
+            batch=batch_options(FakeTime()),
+            show_progress=False,
+        )
+    assert report.ok and report.mode == "batch" and report.batch is not None
+    used = report.usage_by_modality
+    assert used["image"]["cost_usd"] == pytest.approx(258 * PRICES["image"] / 1e6)
+    assert used["audio"]["cost_usd"] == pytest.approx(50 * PRICES["audio"] / 1e6)
+    batch_text_usd = report.batch["batch_cost_usd"]
+    assert batch_text_usd > 0 and used["text"]["cost_usd"] >= batch_text_usd
+    assert report.cost_usd == pytest.approx(sum(row["cost_usd"] for row in used.values()))
+    assert report.cost_usd > used["audio"]["cost_usd"] + used["image"]["cost_usd"]
