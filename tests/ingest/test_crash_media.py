@@ -36,8 +36,7 @@ from tests.ingest.test_crash import (
     snapshot,
 )
 
-# --chunk-size 96 (the text test's) is refused for media documents: their metadata is longer.
-MODEL = ("--model", "gemini-embedding-2", "--json", "--chunk-size", "400")
+MODEL = ("--model", "gemini-embedding-2", "--json")
 COUNTS = {"image": 40, "pdf": 2 * 12, "audio": 30}
 
 
@@ -55,9 +54,7 @@ def mixed_folder(root: Path) -> list[bytes]:
         media.append(wav_with_title(f"clip {i}: a bicycle bell ringing {i} times", seconds=0.5))
         (root / f"bell{i:02d}.wav").write_bytes(media[-1])
     for i in range(10):
-        (root / f"note{i}.md").write_text(
-            f"# Note {i}\\n\\n" + f"Bicycles at night, note {i}. " * 30
-        )
+        (root / f"note{i}.md").write_text(f"# Note {i}\n\n" + f"Bicycles at night, note {i}. " * 30)
     return media
 
 
@@ -80,7 +77,7 @@ def raw_bytes_in_store(path: Path, media: list[bytes]) -> list[str]:
     for value in values:
         if (
             len(value) > 20_000
-            or "\\x89PNG" in value
+            or "\x89PNG" in value
             or "%PDF-" in value
             or "RIFF" in value
             or any(needle in value for needle in needles)
