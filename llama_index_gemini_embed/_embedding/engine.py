@@ -8,7 +8,8 @@
 Thin I/O shell over the pure modules: :mod:`.._packing` decides what goes into each
 request, :mod:`.wire` what each item weighs and looks like on the wire, :mod:`.media` what
 media may be sent, :mod:`.._quota` when a request may be sent, :mod:`.._calls`/:mod:`.._retry`
-whether and when to retry, :mod:`.._concurrency` how many are in flight. Clock, sleep and
+whether and when to retry, :mod:`.._concurrency` how many are in flight; :mod:`.uploads`
+puts large media through the Files API (waiting until ACTIVE). Clock, sleep and
 randomness are injectable so tests never really wait.
 """
 
