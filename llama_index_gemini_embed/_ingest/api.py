@@ -312,9 +312,15 @@ def _fill_estimate(
     report.cost_usd = priced.cost_usd
     report.set_modality_usage(priced)
     if batch:
+        # The Batch API carries the text; media items are embedded online, at their prices.
         report.mode = "batch"
-        costs = estimate_batch_cost(estimate.tokens, embed.model_name)
-        report.cost_usd, report.saving_usd = costs["batch_usd"], costs["saving_usd"]
+        text = report.usage_by_modality.get("text")
+        text_tokens, text_usd = (text["tokens"], text["cost_usd"]) if text else (0, 0.0)
+        costs = estimate_batch_cost(text_tokens, embed.model_name)
+        report.cost_usd = costs["batch_usd"] + priced.cost_usd - text_usd
+        report.saving_usd = costs["saving_usd"]
+        if text:
+            text["cost_usd"] = costs["batch_usd"]
     quota = embed.engine.limiter.settings
     report.estimated_seconds = estimate_seconds(
         estimate.items,

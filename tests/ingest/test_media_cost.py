@@ -87,3 +87,32 @@ async def test_batch_mode_costs_its_online_media_at_their_prices(
     assert batch_text_usd > 0 and used["text"]["cost_usd"] >= batch_text_usd
     assert report.cost_usd == pytest.approx(sum(row["cost_usd"] for row in used.values()))
     assert report.cost_usd > used["audio"]["cost_usd"] + used["image"]["cost_usd"]
+
+
+def test_a_dry_batch_run_prices_text_at_the_batch_rate_and_media_online(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from llama_index_gemini_embed import BatchOptions
+
+    folder = mixed_folder(tmp_path / "mixed")
+    embed = make_embed(emulator, model_name="gemini-embedding-2")
+    with ChromaStore("dry", path=str(tmp_path / "chroma")) as store:
+        online = ingest(folder, embed_model=embed, store=store, dry_run=True, show_progress=False)
+        batch = ingest(
+            folder,
+            embed_model=embed,
+            store=store,
+            dry_run=True,
+            show_progress=False,
+            batch=BatchOptions(),
+        )
+    assert batch.mode == "batch"
+    text = online.usage_by_modality["text"]
+    media_usd = online.cost_usd - text["cost_usd"]
+    assert media_usd > 0
+    assert batch.usage_by_modality["text"]["cost_usd"] == pytest.approx(text["cost_usd"] / 2)
+    assert batch.cost_usd == pytest.approx(text["cost_usd"] / 2 + media_usd)
+    assert batch.saving_usd == pytest.approx(text["cost_usd"] / 2)
+    assert batch.cost_usd == pytest.approx(
+        sum(row["cost_usd"] for row in batch.usage_by_modality.values())
+    )
