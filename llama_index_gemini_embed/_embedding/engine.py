@@ -16,6 +16,7 @@ randomness are injectable so tests never really wait.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import random
@@ -61,7 +62,7 @@ from llama_index_gemini_embed._types import TextSpec
 from llama_index_gemini_embed._usage import Usage, usage_for
 
 from .media import check_media, media_tokens, modality
-from .uploads import MediaUploads
+from .uploads import MediaUploads, UploadLease
 from .wire import (
     MAX_REQUEST_BYTES,
     SDK_HAS_EXTRA_BODY,
@@ -342,6 +343,7 @@ class EmbedEngine:
         in_flight: set[asyncio.Task[list[BatchOutcome]]] = set()
         fatal: GeminiEmbedError | None = None
         exhausted = False
+        lease = self.uploads.lease()  # this run's share of the Files API uploads
         try:
             while True:
                 while not exhausted and fatal is None and len(in_flight) < self.concurrency.current:
@@ -349,7 +351,7 @@ class EmbedEngine:
                     if batch is None:
                         exhausted = True
                         break
-                    in_flight.add(asyncio.ensure_future(self._run_batch(batch)))
+                    in_flight.add(asyncio.ensure_future(self._run_batch(batch, lease)))
                 if not in_flight:
                     break
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -369,24 +371,25 @@ class EmbedEngine:
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
-            await self.uploads.cleanup()
+            await lease.release()
 
     # -- one request ------------------------------------------------------------------
 
-    async def _run_batch(self, batch: Batch) -> list[BatchOutcome]:
+    async def _run_batch(self, batch: Batch, lease: UploadLease) -> list[BatchOutcome]:
         """One request's outcomes. Large media are uploaded (and awaited until ACTIVE)
-        first: an item whose upload fails, or never becomes usable, fails alone."""
+        first and sent as file references held by ``lease``: an item whose upload fails,
+        or never becomes usable, fails alone."""
         refused: list[BatchOutcome] = []
         if any(self.uploads.needed(item.media) for item in batch.items):
             kept: list[Item] = []
             for item in batch.items:
                 try:
-                    await self.uploads.upload_all(item.media, item.index)
+                    media = await self.uploads.resolve(item.media, item.index, lease)
                 except GeminiEmbedError as error:
                     self.usage.record_failed(1)
                     refused.append(BatchOutcome((item.index,), None, error, item.tokens))
                 else:
-                    kept.append(item)
+                    kept.append(dataclasses.replace(item, media=media))
             if not kept:
                 return refused
             batch = Batch(batch.task_type, batch.title, tuple(kept))
@@ -487,7 +490,7 @@ class EmbedEngine:
         # same way at well under half the CPU cost (0.13 vs 0.32 ms per text).
         client = self._client_provider()
         contents: list[types.ContentDict] = [
-            types.ContentDict(parts=await self._parts(client, item)) for item in batch.items
+            types.ContentDict(parts=self._parts(item)) for item in batch.items
         ]
         response = await client.aio.models.embed_content(
             model=self.config.model, contents=contents, config=config
@@ -501,11 +504,12 @@ class EmbedEngine:
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
         return normalise_rows(matrix), reported_prompt_tokens(response), modality_tokens(response)
 
-    async def _parts(self, client: genai.Client, item: Item) -> list[types.PartDict]:
-        """The item's parts: its text (if any), then its media, inline or uploaded."""
+    def _parts(self, item: Item) -> list[types.PartDict]:
+        """The item's parts: its text (if any), then its media, inline or uploaded (a
+        large part's file reference was set by :meth:`_run_batch`)."""
         parts = [types.PartDict(text=item.text)] if item.text else []
         for media in item.media:
-            uri = media.file_uri or await self.uploads.uri(media, item.index)
+            uri = media.file_uri
             if uri is not None:
                 parts.append(
                     types.PartDict(

@@ -1,12 +1,24 @@
-"""Large media through the Files API: upload once per run, wait until ACTIVE, delete after.
+"""Large media through the Files API: shared by concurrent calls, deleted by the last user.
 
     uploads = MediaUploads(caller, client_provider=lambda: client, max_inline_bytes=2_000_000,
                            api_version="v1beta", timeout_s=600)
-    uri = await uploads.uri(part, index)     # None: small enough to travel inline
-    await uploads.cleanup()                  # at the end of the run, on every path
+    lease = uploads.lease()                            # one per engine run (call)
+    media = await uploads.resolve(item.media, index, lease)  # large parts -> fileData URIs
+    await lease.release()                              # at the end of the run, on every path
 
-Every call (upload, ``files.get`` polls, delete) goes through the engine's retry layer
-(:class:`.._calls.RetryingCaller`) with its injectable clock and sleep. Google's File.state
+Sharing, chosen over strict per-call ownership: one ``GeminiEmbedding`` is typically shared
+by concurrent callers (an async server, ``asyncio.gather`` over documents), and the same
+large video or PDF is uploaded, PROCESSED and paid for in time only once that way. The
+registry is per embedder and per event loop (an ``asyncio.Lock`` serves one loop), keyed
+by (MIME type, sha256 of the bytes); each entry counts the runs holding it. A run joins an
+entry before it waits for it, keeps it until the run ends, and the run that drops the last
+reference removes the entry from the registry and only then deletes the file, so a later
+run uploads afresh instead of naming a file being deleted. A file that turned FAILED or
+never became ACTIVE stays refused (at once) while any run still holds it.
+
+Uploads and ``files.get`` polls go through the engine's retry layer
+(:class:`.._calls.RetryingCaller`) with its injectable clock and sleep; deletes are one
+best-effort try (files expire after ~48 h anyway). Google's File.state
 is PROCESSING ("cannot be used for inference yet"), ACTIVE or FAILED; an embedding request
 that names a file still PROCESSING fails 400 FAILED_PRECONDITION, and the SDK's
 ``files.upload`` does not wait (docs/gemini-api.md §5).
@@ -15,10 +27,13 @@ that names a file still PROCESSING fails 400 FAILED_PRECONDITION, and the SDK's
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import logging
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from google import genai
 from google.genai import types
@@ -27,7 +42,7 @@ from llama_index_gemini_embed._calls import RetryingCaller
 from llama_index_gemini_embed._errors import GeminiAPIError, MediaError
 from llama_index_gemini_embed._types import MediaPart
 
-__all__ = ["UPLOAD_POLL_FIRST_S", "UPLOAD_POLL_MAX_S", "MediaUploads"]
+__all__ = ["UPLOAD_POLL_FIRST_S", "UPLOAD_POLL_MAX_S", "MediaUploads", "UploadLease"]
 
 logger = logging.getLogger("llama_index_gemini_embed")
 
@@ -35,9 +50,56 @@ logger = logging.getLogger("llama_index_gemini_embed")
 UPLOAD_POLL_FIRST_S = 1.0
 UPLOAD_POLL_MAX_S = 10.0
 
+_Key = tuple[asyncio.AbstractEventLoop, str, str]  # (loop, MIME type, sha256 of the bytes)
+
+
+@dataclass
+class _Shared:
+    """One upload and the runs holding it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    uri: str = ""  # set once ACTIVE
+    name: str = ""  # set once uploaded: deleted by the last user whatever happened next
+    error: str = ""  # why it is unusable (FAILED / never ACTIVE)
+
+
+class UploadLease:
+    """The uploads one run holds; :meth:`release` at the run's end (idempotent)."""
+
+    def __init__(self, owner: MediaUploads) -> None:
+        self._owner = owner
+        self._keys: set[_Key] = set()
+
+    def _join(self, key: _Key) -> _Shared:
+        with self._owner._guard:
+            entry = self._owner._shared.get(key)
+            if entry is None:
+                entry = self._owner._shared[key] = _Shared()
+            if key not in self._keys:
+                self._keys.add(key)
+                entry.users += 1
+            return entry
+
+    async def release(self) -> None:
+        """Drop this run's references; delete the files nobody else holds (best effort:
+        they expire in ~48 h anyway)."""
+        names: list[str] = []
+        with self._owner._guard:
+            keys, self._keys = self._keys, set()
+            for key in keys:
+                entry = self._owner._shared[key]
+                entry.users -= 1
+                if entry.users == 0:
+                    del self._owner._shared[key]  # a later run uploads afresh
+                    if entry.name:
+                        names.append(entry.name)
+        if names:
+            await self._owner.delete(names)
+
 
 class MediaUploads:
-    """The Files API uploads of one engine: keyed by content hash, reused within a run."""
+    """The Files API uploads of one engine, shared by its concurrent runs (see module)."""
 
     def __init__(
         self,
@@ -55,9 +117,12 @@ class MediaUploads:
         self.timeout_s = timeout_s
         self.count = 0
         """Files uploaded so far (all runs)."""
-        self._files: dict[str, tuple[str, str]] = {}  # sha256 -> (uri or "", name)
-        self._errors: dict[str, str] = {}  # sha256 -> why it is unusable (this run)
-        self._locks: dict[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = {}
+        self._shared: dict[_Key, _Shared] = {}
+        self._guard = threading.Lock()  # the registry is shared by every loop's runs
+
+    def lease(self) -> UploadLease:
+        """A new run's handle on the uploads it uses."""
+        return UploadLease(self)
 
     def is_large(self, media: MediaPart) -> bool:
         """True when ``media`` goes through the Files API rather than inline."""
@@ -70,34 +135,40 @@ class MediaUploads:
     def needed(self, media: Sequence[MediaPart]) -> bool:
         return any(self.is_large(part) for part in media)
 
-    async def upload_all(self, media: Sequence[MediaPart], index: int) -> None:
-        """Upload (and wait for) every large part of item ``index`` now."""
+    async def resolve(
+        self, media: Sequence[MediaPart], index: int, lease: UploadLease
+    ) -> tuple[MediaPart, ...]:
+        """Item ``index``'s media with every large part uploaded (and ACTIVE) and given its
+        ``file_uri`` (sent instead of the bytes, which stay for token estimates), held by
+        ``lease`` until the run releases it."""
+        resolved: list[MediaPart] = []
         for part in media:
-            await self.uri(part, index)
+            uri = await self.uri(part, index, lease)
+            resolved.append(part if uri is None else dataclasses.replace(part, file_uri=uri))
+        return tuple(resolved)
 
-    async def uri(self, media: MediaPart, index: int) -> str | None:
+    async def uri(self, media: MediaPart, index: int, lease: UploadLease) -> str | None:
         """The file URI to send for a large part (uploaded and ACTIVE), else None.
 
         Raises:
             MediaError: the file turned FAILED, or was still PROCESSING after
-                ``timeout_s`` (the same bytes then fail at once for later items).
+                ``timeout_s`` (the same bytes then fail at once while any run holds them).
         """
         if not self.is_large(media):
             return None
         assert media.data is not None
         data, mime_type = media.data, media.mime_type
-        key = hashlib.sha256(data).hexdigest()
-        lock = self._locks.setdefault((asyncio.get_running_loop(), key), asyncio.Lock())
-        async with lock:
-            known = self._files.get(key)
-            if known is not None and known[0]:
-                return known[0]
-            if key in self._errors:
-                raise MediaError(f"Item #{index}: {self._errors[key]}")
+        digest = hashlib.sha256(data).hexdigest()
+        entry = lease._join((asyncio.get_running_loop(), mime_type, digest))
+        async with entry.lock:
+            if entry.uri:
+                return entry.uri
+            if entry.error:
+                raise MediaError(f"Item #{index}: {entry.error}")
             client = self._client_provider()
             config = types.UploadFileConfig(
                 mime_type=mime_type,
-                display_name=f"lige-{key[:16]}",
+                display_name=f"lige-{digest[:16]}",
                 http_options=self._options(),
             )
             uploaded = await self.caller.call(
@@ -109,17 +180,16 @@ class MediaUploads:
                 raise GeminiAPIError(
                     "The Files API answered an upload without a file URI; retry the run."
                 )
-            # Recorded before waiting: deleted at the end of the run whatever happens next.
-            self._files[key] = ("", uploaded.name)
+            entry.name = uploaded.name
             self.count += 1
             what = f"{mime_type} upload {uploaded.name} ({len(data):,} bytes)"
             try:
                 await self.wait_until_active(client, uploaded, what)
             except MediaError as error:
-                self._errors[key] = str(error)
+                entry.error = str(error)
                 raise MediaError(f"Item #{index}: {error}") from None
-            self._files[key] = (uploaded.uri, uploaded.name)
-            return uploaded.uri
+            entry.uri = uploaded.uri
+            return entry.uri
 
     async def wait_until_active(self, client: genai.Client, file: types.File, what: str) -> None:
         """Poll ``files.get`` (through the retry layer) until ``file`` is ACTIVE.
@@ -160,20 +230,16 @@ class MediaUploads:
                 lambda: client.aio.files.get(name=name, config=options), items=0, tokens=0
             )
 
-    async def cleanup(self) -> None:
-        """Delete this run's uploads (best effort: they expire in ~48 h anyway)."""
-        files, self._files = self._files, {}
-        self._errors.clear()
-        self._locks.clear()
-        if not files:
-            return
+    async def delete(self, names: Sequence[str]) -> None:
+        """Delete these uploads; a failure is logged, never raised (it must not mask the
+        run's outcome)."""
         client = self._client_provider()
-        for _uri, name in files.values():
+        for name in names:
             try:
                 await client.aio.files.delete(
                     name=name, config=types.DeleteFileConfig(http_options=self._options())
                 )
-            except Exception as error:  # cleanup must not mask the run's outcome
+            except Exception as error:
                 logger.warning("Could not delete uploaded media %s: %s", name, error)
 
     def _options(self) -> types.HttpOptions | None:
