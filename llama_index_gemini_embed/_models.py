@@ -42,6 +42,12 @@ class ModelSpec:
     batch_price_per_million_tokens: float
     accepts_media: bool = False
     """Embeds images, PDFs, audio and video too (gemini-embedding-2); else text only."""
+    modality_prices: tuple[tuple[str, float], ...] = ()
+    """USD per million input tokens per modality (online; the Batch API halves them).
+    A modality not listed costs ``price_per_million_tokens``. docs/gemini-api.md
+    "Prices per modality" cites each."""
+    assumed_modality_prices: frozenset[str] = frozenset()
+    """Modalities whose price above is an assumption (no published figure found)."""
 
 
 _GE001 = ModelSpec(
@@ -66,6 +72,16 @@ _GE2 = ModelSpec(
     price_per_million_tokens=0.20,
     batch_price_per_million_tokens=0.10,
     accepts_media=True,
+    # Google's pricing page as quoted by third parties (March 2026); PDF: no figure found,
+    # assumed billed like images (a page is 258 tokens, as an image).
+    modality_prices=(
+        ("text", 0.20),
+        ("image", 0.45),
+        ("pdf", 0.45),
+        ("audio", 6.50),
+        ("video", 12.00),
+    ),
+    assumed_modality_prices=frozenset({"pdf"}),
 )
 
 KNOWN_MODELS: dict[str, ModelSpec] = {

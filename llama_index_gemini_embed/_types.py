@@ -34,11 +34,14 @@ class TextSpec:
 
 @dataclass(frozen=True)
 class ModalityUsage:
-    """Embedded items that carried this modality, and the tokens billed for it.
+    """Embedded items that carried this modality, the tokens billed for it, and their cost.
 
     Tokens are the API's ``usageMetadata.promptTokensDetails`` when it sends them, else our
-    estimate (text: the character estimate; media: Google's published per-modality rates).
+    estimate (text: the character estimate; media: Google's published per-modality rates),
+    scaled to the API's total when it reported only that. ``cost_usd`` is tokens times the
+    modality's price (``GeminiEmbedding.usage.assumed_prices`` names unverified prices).
     """
 
     items: int = 0
     tokens: int = 0
+    cost_usd: float = 0.0

@@ -116,6 +116,8 @@ def test_multimodal_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         *["pdf", "recipes.pdf", "pages", "1-2", "(Node)"]
     ]
     assert first_hit("birds singing in the forest") == ["audio", "birdsong.wav", "(Node)"]
+    assert first_hit("(photo) my-cake-photo.png") == ["image", "cake.png", "(ImageNode)"]
+    assert text.split("Q: (photo) my-cake-photo.png\n", 1)[1].startswith("  1.000  image")
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 3  # the bicycle, then the two pictures of the modality filter
     filtered = [line for line in text.split("cleaned up")[0].splitlines() if line.strip()][-2:]

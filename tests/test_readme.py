@@ -127,6 +127,10 @@ def test_python_block_runs(block: Block, workdir: Path, emulator: Emulator) -> N
     assert result.returncode == 0, f"{block.id} failed:\n{result.stderr}"
     assert "Traceback" not in result.stderr
     assert result.stdout.strip(), f"{block.id} printed nothing"
+    if "image_query(" in block.code:  # searching by the cake photo finds it first, twice
+        lines = result.stdout.strip().splitlines()
+        assert lines[0].startswith("1.00") and lines[0].endswith("cake.png"), result.stdout
+        assert lines[-1].startswith("1.00") and lines[-1].endswith("cake.png"), result.stdout
     if 'retrieve("a red bicycle")' in block.code:  # the multimodal example finds the photo
         assert result.stdout.strip().splitlines()[-2].endswith("bicycle.png"), result.stdout
     if "Emulator(" not in block.code:  # a block that starts its own emulator uses that one
@@ -192,3 +196,5 @@ def test_shell_block_commands_run(
             assert "no results" not in out, f"`{shown}` found nothing in the README's corpus"
         if "a red bicycle at night" in argv:
             assert "bicycle.png" in out.split("\n\n")[0] or "bicycle.png" in out[:400], out
+        if "--image" in argv:  # the photo itself first, with its path
+            assert out.startswith("1. [score 1.000] image ") and "cake.png" in out.splitlines()[0]

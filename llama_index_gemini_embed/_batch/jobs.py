@@ -665,7 +665,9 @@ class BatchEmbedder:
                 assert outcome.vectors is not None
                 await self._deliver(list(zip(batch_keys, outcome.vectors, strict=True)), run)
                 report.embedded_online += len(batch_keys)
-                report.online_tokens += outcome.tokens
+                sent = [specs[index] for index in outcome.indices]
+                engine = self.embed_model.engine
+                report.add_online(list(engine.prepare_items(sent, with_media=True)), outcome.tokens)
         except GeminiEmbedError as exc:  # fatal (bad key, per-day quota): the rest failed
             report.failures.extend(
                 ItemFailure(key, type(exc).__name__, str(exc))

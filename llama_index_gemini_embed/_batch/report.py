@@ -2,6 +2,7 @@
 
 report = await BatchEmbedder(embed, path).run(items, upsert)
 print(report.summary())        # jobs, batch vs online items, cost and saving
+report.add_online(items, tokens)  # one online request (media, fallbacks): priced per modality
 report.ok, report.failures, report.pending_keys
 for status in await embedder.status():
     print(status.line())       # `gemini-embed batch status`
@@ -13,7 +14,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llama_index_gemini_embed._models import cost_usd
+from llama_index_gemini_embed._embedding.engine import modality_split
+from llama_index_gemini_embed._models import cost_usd, model_spec
+from llama_index_gemini_embed._packing import Item
+from llama_index_gemini_embed._types import ModalityUsage
+from llama_index_gemini_embed._usage import Usage, UsageSnapshot
 
 __all__ = ["BatchRunReport", "ItemFailure", "JobOutcome", "JobStatus", "sample", "usd"]
 
@@ -100,6 +105,10 @@ class BatchRunReport:
     batch_tokens: int = 0
     """Estimated tokens of every successful batch result consumed (what the Batch API bills)."""
     online_tokens: int = 0
+    online_modality_tokens: dict[str, int] = field(default_factory=dict)
+    """``online_tokens`` per modality ("text", "image", "pdf", "audio", "video"): see
+    :meth:`add_online`. Empty: every online token is priced as text."""
+    online_modality_items: dict[str, int] = field(default_factory=dict)
     batch_price_per_million: float = 0.0
     online_price_per_million: float = 0.0
     polls: int = 0
@@ -127,10 +136,55 @@ class BatchRunReport:
     def saving_usd(self) -> float:
         return self.online_equivalent_usd - self.batch_cost_usd
 
+    def add_online(self, items: Sequence[Item], tokens: int) -> None:
+        """Count one answered online request: ``items`` (as ``engine.prepare_items`` makes
+        them) embedded for ``tokens`` (the engine's estimate), split per modality the way
+        the engine's usage splits a request (media at Google's published rates)."""
+        self.online_tokens += tokens
+        split, carried = modality_split(items, tokens, None)
+        for kind, count in split.items():
+            self.online_modality_tokens[kind] = self.online_modality_tokens.get(kind, 0) + count
+        for kind, count in carried.items():
+            self.online_modality_items[kind] = self.online_modality_items.get(kind, 0) + count
+
+    def _online_usage(self) -> UsageSnapshot | None:
+        """The online tokens priced like ``GeminiEmbedding.usage`` prices them."""
+        if not self.online_modality_tokens:
+            return None
+        spec = model_spec(self.model)
+        usage = Usage(
+            price_per_million_tokens=self.online_price_per_million,
+            modality_prices=dict(spec.modality_prices),
+            assumed_modality_prices=spec.assumed_modality_prices,
+        )
+        usage.record_request(
+            items=self.embedded_online,
+            tokens=self.online_tokens,
+            modalities=self.online_modality_tokens,
+            modality_items=self.online_modality_items,
+        )
+        return usage.snapshot()
+
+    @property
+    def online_by_modality(self) -> dict[str, ModalityUsage]:
+        """Items, tokens and cost of the online part per modality (empty without a split)."""
+        usage = self._online_usage()
+        return dict(usage.by_modality) if usage is not None else {}
+
+    @property
+    def online_assumed_prices(self) -> tuple[str, ...]:
+        """Modalities in :attr:`online_by_modality` priced at an unverified price."""
+        usage = self._online_usage()
+        return usage.assumed_prices if usage is not None else ()
+
     @property
     def online_cost_usd(self) -> float:
-        """Cost of the online fallback (per-item errors, ``fallback_online``)."""
-        return cost_usd(self.online_tokens, self.online_price_per_million)
+        """Cost of what was embedded online (media, per-item errors, ``fallback_online``),
+        each modality at its price."""
+        usage = self._online_usage()
+        if usage is None:
+            return cost_usd(self.online_tokens, self.online_price_per_million)
+        return usage.cost_usd
 
     @property
     def cost_usd(self) -> float:
@@ -149,10 +203,14 @@ class BatchRunReport:
             "online_equivalent_usd",
             "saving_usd",
             "online_cost_usd",
+            "online_assumed_prices",
             "cost_usd",
             "ok",
         ):
             data[name] = getattr(self, name)
+        data["online_by_modality"] = {
+            kind: asdict(part) for kind, part in self.online_by_modality.items()
+        }
         return data
 
     def summary(self) -> str:
@@ -166,9 +224,22 @@ class BatchRunReport:
             f"{len(self.failures):,} failed, {len(self.pending_keys):,} pending.",
             f"Cost: {self.batch_tokens:,} batch tokens ≈ {usd(self.batch_cost_usd)} "
             f"(online: {usd(self.online_equivalent_usd)}, saved {usd(self.saving_usd)}); "
-            f"online fallback {self.online_tokens:,} tokens ≈ {usd(self.online_cost_usd)}.",
+            f"online {self.online_tokens:,} tokens ≈ {usd(self.online_cost_usd)}.",
             f"Polls: {self.polls} in {self.wall_seconds:.1f}s.",
         ]
+        by_modality = self.online_by_modality
+        if set(by_modality) - {"text"}:  # say what the media cost, as ingest's summary does
+            assumed = self.online_assumed_prices
+            lines.insert(
+                3,
+                "Online tokens and cost by modality: "
+                + ", ".join(
+                    f"{kind} ~{part.tokens:,} tokens {usd(part.cost_usd)}"
+                    + (" (price assumed, unverified)" if kind in assumed else "")
+                    for kind, part in sorted(by_modality.items())
+                )
+                + ".",
+            )
         lines.extend(self.errors)
         if self.pending_keys:
             lines.append("Run again later (same state file) to collect the pending jobs.")

@@ -7,19 +7,24 @@
     doc_vectors = embed.get_text_embedding_batch(["RAG is ..."])  # RETRIEVAL_DOCUMENT
     print(embed.usage)  # items, requests, tokens, retries, truncations, cost_usd
 
+    embed2 = GeminiEmbedding(model_name="gemini-embedding-2")    # text, images, PDFs, ...
+    hits = index.as_retriever().retrieve(embed2.image_query("bike.png"))  # query by image
+
 The LlamaIndex adapter at the edge: everything is delegated to :class:`.engine.EmbedEngine`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 from google import genai
 from llama_index.core.base.embeddings.base import Embedding
@@ -31,14 +36,14 @@ from llama_index.core.instrumentation.events.embedding import (
     EmbeddingEndEvent,
     EmbeddingStartEvent,
 )
-from llama_index.core.schema import BaseNode, ImageType, MetadataMode
+from llama_index.core.schema import BaseNode, ImageType, MetadataMode, QueryBundle
 from llama_index_instrumentation import get_dispatcher
 from pydantic import Field, PrivateAttr
 
 from llama_index_gemini_embed._client import vertex_embed_route
 from llama_index_gemini_embed._connection import GeminiConnection
 from llama_index_gemini_embed._deprecation import warn_once
-from llama_index_gemini_embed._errors import ConfigurationError
+from llama_index_gemini_embed._errors import ConfigurationError, MediaError
 from llama_index_gemini_embed._models import (
     BACKEND_LIMITS,
     DEFAULT_MODEL,
@@ -49,17 +54,24 @@ from llama_index_gemini_embed._quota import CountLimits
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._sync import run_sync
 from llama_index_gemini_embed._tasks import normalise_task_type, split_title
-from llama_index_gemini_embed._types import ModalityUsage
-from llama_index_gemini_embed._usage import Usage, UsageSnapshot
+from llama_index_gemini_embed._types import MediaPart, ModalityUsage
+from llama_index_gemini_embed._usage import Usage, UsageSnapshot, usage_for
 
 if TYPE_CHECKING:
     from llama_index_gemini_embed._doctor import DoctorReport
 
 from .engine import EmbedEngine, EngineConfig, TextSpec
-from .media import check_media, node_media, part_from_bytes
+from .media import MEDIA_MIME_TYPES, check_media, modality, node_media, part_from_bytes, sniff_mime
 from .wire import SDK_HAS_EXTRA_BODY
 
-__all__ = ["GeminiEmbedding", "GeminiUsageEvent"]
+__all__ = ["GeminiEmbedding", "GeminiUsageEvent", "ImageQuery"]
+
+#: An image to search with: a file path, the image's bytes, or an open binary file.
+ImageQuery: TypeAlias = str | os.PathLike[str] | bytes | IO[bytes]
+
+#: Query-cache keys: ``("text", model, dimension, task_type, text)`` or
+#: ``("image", model, dimension, mime_type, sha256 of the bytes)``: never one for the other.
+_QueryKey: TypeAlias = tuple[str, str, int, str, str]
 
 dispatcher = get_dispatcher(__name__)
 
@@ -203,19 +215,24 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
         description="Media larger than this go through the Files API (uploaded once per "
         "call, reused, deleted after); smaller ones travel inline within the 4 MiB request cap.",
     )
+    media_upload_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds to wait for an uploaded medium (videos above all) to leave the "
+        "Files API's PROCESSING state; after that its item fails alone with a MediaError.",
+    )
     query_cache_size: int = Field(
         default=1024,
         ge=0,
         description="Query vectors kept (least recently used evicted; 0 = off), keyed on "
-        "model, dimension, task and text, so a repeated query costs no request.",
+        "model, dimension, task and text (image queries: the image bytes' SHA-256), so a "
+        "repeated query costs no request.",
     )
 
     _engine: EmbedEngine | None = PrivateAttr(default=None)
     _usage: Usage = PrivateAttr()
     _engine_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-    _query_cache: OrderedDict[tuple[str, int, str, str], list[float]] = PrivateAttr(
-        default_factory=OrderedDict
-    )
+    _query_cache: OrderedDict[_QueryKey, list[float]] = PrivateAttr(default_factory=OrderedDict)
     _cache_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
@@ -229,9 +246,7 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     ) -> None:
         _check_settings(data)
         super().__init__(**data)
-        self._usage = Usage(
-            price_per_million_tokens=model_spec(self.model_name).price_per_million_tokens
-        )
+        self._usage = usage_for(model_spec(self.model_name))
         self._connect(client, clock=clock, sleep=sleep, rng=rng)
 
     @classmethod
@@ -293,6 +308,7 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
                         and not self._client_settings().use_vertex,
                         files_api_version=self.api_version or "v1beta",
                         max_inline_media_bytes=self.max_inline_media_bytes,
+                        upload_timeout_s=self.media_upload_timeout,
                     ),
                     client_provider=lambda: self.client,
                     limiter=self._limiter(),
@@ -325,8 +341,9 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
 
     @property
     def usage_by_modality(self) -> dict[str, ModalityUsage]:
-        """Items and tokens per modality ("text", "image", "pdf", "audio", "video")."""
-        return dict(self.engine.modality_usage)
+        """Items, tokens and estimated cost per modality ("text", "image", "pdf", "audio",
+        "video"); ``usage.assumed_prices`` names the modalities whose price is unverified."""
+        return self._usage.snapshot().by_modality
 
     @property
     def dimension(self) -> int:
@@ -417,14 +434,20 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     async def _aget_query_embedding(self, query: str) -> Embedding:
         # Not LlamaIndex's embeddings_cache (keyed on the text alone): the key says what
         # the vector is for. Documents are never cached (ingest() skips unchanged ones).
-        key = (self.model_name, self.dimension, self.query_task_type, query)
+        key = ("text", self.model_name, self.dimension, self.query_task_type, query)
+        return await self._cached_query(key, lambda: self._aembed([self._query_spec(query)]))
+
+    async def _cached_query(
+        self, key: _QueryKey, embed: Callable[[], Awaitable[list[Embedding]]]
+    ) -> Embedding:
+        """The query vector for ``key`` from the LRU cache, else ``embed()``'s (then kept)."""
         if self.query_cache_size:
             with self._cache_lock:
                 hit = self._query_cache.get(key)
                 if hit is not None:
                     self._query_cache.move_to_end(key)
                     return list(hit)
-        vector = (await self._aembed([self._query_spec(query)]))[0]
+        vector = (await embed())[0]
         if self.query_cache_size:
             with self._cache_lock:
                 self._query_cache[key] = list(vector)
@@ -523,6 +546,84 @@ class GeminiEmbedding(GeminiConnection, MultiModalEmbedding):
     ) -> list[Embedding]:
         """Async :meth:`get_image_embedding_batch`."""
         return await self._aget_image_embeddings(img_file_paths)
+
+    # Image queries (image-to-image and image-to-text search; gemini-embedding-2).
+    def _image_query_part(self, image: ImageQuery) -> MediaPart:
+        """The query image as one media part; MediaError (one line) if it cannot be one."""
+        if not model_spec(self.model_name).uses_task_prefixes:
+            raise MediaError(
+                f"{self.model_name} embeds text only: use model_name='gemini-embedding-2' "
+                "to query by image"
+            )
+        name: str | None
+        if isinstance(image, bytes):
+            data, name = image, None
+        elif isinstance(image, str | os.PathLike):
+            path = Path(image)
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                raise MediaError(
+                    f"Cannot read the query image {path}: {error.strerror}; pass the path of "
+                    "a PNG or JPEG file, or its bytes"
+                ) from None
+            name = str(path)
+        else:
+            data, name = image.read(), getattr(image, "name", None)
+        mime = sniff_mime(data, name)
+        if mime is None or modality(mime) != "image":
+            kinds = ", ".join(sorted(MEDIA_MIME_TYPES["image"]))
+            found = f"is {mime}" if mime else "is not a recognised image"
+            raise MediaError(
+                f"The query image {name or '(bytes)'} {found}: {self.model_name} searches by "
+                f"{kinds} images; convert it to PNG or JPEG"
+            )
+        return MediaPart(mime, data=data)
+
+    @dispatcher.span
+    def get_image_query_embedding(self, image: ImageQuery) -> Embedding:
+        """The vector to search with by image: ``embed.get_image_query_embedding("cat.png")``.
+
+        In gemini-embedding-2's single space it finds similar images (image-to-image) and
+        the text, PDF pages and clips about what the picture shows (image-to-text). The
+        image is sent alone (no text part, hence no task prefix: docs/gemini-api.md §7b).
+        Cached like text queries, keyed on the bytes' SHA-256 (never on a path or text).
+
+        Raises:
+            MediaError: a text-only model, an unreadable file, or not a PNG/JPEG image.
+        """
+        return run_sync(self.aget_image_query_embedding(image))
+
+    @dispatcher.span
+    async def aget_image_query_embedding(self, image: ImageQuery) -> Embedding:
+        """Async :meth:`get_image_query_embedding`."""
+        part = self._image_query_part(image)
+        assert part.data is not None
+        digest = hashlib.sha256(part.data).hexdigest()
+        key = ("image", self.model_name, self.dimension, part.mime_type, digest)
+        spec = TextSpec("", self.query_task_type, None, (part,))
+        return await self._cached_query(key, lambda: self._aembed([spec]))
+
+    def image_query(self, image: ImageQuery, *, query_str: str = "") -> QueryBundle:
+        """A LlamaIndex query by image: ``index.as_retriever().retrieve(embed.image_query(p))``.
+
+        A ``QueryBundle`` carrying the image's query vector (and ``image_path`` when given a
+        path), so any ``VectorStoreIndex`` retriever or query engine searches with the
+        picture. ``query_str`` is only passed on (e.g. the question for a query engine's
+        LLM); the vector is the image's alone.
+
+        Raises:
+            MediaError: see :meth:`get_image_query_embedding`.
+        """
+        path = str(image) if isinstance(image, str | os.PathLike) else None
+        vector = self.get_image_query_embedding(image)
+        return QueryBundle(query_str=query_str, image_path=path, embedding=vector)
+
+    async def aimage_query(self, image: ImageQuery, *, query_str: str = "") -> QueryBundle:
+        """Async :meth:`image_query`."""
+        path = str(image) if isinstance(image, str | os.PathLike) else None
+        vector = await self.aget_image_query_embedding(image)
+        return QueryBundle(query_str=query_str, image_path=path, embedding=vector)
 
     # TransformComponent path (IngestionPipeline): titles come from node metadata.
     def __call__(self, nodes: Sequence[BaseNode], **kwargs: Any) -> Sequence[BaseNode]:

@@ -8,21 +8,28 @@
 Thin I/O shell over the pure modules: :mod:`.._packing` decides what goes into each
 request, :mod:`.wire` what each item weighs and looks like on the wire, :mod:`.media` what
 media may be sent, :mod:`.._quota` when a request may be sent, :mod:`.._calls`/:mod:`.._retry`
-whether and when to retry, :mod:`.._concurrency` how many are in flight. Clock, sleep and
+whether and when to retry, :mod:`.._concurrency` how many are in flight; :mod:`.uploads`
+puts large media through the Files API (waiting until ACTIVE). Clock, sleep and
 randomness are injectable so tests never really wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
-import hashlib
-import io
 import logging
 import random
-import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -51,10 +58,11 @@ from llama_index_gemini_embed._quota import QuotaLimiter
 from llama_index_gemini_embed._retry import RetryPolicy
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
-from llama_index_gemini_embed._types import ModalityUsage, TextSpec
-from llama_index_gemini_embed._usage import Usage
+from llama_index_gemini_embed._types import TextSpec
+from llama_index_gemini_embed._usage import Usage, usage_for
 
 from .media import check_media, media_tokens, modality
+from .uploads import MediaUploads, UploadLease
 from .wire import (
     MAX_REQUEST_BYTES,
     SDK_HAS_EXTRA_BODY,
@@ -103,6 +111,9 @@ class EngineConfig:
     # deleted at its end); smaller media travel inline (base64) within the payload cap.
     max_inline_media_bytes: int = 2_000_000
     files_api_version: str | None = "v1beta"
+    # An upload still PROCESSING (videos above all) is polled with files.get until ACTIVE,
+    # for at most this many seconds; then its item fails alone (MediaError).
+    upload_timeout_s: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +167,7 @@ class EmbedEngine:
         self.observer = observer
         self._client_provider = client_provider
         self.limiter = limiter or QuotaLimiter()
-        self.usage = usage or Usage(price_per_million_tokens=config.spec.price_per_million_tokens)
+        self.usage = usage or usage_for(config.spec)
         self.concurrency = AdaptiveLimit(config.max_concurrency)
         self.caller = RetryingCaller(
             model=config.model,
@@ -170,11 +181,13 @@ class EmbedEngine:
             secret=secret,
         )
         self._warned_overlength = False
-        self._uploads: dict[str, tuple[str, str]] = {}
-        self._upload_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-        self.usage_uploads = 0
-        self.modality_usage: dict[str, ModalityUsage] = {}
-        self._modality_lock = threading.Lock()
+        self.uploads = MediaUploads(
+            self.caller,
+            client_provider=client_provider,
+            max_inline_bytes=config.max_inline_media_bytes,
+            api_version=config.files_api_version,
+            timeout_s=config.upload_timeout_s,
+        )
 
     # -- preparing items ---------------------------------------------------------------
 
@@ -201,7 +214,7 @@ class EmbedEngine:
                     None,
                     max(1, media_tokens(media)),
                     text_spec.text,
-                    media_bytes(media) + 80,
+                    media_bytes(media, max_inline=self.config.max_inline_media_bytes) + 80,
                     media,
                 )
                 continue
@@ -223,7 +236,9 @@ class EmbedEngine:
                 text = wire_text(content, task, title, prefixes=prefixes)
                 tokens = min(estimate_tokens(text), limit)
             if prefixes:
-                wire_bytes = item_bytes(text, None, self.config.model) + media_bytes(media)
+                wire_bytes = item_bytes(text, None, self.config.model) + media_bytes(
+                    media, max_inline=self.config.max_inline_media_bytes
+                )
                 tokens += media_tokens(media)
                 yield Item(index, text, None, None, tokens, text_spec.text, wire_bytes, media)
             else:
@@ -328,6 +343,7 @@ class EmbedEngine:
         in_flight: set[asyncio.Task[list[BatchOutcome]]] = set()
         fatal: GeminiEmbedError | None = None
         exhausted = False
+        lease = self.uploads.lease()  # this run's share of the Files API uploads
         try:
             while True:
                 while not exhausted and fatal is None and len(in_flight) < self.concurrency.current:
@@ -335,7 +351,7 @@ class EmbedEngine:
                     if batch is None:
                         exhausted = True
                         break
-                    in_flight.add(asyncio.ensure_future(self._run_batch(batch)))
+                    in_flight.add(asyncio.ensure_future(self._run_batch(batch, lease)))
                 if not in_flight:
                     break
                 done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
@@ -355,12 +371,31 @@ class EmbedEngine:
                 task.cancel()
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
-            if self._uploads:
-                await self.cleanup_uploads()
+            await lease.release()
 
     # -- one request ------------------------------------------------------------------
 
-    async def _run_batch(self, batch: Batch) -> list[BatchOutcome]:
+    async def _run_batch(self, batch: Batch, lease: UploadLease) -> list[BatchOutcome]:
+        """One request's outcomes. Large media are uploaded (and awaited until ACTIVE)
+        first and sent as file references held by ``lease``: an item whose upload fails,
+        or never becomes usable, fails alone."""
+        refused: list[BatchOutcome] = []
+        if any(self.uploads.needed(item.media) for item in batch.items):
+            kept: list[Item] = []
+            for item in batch.items:
+                try:
+                    media = await self.uploads.resolve(item.media, item.index, lease)
+                except GeminiEmbedError as error:
+                    self.usage.record_failed(1)
+                    refused.append(BatchOutcome((item.index,), None, error, item.tokens))
+                else:
+                    kept.append(dataclasses.replace(item, media=media))
+            if not kept:
+                return refused
+            batch = Batch(batch.task_type, batch.title, tuple(kept))
+        return [*refused, *await self._run_checked(batch)]
+
+    async def _run_checked(self, batch: Batch) -> list[BatchOutcome]:
         """One request's outcome; if the API refuses it (400), its halves' outcomes.
 
         A 400 names no item, so the request is split until the bad item stands alone:
@@ -384,7 +419,7 @@ class EmbedEngine:
                 )
             return [BatchOutcome(outcome.indices, None, error, outcome.tokens)]
         first, second = batch.split()
-        return [*await self._run_batch(first), *await self._run_batch(second)]
+        return [*await self._run_checked(first), *await self._run_checked(second)]
 
     async def _run_one(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
@@ -418,31 +453,15 @@ class EmbedEngine:
         )
         # The API's count when it sent one (usageMetadata), else our estimate.
         tokens = batch.tokens if reported is None else reported
-        self.usage.record_request(items=len(batch.items), tokens=tokens, estimated=reported is None)
-        self._record_modalities(batch, details)
+        split, carried = modality_split(batch.items, tokens, details)
+        self.usage.record_request(
+            items=len(batch.items),
+            tokens=tokens,
+            estimated=reported is None,
+            modalities=split,
+            modality_items=carried,
+        )
         return vectors
-
-    def _record_modalities(self, batch: Batch, details: dict[str, int] | None) -> None:
-        """Per-modality items and tokens (the API's details when sent, else estimates)."""
-        items: dict[str, int] = {}
-        estimated: dict[str, int] = {}
-        for item in batch.items:
-            kinds: dict[str, int] = {}
-            if item.text:
-                kinds["text"] = estimate_tokens(item.text)
-            for part in item.media:
-                kind = modality(part.mime_type) or "other"
-                kinds[kind] = kinds.get(kind, 0) + media_tokens([part])
-            for kind, count in kinds.items():
-                items[kind] = items.get(kind, 0) + 1
-                estimated[kind] = estimated.get(kind, 0) + count
-        tokens = details if details else estimated
-        with self._modality_lock:
-            for kind in set(items) | set(tokens):
-                old = self.modality_usage.get(kind, ModalityUsage())
-                self.modality_usage[kind] = ModalityUsage(
-                    old.items + items.get(kind, 0), old.tokens + tokens.get(kind, 0)
-                )
 
     async def _send(
         self, batch: Batch
@@ -471,7 +490,7 @@ class EmbedEngine:
         # same way at well under half the CPU cost (0.13 vs 0.32 ms per text).
         client = self._client_provider()
         contents: list[types.ContentDict] = [
-            types.ContentDict(parts=await self._parts(client, item)) for item in batch.items
+            types.ContentDict(parts=self._parts(item)) for item in batch.items
         ]
         response = await client.aio.models.embed_content(
             model=self.config.model, contents=contents, config=config
@@ -485,20 +504,13 @@ class EmbedEngine:
         matrix = np.asarray([embedding.values or [] for embedding in embeddings], dtype=np.float64)
         return normalise_rows(matrix), reported_prompt_tokens(response), modality_tokens(response)
 
-    async def _parts(self, client: genai.Client, item: Item) -> list[types.PartDict]:
-        """The item's parts: its text (if any), then its media, inline or uploaded."""
+    def _parts(self, item: Item) -> list[types.PartDict]:
+        """The item's parts: its text (if any), then its media, inline or uploaded (a
+        large part's file reference was set by :meth:`_run_batch`)."""
         parts = [types.PartDict(text=item.text)] if item.text else []
         for media in item.media:
-            if media.file_uri is not None:
-                parts.append(
-                    types.PartDict(
-                        file_data=types.FileDataDict(
-                            file_uri=media.file_uri, mime_type=media.mime_type
-                        )
-                    )
-                )
-            elif media.data is not None and len(media.data) > self.config.max_inline_media_bytes:
-                uri = await self._upload(client, media.data, media.mime_type)
+            uri = media.file_uri
+            if uri is not None:
                 parts.append(
                     types.PartDict(
                         file_data=types.FileDataDict(file_uri=uri, mime_type=media.mime_type)
@@ -512,47 +524,40 @@ class EmbedEngine:
                 )
         return parts
 
-    def _files_options(self) -> types.HttpOptions | None:
-        version = self.config.files_api_version
-        return types.HttpOptions(api_version=version) if version else None
 
-    async def _upload(self, client: genai.Client, data: bytes, mime_type: str) -> str:
-        """Upload large media once per run (keyed by content hash); returns its file URI."""
-        key = hashlib.sha256(data).hexdigest()
-        lock = self._upload_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with lock:
-            known = self._uploads.get(key)
-            if known is not None:
-                return known[0]
-            config = types.UploadFileConfig(
-                mime_type=mime_type,
-                display_name=f"lige-{key[:16]}",
-                http_options=self._files_options(),
-            )
-            uploaded = await self.caller.call(
-                lambda: client.aio.files.upload(file=io.BytesIO(data), config=config),
-                items=0,
-                tokens=0,
-            )
-            if uploaded.uri is None or uploaded.name is None:
-                raise GeminiAPIError(
-                    "The Files API answered an upload without a file URI; retry the run."
-                )
-            self._uploads[key] = (uploaded.uri, uploaded.name)
-            self.usage_uploads += 1
-            return uploaded.uri
+def modality_split(
+    items: Sequence[Item], total: int, details: Mapping[str, int] | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(tokens, items) per modality for one answered request of ``total`` billed tokens.
 
-    async def cleanup_uploads(self) -> None:
-        """Delete the files this engine uploaded (best effort: they expire in ~48 h anyway)."""
-        client = self._client_provider()
-        uploads, self._uploads = self._uploads, {}
-        for _uri, name in uploads.values():
-            try:
-                await client.aio.files.delete(
-                    name=name, config=types.DeleteFileConfig(http_options=self._files_options())
-                )
-            except Exception as error:  # cleanup must not mask the run's outcome
-                logger.warning("Could not delete uploaded media %s: %s", name, error)
+    Tokens: the API's ``promptTokensDetails`` when it sent them; else our estimates (text:
+    the character estimate; media: the published rates), scaled so they sum to ``total``
+    (the API's count when it gave one), the remainder of the rounding going to the largest.
+
+        >>> modality_split([Item(0, "abcd" * 10, None, media=())], 12, None)
+        ({'text': 12}, {'text': 1})
+    """
+    carried: dict[str, int] = {}
+    estimated: dict[str, int] = {}
+    for item in items:
+        kinds: dict[str, int] = {}
+        if item.text:
+            kinds["text"] = estimate_tokens(item.text)
+        for part in item.media:
+            kind = modality(part.mime_type) or "other"
+            kinds[kind] = kinds.get(kind, 0) + media_tokens([part])
+        for kind, count in kinds.items():
+            carried[kind] = carried.get(kind, 0) + 1
+            estimated[kind] = estimated.get(kind, 0) + count
+    if details:
+        return dict(details), carried
+    whole = sum(estimated.values())
+    if whole <= 0 or whole == total:
+        return estimated, carried
+    scaled = {kind: count * total // whole for kind, count in estimated.items()}
+    largest = max(scaled, key=lambda kind: scaled[kind])
+    scaled[largest] += total - sum(scaled.values())
+    return scaled, carried
 
 
 def normalise_rows(matrix: np.ndarray) -> list[list[float]]:

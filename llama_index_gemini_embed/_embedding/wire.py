@@ -40,9 +40,16 @@ PAYLOAD_LIMIT_BYTES = 4_194_304
 MAX_REQUEST_BYTES = PAYLOAD_LIMIT_BYTES - 4096
 
 
-def media_bytes(media: Sequence[MediaPart]) -> int:
-    """Inline media's share of the body: base64 (4 bytes per 3) plus the part's keys."""
-    return sum(len(p.data) * 4 // 3 + 4 + 60 if p.data is not None else 200 for p in media)
+def media_bytes(media: Sequence[MediaPart], *, max_inline: int | None = None) -> int:
+    """Media's share of the body: inline data as base64 (4 bytes per 3) plus the part's
+    keys; a ``fileData`` reference (a URI, or data over ``max_inline`` that is uploaded)
+    ~200 bytes."""
+    return sum(
+        len(p.data) * 4 // 3 + 4 + 60
+        if p.data is not None and (max_inline is None or len(p.data) <= max_inline)
+        else 200
+        for p in media
+    )
 
 
 def item_bytes(text: str, title: str | None, model: str) -> int:

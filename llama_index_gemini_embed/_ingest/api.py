@@ -56,8 +56,9 @@ from llama_index_gemini_embed._fingerprint import (
     fingerprints_equal,
     normalise_fingerprint,
 )
-from llama_index_gemini_embed._models import cost_usd, model_spec
+from llama_index_gemini_embed._models import model_spec
 from llama_index_gemini_embed._sync import run_sync
+from llama_index_gemini_embed._usage import estimate_usage
 
 from .plan import estimate_seconds
 from .report import IngestReport
@@ -177,8 +178,9 @@ async def aingest(
         used = embed.usage - before
         report.tokens, report.requests = used.tokens, used.requests
         report.retries, report.cost_usd = used.retries, used.cost_usd
+        report.set_modality_usage(used)
         if batch_result is not None:
-            _fill_batch(report, batch_result)
+            _fill_batch(report, batch_result, online_cost_usd=used.cost_usd)
     report.wall_seconds = time.monotonic() - started
     if run.fatal is not None:
         _stop(report, run.fatal, raise_on_fatal=raise_on_fatal)
@@ -304,11 +306,21 @@ def _fill_estimate(
     estimate = run.estimate
     report.tokens = estimate.tokens
     report.requests = estimate.requests
-    report.cost_usd = cost_usd(estimate.tokens, run.model.price_per_million_tokens)
+    priced = estimate_usage(
+        run.model, items=estimate.items, tokens=estimate.tokens, media_tokens=run.media_estimate
+    )
+    report.cost_usd = priced.cost_usd
+    report.set_modality_usage(priced)
     if batch:
+        # The Batch API carries the text; media items are embedded online, at their prices.
         report.mode = "batch"
-        costs = estimate_batch_cost(estimate.tokens, embed.model_name)
-        report.cost_usd, report.saving_usd = costs["batch_usd"], costs["saving_usd"]
+        text = report.usage_by_modality.get("text")
+        text_tokens, text_usd = (text["tokens"], text["cost_usd"]) if text else (0, 0.0)
+        costs = estimate_batch_cost(text_tokens, embed.model_name)
+        report.cost_usd = costs["batch_usd"] + priced.cost_usd - text_usd
+        report.saving_usd = costs["saving_usd"]
+        if text:
+            text["cost_usd"] = costs["batch_usd"]
     quota = embed.engine.limiter.settings
     report.estimated_seconds = estimate_seconds(
         estimate.items,
@@ -321,12 +333,21 @@ def _fill_estimate(
         report.estimated_days = max(1, math.ceil(estimate.items / quota.items_per_day))
 
 
-def _fill_batch(report: IngestReport, result: BatchRunReport) -> None:
+def _fill_batch(report: IngestReport, result: BatchRunReport, *, online_cost_usd: float) -> None:
+    """Batch mode: the jobs' text at the batch price, plus what went online (media items,
+    fallbacks) as the embedder's usage costed it, each modality at its price."""
     report.mode = "batch"
     report.batch = result.to_dict()
     report.tokens = result.batch_tokens + result.online_tokens
-    report.cost_usd = result.cost_usd
+    report.cost_usd = result.batch_cost_usd + online_cost_usd
     report.saving_usd = result.saving_usd
+    if result.embedded_batch:  # the Batch API path carries text only
+        text = report.usage_by_modality.setdefault(
+            "text", {"items": 0, "tokens": 0, "cost_usd": 0.0}
+        )
+        text["items"] += result.embedded_batch
+        text["tokens"] += result.batch_tokens
+        text["cost_usd"] += result.batch_cost_usd
 
 
 def _stop(report: IngestReport, fatal: BaseException, *, raise_on_fatal: bool) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 
 from llama_index.core.schema import BaseNode
 
+from llama_index_gemini_embed._usage import UsageSnapshot
+
 __all__ = ["MAX_LISTED_FAILURES", "IngestReport", "NodeFailure", "Progress", "record_failures"]
 
 #: At most this many failed chunks are listed one by one (``failed`` counts all).
@@ -71,6 +73,12 @@ class IngestReport:
     """Chunks read per modality: "text", "image", "pdf" (page ranges), "audio", "video"."""
     media_skipped: dict[str, int] = field(default_factory=dict)
     """Media files skipped per modality because the model embeds text only."""
+    usage_by_modality: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Items, tokens and estimated ``cost_usd`` per modality ("text", "image", "pdf",
+    "audio", "video"): what was sent (the API's per-modality counts where it gave them),
+    or in a dry run what would be; each modality at its own price."""
+    assumed_prices: list[str] = field(default_factory=list)
+    """Modalities in ``usage_by_modality`` whose price is an assumption (unverified)."""
     files_skipped: int = 0
     """Files not read (binary without a reader, or unreadable)."""
     tokens: int = 0
@@ -121,10 +129,33 @@ class IngestReport:
         """``print(report)`` shows :meth:`summary` (``repr`` keeps every field)."""
         return self.summary()
 
+    def set_modality_usage(self, usage: UsageSnapshot) -> None:
+        """Fill ``usage_by_modality``/``assumed_prices`` from a usage (delta) snapshot."""
+        self.usage_by_modality = {
+            kind: {"items": part.items, "tokens": part.tokens, "cost_usd": part.cost_usd}
+            for kind, part in usage.by_modality.items()
+        }
+        self.assumed_prices = list(usage.assumed_prices)
+
+    def _cost_line(self) -> str | None:
+        """``tokens and cost by modality: text ~1,200 $0.0002, image ~516 $0.0002, …``."""
+        if not set(self.usage_by_modality) - {"text"}:
+            return None  # text only: the totals line says it all
+        rank = {kind: i for i, kind in enumerate(_MODALITY_ORDER)}
+        parts = []
+        for kind in sorted(self.usage_by_modality, key=lambda k: (rank.get(k, len(rank)), k)):
+            used = self.usage_by_modality[kind]
+            assumed = " (price assumed, unverified)" if kind in self.assumed_prices else ""
+            parts.append(f"{kind} ~{used['tokens']:,} ${used['cost_usd']:.4f}{assumed}")
+        return "tokens and cost by modality: " + ", ".join(parts)
+
     def _media_lines(self) -> list[str]:
         lines = []
         if set(self.modalities) - {"text"}:
             lines.append("by modality: " + _counts(self.modalities))
+        cost = self._cost_line()
+        if cost is not None:
+            lines.append(cost)
         if self.media_skipped:
             lines.append(
                 f"{_counts(self.media_skipped)} files skipped: this model embeds text only; "

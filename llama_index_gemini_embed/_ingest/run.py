@@ -32,7 +32,7 @@ from llama_index.core.schema import (
 from llama_index_gemini_embed._batch.jobs import BatchEmbedder, BatchRunReport
 from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
 from llama_index_gemini_embed._embedding.engine import FATAL_ERRORS, TextSpec
-from llama_index_gemini_embed._embedding.media import check_media, media_tokens
+from llama_index_gemini_embed._embedding.media import check_media, media_tokens, modality
 from llama_index_gemini_embed._errors import (
     ConfigurationError,
     GeminiAPIError,
@@ -119,6 +119,8 @@ class IngestRun:
         self.docs_planned = 0
         self.windows_read = 0
         self.estimate = RequestEstimate()
+        self.media_estimate: dict[str, int] = {}
+        """Dry run: estimated media tokens per modality (the rest of the estimate is text)."""
         self.progress = Progress(show_progress, source.total)
         self.writer = StoreWriter(store, embed_model, self.report, self.progress, unbound=unbound)
         self.fatal: BaseException | None = None
@@ -331,11 +333,21 @@ class IngestRun:
             max_tokens=_max_tokens(self.embed_model),
             into=self.estimate,
             per_item_titles=self.embed_model.engine.config.per_item_titles,
-            media_tokens=lambda spec: media_tokens(getattr(spec, "media", ())),
+            media_tokens=self._media_tokens,
         )
         report.to_embed = self.estimate.items
         report.reused += len(plan.reuse)
         self.progress.resolved(len(plan.embed) + len(plan.reuse))
+
+    def _media_tokens(self, spec: object) -> int:
+        """A spec's media tokens, also counted per modality for the dry run's cost."""
+        total = 0
+        for part in getattr(spec, "media", ()):
+            tokens = media_tokens([part])
+            kind = modality(part.mime_type) or "other"
+            self.media_estimate[kind] = self.media_estimate.get(kind, 0) + tokens
+            total += tokens
+        return total
 
     async def _write_reused(
         self, plan: NodePlan, by_id: Mapping[str, tuple[BaseNode, TextSpec | None]]

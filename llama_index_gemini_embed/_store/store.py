@@ -27,6 +27,7 @@ Every decision inside a method is one call into the pure modules above.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import weakref
@@ -97,6 +98,7 @@ from .scores import Space, as_space
 __all__ = ["ChromaStore", "DimensionMismatchError", "HasFingerprint"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 _HTTP_IMPLS = ("chromadb.api.fastapi.FastAPI", "chromadb.api.async_fastapi.AsyncFastAPI")
 _HNSW_KEYS = frozenset(
     {
@@ -146,6 +148,25 @@ def _resolve_fingerprint(
 def _dimension_of(fingerprint: Mapping[str, FingerprintValue] | None) -> int | None:
     value = (fingerprint or {}).get("dimension")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _warn_if_nothing_asked(query: VectorStoreQuery, kwargs: Mapping[str, Any]) -> None:
+    """Warn when a query has no embedding, no text and no filter: it gets unranked rows.
+
+    The usual cause: ``QueryBundle(query_str="", image_path=...)`` given to a
+    ``VectorStoreIndex`` retriever, which embeds only text, so the picture is never searched.
+    """
+    if query.query_embedding is not None or query.query_str or query.filters:
+        return
+    if any(kwargs.get(key) for key in ("node_ids", "where", "where_document")):
+        return
+    _log.warning(
+        "ChromaStore got a query with no embedding, text or filter: it returns the first "
+        "%d rows, unranked. To search by image use "
+        "retriever.retrieve(embed.image_query(path)) (VectorStoreIndex retrievers do not "
+        "embed QueryBundle.image_path)",
+        query.similarity_top_k,
+    )
 
 
 class ChromaStore(BasePydanticVectorStore):
@@ -696,6 +717,7 @@ class ChromaStore(BasePydanticVectorStore):
             ValueError: An unsupported mode, both MMR prefetch options, or a filter Chroma
                 cannot express.
         """
+        _warn_if_nothing_asked(query, kwargs)
         plan = plan_query(query, kwargs, self._actual_space, self._dimension)
         if plan is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
@@ -703,6 +725,7 @@ class ChromaStore(BasePydanticVectorStore):
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Async :meth:`query`."""
+        _warn_if_nothing_asked(query, kwargs)
         plan = plan_query(query, kwargs, self._actual_space, self._dimension)
         if plan is None:
             return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])

@@ -73,6 +73,13 @@ def register(commands: Commands) -> None:
     options.add_argument(
         "--chunk-overlap", type=int, default=100, metavar="N", help="overlap in tokens"
     )
+    options.add_argument(
+        "--media-upload-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="wait at most this long for an uploaded video to leave PROCESSING (default 600)",
+    )
     options.add_argument("--quiet", action="store_true", help="no progress bar")
     options.add_argument("--json", action="store_true", help="print the report as JSON")
     batch_options = ingest.add_argument_group("batch mode (Gemini Batch API, half price)")
@@ -124,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--no-wait, --batch-state and --fallback-online go with --batch")
     if not args.poll_seconds > 0:
         raise UsageError(f"--poll-seconds must be > 0, got {args.poll_seconds}")
+    if not args.media_upload_timeout > 0:
+        raise UsageError(f"--media-upload-timeout must be > 0, got {args.media_upload_timeout}")
     key = require_key(args)
     created = None if args.server else _first_missing(Path(args.path or "./chroma"))
     new_collection = bool(args.server) and not _server_collection_exists(args)
@@ -140,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             max_concurrency=args.concurrency,
             embed_batch_size=args.batch_size,
             max_retries=args.max_retries,
+            media_upload_timeout=args.media_upload_timeout,
         )
         transformations = None
         if args.chunk_size is not None:

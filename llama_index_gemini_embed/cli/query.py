@@ -2,15 +2,18 @@
 
 gemini-embed query "how do I export to PDF?" --collection docs --filter category=reference
 gemini-embed query "pricing" --rerank --top-k 3 --json
+gemini-embed query --image bike.png --collection media   # search by image (gemini-embedding-2)
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._common import (
@@ -27,7 +30,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from llama_index.core.schema import NodeWithScore
+    from llama_index.core.schema import NodeWithScore, QueryBundle
 
     from llama_index_gemini_embed._embedding.embedding import GeminiEmbedding
     from llama_index_gemini_embed._store.store import ChromaStore
@@ -39,10 +42,17 @@ def register(commands: Commands) -> None:
         commands,
         "query",
         run=run,
-        help="retrieve the passages closest to a question",
-        description="Embed a question and print the closest chunks with scores and sources.",
+        help="retrieve the passages closest to a question (or an image)",
+        description="Embed a question (or, with --image, a picture) and print the closest "
+        "chunks with scores and sources.",
     )
-    query.add_argument("text", help="the question or search text")
+    query.add_argument("text", nargs="?", help="the question or search text")
+    query.add_argument(
+        "--image",
+        metavar="PATH",
+        help="search with this PNG/JPEG image instead of text: similar images and the "
+        "passages, pages and clips about it (gemini-embedding-2 collections)",
+    )
     add_store_options(query)
     add_model_options(query, quota=False)
     query.add_argument(
@@ -67,9 +77,11 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.text.strip():
+    image = _image_bytes(args)
+    if image is None and not (args.text or "").strip():
         raise UsageError(
             'empty query: give the text to search for, e.g. gemini-embed query "how do I export?"'
+            " (or --image PATH to search by image)"
         )
     if args.top_k < 1:
         raise UsageError(f"--top-k must be at least 1, got {args.top_k}")
@@ -79,10 +91,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         embed = embed_model(args, store, key)
         store.check_fingerprint(embed.fingerprint)  # read-only: checks, records nothing
+        query: str | QueryBundle = args.text
+        if image is not None:
+            query = _image_query(embed, image, args.image)
         results, reranked = retrieve(
             store,
             embed,
-            args.text,
+            query,
             args.top_k,
             filters,
             rerank=args.rerank,
@@ -102,6 +117,37 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _image_bytes(args: argparse.Namespace) -> bytes | None:
+    """The ``--image`` file's bytes (None without ``--image``); one-line usage errors."""
+    if args.image is None:
+        return None
+    if args.text is not None:
+        raise UsageError("give either TEXT or --image PATH, not both")
+    if args.rerank:
+        raise UsageError("--rerank judges against a text question: leave it out with --image")
+    try:
+        return Path(args.image).read_bytes()
+    except OSError as error:
+        raise UsageError(
+            f"--image {args.image}: cannot read it ({error.strerror}); give a PNG or JPEG file"
+        ) from None
+
+
+def _image_query(embed: GeminiEmbedding, image: bytes, path: str) -> QueryBundle:
+    from llama_index_gemini_embed._models import model_spec
+
+    if not model_spec(embed.model_name).uses_task_prefixes:
+        raise UsageError(
+            f"--image: {embed.model_name} embeds text only: use --model gemini-embedding-2 "
+            "(on a collection ingested with it) to search by image"
+        )
+    named = io.BytesIO(image)
+    named.name = path  # messages name the file
+    bundle = embed.image_query(named)
+    bundle.image_path = path
+    return bundle
+
+
 @dataclass
 class Result:
     node: NodeWithScore
@@ -111,7 +157,7 @@ class Result:
 def retrieve(
     store: ChromaStore,
     embed: GeminiEmbedding,
-    text: str,
+    query: str | QueryBundle,
     top_k: int,
     filters: Any,
     *,
@@ -127,11 +173,12 @@ def retrieve(
     # Not index.as_retriever(): it restricts the query to the ids in the index struct,
     # which is empty for an index opened from a store (all nodes live in the store).
     retriever = VectorIndexRetriever(index, similarity_top_k=candidates, filters=filters)
-    nodes = retriever.retrieve(text)
+    nodes = retriever.retrieve(query)
     similarity = {n.node.node_id: n.score for n in nodes}
     if not rerank or not nodes:
         return [Result(n, n.score) for n in nodes[:top_k]], False
     reranker = _make_reranker(top_k, key, base_url)
+    text = query if isinstance(query, str) else query.query_str
     ranked = reranker.postprocess_nodes(nodes, query_str=text)
     return [Result(n, similarity.get(n.node.node_id)) for n in ranked[:top_k]], True
 

@@ -35,6 +35,17 @@ def embed(emulator: Emulator) -> GeminiEmbedding:
 
 
 @pytest.fixture
+def embed2(emulator: Emulator) -> GeminiEmbedding:
+    """GeminiEmbedding (gemini-embedding-2: text and media in one space, 256 dimensions)."""
+    return GeminiEmbedding(
+        model_name="gemini-embedding-2",
+        api_key=emulator.api_key,
+        base_url=emulator.base_url,
+        output_dimensionality=256,
+    )
+
+
+@pytest.fixture
 def reranker(emulator: Emulator) -> GeminiReranker:
     """GeminiReranker judged by the emulator's word-overlap judge."""
     return GeminiReranker(api_key=emulator.api_key, base_url=emulator.base_url, top_n=3)

@@ -19,16 +19,6 @@ from llama_index_gemini_embed.emulator.samples import png_with_description
 
 
 @pytest.fixture
-def embed2(emulator: Emulator) -> GeminiEmbedding:
-    return GeminiEmbedding(
-        model_name="gemini-embedding-2",
-        api_key=emulator.api_key,
-        base_url=emulator.base_url,
-        output_dimensionality=256,
-    )
-
-
-@pytest.fixture
 def pictures(tmp_path: Path) -> list[Path]:
     paths = []
     for name, text in [("bike", "a red bicycle at night"), ("cake", "a chocolate cake")]:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from llama_index_gemini_embed._ingest.writer import COALESCE_RECORDS
 from llama_index_gemini_embed._store.store import ChromaStore
 from llama_index_gemini_embed.emulator import Emulator
 from tests.ingest.test_ingest import write_corpus
+from tests.reliability.test_crash import kill_when_stored
 from tests.reliability_support import cli_command, stored_count
 
 BATCH = 10
@@ -44,14 +46,46 @@ def snapshot(path: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-def cli(corpus: Path, store: Path, emu: Emulator) -> list[str]:
+def cli(corpus: Path, store: Path, emu: Emulator, *extra: str) -> list[str]:
     return cli_command(
         "ingest",
         str(corpus),
         *("--path", str(store), "--collection", COLLECTION, "--base-url", emu.base_url),
         *("--dimension", "128", "--chunk-size", "96", "--batch-size", str(BATCH)),
-        *("--concurrency", str(CONCURRENCY), "--max-retries", "0", "--quiet"),
+        *("--concurrency", str(CONCURRENCY), "--max-retries", "0", "--quiet", *extra),
     )
+
+
+@dataclass(frozen=True)
+class Crash:
+    """What a killed-then-resumed CLI ingest did."""
+
+    survived: int
+    """Rows in the store after the kill (Chroma replays its write-ahead queue on open)."""
+    spent_before_kill: int
+    spent_total: int
+    resumed: subprocess.CompletedProcess[str]
+
+
+def crash_and_resume(corpus: Path, store: Path, total: int, *extra: str) -> Crash:
+    """Run the CLI ingest against an emulator with latency, SIGKILL it once a quarter of
+    ``total`` rows are stored, then run it again (no latency) to the end."""
+    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
+    env["ANONYMIZED_TELEMETRY"] = "False"
+    with Emulator(latency=0.15) as emu:
+        env["GEMINI_API_KEY"] = emu.api_key
+        kill_when_stored(cli(corpus, store, emu, *extra), env, store, total // 4, 0.0)
+        spent_before_kill = emu.counters.embed_items
+        # Open the store (the lock died with the process): Chroma replays its write-ahead
+        # queue, so a batch committed just before the kill counts too.
+        survived = store_count(store)
+        assert 0 < survived < total
+        emu.set_latency(0.0)
+        resumed = subprocess.run(
+            cli(corpus, store, emu, *extra), env=env, capture_output=True, text=True, timeout=300
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        return Crash(survived, spent_before_kill, emu.counters.embed_items, resumed)
 
 
 @pytest.mark.slow
@@ -78,45 +112,11 @@ def test_kill_9_mid_ingest_then_resume(tmp_path: Path) -> None:
     expected = snapshot(tmp_path / "clean")
 
     crashed = tmp_path / "crashed"
-    env = {k: v for k, v in os.environ.items() if k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
-    env["ANONYMIZED_TELEMETRY"] = "False"
-    with Emulator(latency=0.15) as emu:
-        env["GEMINI_API_KEY"] = emu.api_key
-        process = subprocess.Popen(
-            cli(corpus, crashed, emu), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        try:
-            deadline = time.monotonic() + 120
-            seen = 0
-            while time.monotonic() < deadline and process.poll() is None:
-                seen = stored_count(crashed)
-                if seen >= total // 4:
-                    break
-                time.sleep(0.02)
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert 0 < seen < total
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        assert process.returncode == -signal.SIGKILL
-        spent_before_kill = emu.counters.embed_items
-        # Open the store (the lock died with the process): Chroma replays its write-ahead
-        # queue, so a batch committed just before the kill counts too.
-        survived = store_count(crashed)
-        assert 0 < survived < total
-
-        emu.set_latency(0.0)
-        resumed = subprocess.run(
-            cli(corpus, crashed, emu), env=env, capture_output=True, text=True, timeout=300
-        )
-        assert resumed.returncode == 0, resumed.stderr
-        spent_total = emu.counters.embed_items
+    crash = crash_and_resume(corpus, crashed, total)
+    survived, spent_before_kill, resumed = crash.survived, crash.spent_before_kill, crash.resumed
 
     assert snapshot(crashed) == expected  # same ids, texts and hashes: no duplicates, no loss
-    respent = spent_total - total
+    respent = crash.spent_total - total
     # in flight, plus answered and waiting to be written: queued, about to be queued, and
     # the write being gathered or made (under COALESCE_RECORDS plus one batch; README,
     # guarantee 2)
