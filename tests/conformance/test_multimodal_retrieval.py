@@ -60,6 +60,7 @@ def check_type(node: BaseNode, folder: Path, name: str, kind: str) -> None:
         assert (node.metadata["page_start"], node.metadata["page_end"]) == (1, 2)
         assert isinstance(node, Node | TextNode) and node.metadata["file_path"] == path
         assert node.metadata["mime_type"] == "application/pdf"
+        assert "blue whale" in node.get_content()  # the range's text layer is the node text
     else:
         assert type(node) is Node
         resource = node.audio_resource if kind == "audio" else node.video_resource
