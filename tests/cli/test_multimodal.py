@@ -41,8 +41,9 @@ def test_ingest_media_then_query_prints_paths_and_filters_by_modality(
 
     code, out, _ = run(["query", "oiling the chain", *where, "--modality", "pdf"], capsys)
     assert code == 0
-    [line] = out.splitlines()  # the only PDF: one item of its 3 pages
+    line, *text = out.splitlines()  # the only PDF: one item of its 3 pages, then its text
     assert re.fullmatch(rf"1\. \[score -?\d\.\d{{3}}\] pdf {folder}/manual\.pdf pages 1-3", line)
+    assert "oiling the bicycle chain" in " ".join(text)  # the range's text layer, as for text
 
     code, out, _ = run(["query", "a red bicycle", *where, "--modality", "text", "--json"], capsys)
     results = json.loads(out)
