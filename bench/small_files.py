@@ -1,10 +1,12 @@
 """Benchmark: a folder of small files, titled vs untitled (issue 14's "titles cost nothing").
 
-1,000 one-chunk ``.txt`` files on disk, ingested with ``ingest(folder)`` exactly as a user
-would (each file's name goes to the API as its title, the default), against the emulator at
-150 ms per request, no quota; then the same files with titles switched off
-(``title_metadata_keys=[]``). Interleaved repetitions, each into a fresh local store; every
-run in this process (the emulator in a thread), inputs written before the timed section.
+1,000 one-chunk Markdown notes on disk, each with its own first heading, ingested with
+``ingest(folder)`` exactly as a user would (the heading goes to the API as the item's
+``title``, the default; a ``.txt`` file's name does not, as SimpleDirectoryReader keeps
+``file_name`` out of the embedded text), against the emulator at 150 ms per request, no
+quota; then the same files with titles switched off (``title_metadata_keys=[]``).
+Interleaved repetitions, each into a fresh local store; every run in this process (the
+emulator in a thread), inputs written before the timed section.
 
 Reports, per setting: wall time (median), requests, store writes; and the ratio titled /
 untitled (target: within 1.3x) and requests vs ceil(n / 100).
@@ -26,7 +28,7 @@ from benchlib import LoadMonitor, fresh_dir, median, summary, synthetic_chunk, w
 def write_folder(root: Path, files: int) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for i in range(files):
-        (root / f"note-{i:05d}.txt").write_text(synthetic_chunk(i, 40) + "\n")
+        (root / f"note-{i:05d}.md").write_text(f"# Note {i}\n\n{synthetic_chunk(i, 40)}\n")
     return root
 
 
@@ -59,6 +61,8 @@ def one_run(emu: Any, folder: Path, *, titled: bool, tag: str) -> dict[str, Any]
         "ok": report.ok,
     }
     print(f"  {tag:<14} {out}", flush=True)
+    if titled and titles != stored:
+        raise SystemExit(f"expected a title on every item, saw {titles} of {stored}")
     return out
 
 
