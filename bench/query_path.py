@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import random
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 from benchlib import (
     CACHE_DIR,
+    RESULTS_DIR,
     LoadMonitor,
     percentile,
     summary,
@@ -378,6 +380,16 @@ def main() -> None:
         if "dims" not in args.skip:
             result["dimensions"] = dimensions(args.dims_n, max(200, args.rounds // 2))
     result["load"] = load.describe()
+    previous = RESULTS_DIR / "query_path.json"
+    if args.skip and previous.exists():  # keep the parts not re-run, marked with their date
+        old = json.loads(previous.read_text())
+        for part, key in (("latency", "retrieval"), ("e2e", "end_to_end"), ("dims", "dimensions")):
+            if part in args.skip and key in old:
+                when = old.get("machine", {}).get("when")
+                result[key] = {
+                    **old[key],
+                    "from_previous_run": old[key].get("from_previous_run", when),
+                }
     path = write_result("query_path", result)
     print(f"results: {path}")
     parts = []
