@@ -10,32 +10,23 @@ threads) per row, median of 3 interleaved repetitions.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 import chromadb
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from ingest_worker import _our_metadata as record_metadata  # the same record shape
+
 N, DIM, REPS = 5000, 768, 3
 BATCHES = (100, 250, 1000, 5000)
-
-
-def record_metadata(key: str) -> dict[str, object]:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    node = {"xe": ["lige_hash"], "xl": ["lige_hash"], "s": 0, "e": 317, "r": {"1": digest}}
-    return {
-        "document_id": key[:-2],
-        "lige_node": json.dumps(node, separators=(",", ":")),
-        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
-        "doc_id": key[:-2],
-        "lige_keys": ["lige_hash"],
-    }
 
 
 def main() -> None:
