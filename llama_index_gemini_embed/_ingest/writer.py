@@ -279,12 +279,11 @@ class StoreWriter:
         """Store answered batches in order until ``None`` arrives, coalescing small ones.
 
         Batches are gathered into one write until it holds ``FIRST_WRITE_RECORDS`` answered
-        chunks (twice as many each write after, up to ``coalesce_records``), no answer came
-        or its first chunk has waited ``COALESCE_SECONDS``; then every batch already
-        waiting joins the same write (a
-        writer that is behind makes fewer, larger writes: Chroma's CPU per row falls with
-        the batch size). The queue's capacity bounds the total, so a write never holds more
-        than the crash bound allows.
+        chunks (twice as many each write after, up to ``coalesce_records``) or its first
+        chunk has waited ``COALESCE_SECONDS``; then every batch already waiting joins the
+        same write (a writer that is behind makes fewer, larger writes: Chroma's CPU per row
+        falls with the batch size). The queue's capacity bounds the total, so a write never
+        holds more than the crash bound allows.
         """
         loop = asyncio.get_running_loop()
         gathered: list[Pending] = []
@@ -302,8 +301,7 @@ class StoreWriter:
                         batch = await asyncio.wait_for(writes.get(), deadline - loop.time())
                     except TimeoutError:  # the oldest answer waited long enough
                         gathered, flushing = [], gathered
-                        done = self._take_waiting(writes, flushing)
-                        await self._flush(flushing, writes)
+                        done = await self._flush_with_waiting(flushing, writes)
                         continue
                 if batch is None:
                     break
@@ -313,8 +311,7 @@ class StoreWriter:
                 if sum(p.node.embedding is not None for p in gathered) >= threshold:
                     threshold = min(self.coalesce_records, 2 * threshold)
                     gathered, flushing = [], gathered
-                    done = self._take_waiting(writes, flushing)
-                    await self._flush(flushing, writes)
+                    done = await self._flush_with_waiting(flushing, writes)
             gathered, flushing = [], gathered
             await self._flush(flushing, writes)
         except BaseException:
@@ -322,15 +319,17 @@ class StoreWriter:
             self.report.pending += sum(p.node.embedding is not None for p in gathered)
             raise
 
-    @staticmethod
-    def _take_waiting(writes: WriteQueue, gathered: list[Pending]) -> bool:
-        """Move every batch already queued into ``gathered``; True if the end was among them."""
+    async def _flush_with_waiting(self, gathered: list[Pending], writes: WriteQueue) -> bool:
+        """Write ``gathered`` with every batch already queued; True if the end was queued."""
+        done = False
         while not writes.empty():
             batch = writes.get_nowait()
             if batch is None:
-                return True
+                done = True
+                break
             gathered.extend(batch)
-        return False
+        await self._flush(gathered, writes)
+        return done
 
     async def _flush(self, batch: list[Pending], writes: WriteQueue) -> None:
         """One store write for ``batch``'s answered chunks; then its windows move on."""
