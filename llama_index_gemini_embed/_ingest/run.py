@@ -244,6 +244,7 @@ class IngestRun:
         self._refuse_unstorable(plan, by_id)
         self._refuse_media(plan, by_id)
         to_embed = await self._write_reused(plan, by_id)
+        stored_ids = {node_id for entries in stored.values() for node_id in entries}
         for node_id in to_embed:
             node, spec = by_id[node_id]
             assert spec is not None
@@ -259,7 +260,7 @@ class IngestRun:
                 )
                 continue
             window.outstanding += 1
-            self.ready.append(Pending(node, spec, window))
+            self.ready.append(Pending(node, spec, window, new=node_id not in stored_ids))
         report.to_embed += window.outstanding
         self.ready_changed.set()
         if window.outstanding == 0:
@@ -486,7 +487,8 @@ class IngestRun:
             batch = [pending[key] for key, _ in pairs]
             for item, (_, vector) in zip(batch, pairs, strict=True):
                 item.node.embedding = vector
-            await self.writer.write([item.node for item in batch])
+            new_ids = {item.node.node_id for item in batch if item.new}
+            await self.writer.write([item.node for item in batch], new_ids=new_ids)
             self.report.embedded += len(batch)
             self.progress.resolved(len(batch))
             for item in batch:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -70,7 +70,9 @@ class IngestStore(Protocol):
         self, doc_ids: Sequence[str] | None = None
     ) -> dict[str, dict[str, str]]: ...
 
-    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]: ...
+    async def async_add(
+        self, nodes: Sequence[BaseNode], *, new_ids: Collection[str] = ..., **kwargs: Any
+    ) -> list[str]: ...
 
     async def adelete_nodes(
         self,
@@ -103,6 +105,8 @@ class Pending:
     node: BaseNode
     spec: TextSpec
     window: Window
+    new: bool = False
+    """True when the store's index had no row with this node's id (nothing to merge with)."""
 
 
 class WriteQueue:
@@ -233,13 +237,16 @@ class StoreWriter:
         self.unbound = unbound
         """True until the fingerprint is recorded in a collection that had none."""
 
-    async def write(self, nodes: list[BaseNode]) -> None:
-        """Upsert ``nodes`` (with their vectors); the first write records the fingerprint."""
+    async def write(self, nodes: list[BaseNode], *, new_ids: Collection[str] = frozenset()) -> None:
+        """Upsert ``nodes`` (with their vectors); the first write records the fingerprint.
+
+        ``new_ids``: node ids the store's index did not have (the store need not read their
+        old metadata)."""
         if self.unbound:
             await self._record_fingerprint()
             self.unbound = False
         try:
-            await self.store.async_add(nodes)
+            await self.store.async_add(nodes, new_ids=new_ids)
         except StoreError:
             raise
         except Exception as exc:
@@ -335,8 +342,9 @@ class StoreWriter:
         """One store write for ``batch``'s answered chunks; then its windows move on."""
         answered = [p.node for p in batch if p.node.embedding is not None]
         if answered:
+            new_ids = {p.node.node_id for p in batch if p.new}
             try:
-                await self.write(answered)
+                await self.write(answered, new_ids=new_ids)
             except asyncio.CancelledError:
                 self.report.pending += len(answered)
                 raise

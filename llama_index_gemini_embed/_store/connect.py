@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
@@ -171,20 +172,64 @@ async def _asend(collection: AsyncCollection, call: Call) -> Any:
         return await method(**call.kwargs)
 
 
-def drive(flow: Flow[T], collection: Collection) -> T:
+def may_inherit_list_metadata(directory: str | None) -> bool:
+    """Can a record written now into the local store at ``directory`` inherit list metadata?
+
+    chroma-core/chroma#7594 (open; chromadb 1.5): ``delete_collection`` leaves the deleted
+    records' list-valued metadata in ``embedding_metadata_array``, keyed by the internal
+    ``embeddings.id``; that column is ``INTEGER PRIMARY KEY`` without AUTOINCREMENT, so a new
+    record gets ``MAX(id) + 1`` and inherits whatever is stored under it. A new record can
+    inherit only if some list metadata sits above the highest live id. One read-only query
+    of Chroma's sqlite file answers that; anything unexpected (no file: an in-memory or
+    server store, another schema, a locked file) answers True, and the caller reads the
+    written rows back instead.
+    """
+    if directory is None:
+        return True
+    database = os.path.join(directory, "chroma.sqlite3")
+    if not os.path.isfile(database):
+        return True
+    try:
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=1.0)
+        try:
+            row = connection.execute(
+                "SELECT (SELECT MAX(id) FROM embedding_metadata_array),"
+                " (SELECT MAX(id) FROM embeddings)"
+            ).fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return True
+    top_listed, top_live = row
+    if top_listed is None:
+        return False
+    return not isinstance(top_live, int) or top_listed > top_live
+
+
+def drive(flow: Flow[T], collection: Collection, *, directory: str | None = None) -> T:
+    """Run ``flow`` against ``collection``; ``directory``: the local store's files, if any
+    (answers the flow's ``inherits`` question, see :func:`may_inherit_list_metadata`)."""
     try:
         call: Call = next(flow)
         while True:
-            call = flow.send(_send(collection, call))
+            if call.method == "inherits":
+                call = flow.send(may_inherit_list_metadata(directory))
+            else:
+                call = flow.send(_send(collection, call))
     except StopIteration as stop:
         return cast(T, stop.value)
 
 
 async def adrive(flow: Flow[T], collection: AsyncCollection) -> T:
+    """Async :func:`drive` for a server collection (which cannot tell what a new record
+    inherits: it answers ``inherits`` with True)."""
     try:
         call: Call = next(flow)
         while True:
-            call = flow.send(await _asend(collection, call))
+            if call.method == "inherits":
+                call = flow.send(True)
+            else:
+                call = flow.send(await _asend(collection, call))
     except StopIteration as stop:
         return cast(T, stop.value)
 

@@ -12,7 +12,7 @@ pagination, stale-key removal, score conversion, MMR) exist once and run without
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -51,7 +51,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Method = Literal["get", "upsert", "update", "delete", "query", "count"]
+# "inherits" is not a collection method: the driver answers whether a record written now
+# could inherit another record's list-valued metadata (see :func:`add_flow`).
+Method = Literal["get", "upsert", "update", "delete", "query", "count", "inherits"]
 Flow = Generator["Call", Any, T]
 _GET_PAGE_INCLUDE: list[str] = []
 
@@ -112,12 +114,27 @@ def stale_key_update(
 
 
 def add_flow(
-    nodes: Sequence[BaseNode], limits: Limits, expected_dim: int | None, collection: str
+    nodes: Sequence[BaseNode],
+    limits: Limits,
+    expected_dim: int | None,
+    collection: str,
+    *,
+    new_ids: Collection[str] = frozenset(),
 ) -> Flow[tuple[list[str], int | None]]:
     """Upsert ``nodes`` in payload-safe batches; returns ``(ids, dimension)``.
 
     Every node is encoded and its vector length checked before anything is written.
-    Duplicate ids in one call: the last node wins.
+    Duplicate ids in one call: the last node wins. ``new_ids``: ids the caller knows are
+    not stored (ingest knows them from the store's index); their old metadata is not read.
+
+    Each row must end up with exactly its own metadata, but Chroma's upsert merges metadata
+    key by key, and Chroma 1.5 hands the list-valued metadata of a deleted collection's
+    records to new records that reuse their internal ids (chroma-core/chroma#7594). Per
+    batch, the driver answers ``Call("inherits")``: can a row written now inherit such
+    metadata? If so (or if it cannot tell: a server), the batch is read back after the
+    upsert and every key it was not written with is removed (stale or inherited alike);
+    if not, the old metadata of rows that may exist is read first and its stale keys are
+    sent as None.
     """
     records = [encode_node(node) for node in nodes]
     ids = [record.id for record in records]
@@ -140,8 +157,13 @@ def add_flow(
     for start, end in plan_batches(sizes, limits.max_batch, limits.payload_cap):
         batch = unique[start:end]
         batch_ids = [record.id for record in batch]
-        old = yield Call("get", {"ids": batch_ids, "include": ["metadatas"]})
-        old_metadata = dict(zip(old["ids"], old.get("metadatas") or [], strict=False))
+        read_back = bool((yield Call("inherits", {})))
+        old_metadata: dict[str, Any] = {}
+        if not read_back:
+            maybe_stored = [row_id for row_id in batch_ids if row_id not in new_ids]
+            if maybe_stored:
+                old = yield Call("get", {"ids": maybe_stored, "include": ["metadatas"]})
+                old_metadata = dict(zip(old["ids"], old.get("metadatas") or [], strict=False))
         metadatas = [stale_key_update(r.metadata, old_metadata.get(r.id)) for r in batch]
         kwargs: dict[str, Any] = {
             "ids": batch_ids,
@@ -151,10 +173,11 @@ def add_flow(
         if any(m is not None for m in metadatas):
             kwargs["metadatas"] = metadatas
         yield Call("upsert", kwargs)
-        written = yield Call("get", {"ids": batch_ids, "include": ["metadatas"]})
-        fix = phantom_key_update(dict(zip(batch_ids, metadatas, strict=True)), written)
-        if fix:
-            yield Call("update", {"ids": list(fix), "metadatas": list(fix.values())})
+        if read_back:
+            written = yield Call("get", {"ids": batch_ids, "include": ["metadatas"]})
+            fix = phantom_key_update(dict(zip(batch_ids, metadatas, strict=True)), written)
+            if fix:
+                yield Call("update", {"ids": list(fix), "metadatas": list(fix.values())})
     return ids, dim
 
 
@@ -163,10 +186,11 @@ def phantom_key_update(
 ) -> dict[str, dict[str, None]]:
     """``{id: {key: None}}`` for metadata keys a row has but was not written with.
 
-    Chroma (1.5) keeps the list-valued metadata of the records of a deleted collection
-    and hands it to new records that reuse their internal ids, where it is returned and
-    matched by filters ({"tags": ["x"]} of an old record shows up on a new one). Setting
-    such a key to None removes it.
+    Such keys are either kept by the upsert from the row's old metadata, or inherited:
+    Chroma (1.5) keeps the list-valued metadata of a deleted collection's records and hands
+    it to new records that reuse their internal ids, where it is returned and matched by
+    filters ({"tags": ["x"]} of an old record shows up on a new one). Setting such a key to
+    None removes it.
     """
     fix: dict[str, dict[str, None]] = {}
     metadatas = written.get("metadatas") or []

@@ -31,6 +31,7 @@ import logging
 import os
 import threading
 import weakref
+from collections.abc import Collection as Container
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -469,8 +470,9 @@ class ChromaStore(BasePydanticVectorStore):
 
     def _run(self, flow: Flow[T], what: str) -> T:
         collection = self._sync_collection()
+        directory = self._lease.path if self._lease is not None and not self._server else None
         with self._op_lock, self._translate(what):
-            return drive(flow, collection)
+            return drive(flow, collection, directory=directory)
 
     async def _async_collection(self, aserver: AsyncServer) -> AsyncCollection:
         """On the loop thread: the AsyncHttpClient collection, created once (per process)."""
@@ -606,10 +608,13 @@ class ChromaStore(BasePydanticVectorStore):
         ids, self._dimension = self._run(flow, "adding nodes")
         return ids
 
-    async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        """Async :meth:`add`."""
+    async def async_add(
+        self, nodes: Sequence[BaseNode], *, new_ids: Container[str] = frozenset(), **kwargs: Any
+    ) -> list[str]:
+        """Async :meth:`add`. ``new_ids``: ids the caller knows are not stored yet (ingest
+        knows them from :meth:`aget_index`); their old metadata is not read before writing."""
         self._refuse_write("add nodes")
-        flow = add_flow(nodes, self._limits, self._dimension, self.collection_name)
+        flow = add_flow(nodes, self._limits, self._dimension, self.collection_name, new_ids=new_ids)
         ids, self._dimension = await self._arun(flow, "adding nodes")
         return ids
 
