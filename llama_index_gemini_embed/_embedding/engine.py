@@ -467,10 +467,13 @@ class EmbedEngine:
         self, batch: Batch
     ) -> tuple[list[list[float]], int | None, dict[str, int] | None]:
         http_options = None
-        if batch.title is None and any(item.title for item in batch.items):
-            # Titles differ between items: send the REST per-item list through the SDK's
-            # public extra_body (it replaces the SDK-built requests[] whole). Same route,
-            # same transport, same (our) retries, same response parsing.
+        sdk_items: Sequence[Item] = batch.items
+        if self.config.per_item_titles and not any(item.media for item in batch.items):
+            # Text on the Gemini API: we write the REST requests[] (each item with its own
+            # title, if any) and send it through the SDK's public extra_body, which replaces
+            # the SDK-built requests[] whole. Same route, transport, (our) retries and
+            # response parsing. The SDK still builds and validates `contents` before
+            # dropping it: give it the first item only (that work is ~0.1 ms per text).
             http_options = types.HttpOptions(
                 extra_body={
                     "requests": [
@@ -479,6 +482,7 @@ class EmbedEngine:
                     ]
                 }
             )
+            sdk_items = batch.items[:1]
         config = types.EmbedContentConfig(
             task_type=batch.task_type,
             title=batch.title,
@@ -490,7 +494,7 @@ class EmbedEngine:
         # same way at well under half the CPU cost (0.13 vs 0.32 ms per text).
         client = self._client_provider()
         contents: list[types.ContentDict] = [
-            types.ContentDict(parts=self._parts(item)) for item in batch.items
+            types.ContentDict(parts=self._parts(item)) for item in sdk_items
         ]
         response = await client.aio.models.embed_content(
             model=self.config.model, contents=contents, config=config
