@@ -32,7 +32,8 @@ DEFAULT_MEMORY_LIMIT_IDS = 1_000_000
 
 _RECENT_IDS = 16_384
 """New hashes wait in a small sorted array and are merged into the big one in bulk: one
-O(n) copy per 16k ids instead of one per window (1M ids in 500s: 4 s -> 0.3 s of copies)."""
+O(n) copy per 16k ids instead of one per window (adding 1M ids in windows of 500 took
+7.1-7.4 µs per id with a merge per window, 1.8-2.6 µs with this)."""
 
 _QUERY_IDS = 500
 """Hashes looked up in one SQL statement (well under SQLite's 999-parameter floor)."""
@@ -60,13 +61,13 @@ class SeenIds:
     sorted numpy arrays (8 MiB for the default million; a ``set`` of the ids costs ~10 MiB
     per 100,000 documents). Beyond that the in-memory hashes move to an SQLite table (an
     INTEGER PRIMARY KEY of the hash as a signed int64) in a private temporary directory
-    (``tempfile``'s, mode 0700), and memory starts filling again; ``nbytes`` never exceeds
-    ``8 * memory_limit_ids``, plus SQLite's page cache capped at 2 MiB. :meth:`close` (or
-    leaving the ``with`` block; also at interpreter exit, as a last resort) removes the
-    directory. SQLite rather than sorted run files memory-mapped: its reads go through its
-    own bounded cache, so the spilled part never counts in the process's RSS, and one
-    B-tree needs no merging of runs. On a tmpfs ``/tmp`` the spilled part is in RAM, outside
-    the process: set ``TMPDIR`` to move it.
+    (``tempfile``'s, mode 0700), and memory starts filling again: ``nbytes`` (the arrays)
+    never exceeds ``8 * memory_limit_ids``; SQLite's page cache adds at most 2 MiB.
+    :meth:`close` (or leaving the ``with`` block; at interpreter exit as a last resort)
+    removes the directory. SQLite rather than sorted run files memory-mapped: its reads go
+    through its own bounded cache, so the spilled part never counts in the process's RSS,
+    and one B-tree needs no merging of runs. On a tmpfs ``/tmp`` the spilled part is in RAM,
+    outside the process: set ``TMPDIR`` to move it.
 
     Exact: nothing is forgotten or approximated beyond the hash. Two distinct ids share a
     hash with probability ~n²/2⁶⁵ (3e-8 for a million documents): then the later one is
