@@ -63,6 +63,7 @@ from llama_index_gemini_embed._usage import estimate_usage
 from .plan import estimate_seconds
 from .report import IngestReport
 from .run import IngestRun, RunSettings
+from .seen import DEFAULT_MEMORY_LIMIT_IDS
 from .sources import IngestSource, open_source
 from .writer import IngestStore, write_capacity
 
@@ -83,6 +84,7 @@ async def aingest(
     recursive: bool = True,
     window_chars: int = 2_000_000,
     window_docs: int = 2_000,
+    memory_limit_ids: int = DEFAULT_MEMORY_LIMIT_IDS,
     batch: BatchOptions | bool | None = None,
     mode: Literal["online", "batch"] | None = None,
     batch_state: str | os.PathLike[str] | None = None,
@@ -113,6 +115,10 @@ async def aingest(
         extensions: for folders, only files with these suffixes (e.g. ``[".md", ".txt"]``).
         recursive: descend into sub-folders.
         window_chars / window_docs: how much input is read and planned at a time.
+        memory_limit_ids: document ids of this run kept in memory (8 bytes each; default
+            1,000,000 = 8 MiB) to refuse a repeated id and find what ``delete_missing``
+            deletes. Beyond it they spill to a private temporary directory (``TMPDIR``),
+            removed when the run ends; exact either way.
         batch: ``True`` or a :class:`BatchOptions`: embed through the Gemini Batch API at
             half the price, with hours of latency. Jobs are recorded in
             ``BatchOptions.state_path`` (default :func:`default_batch_state_path`), so a
@@ -131,6 +137,7 @@ async def aingest(
         GeminiAPIError / StoreError: fatal errors, when ``raise_on_fatal``.
     """
     delete_missing = _resolve_delete_missing(delete_missing, sync, stacklevel=3)
+    _check_memory_limit_ids(memory_limit_ids)
     options = BatchOptions.from_legacy(
         batch=batch,
         mode=mode,
@@ -149,6 +156,7 @@ async def aingest(
         window_docs=max(1, window_docs),
         lookahead=max(2_000, 4 * embed.embed_batch_size * embed.max_concurrency),
         write_capacity=write_capacity(embed),
+        memory_limit_ids=memory_limit_ids,
     )
     run = IngestRun(
         open_source(
@@ -201,6 +209,7 @@ def ingest(
     recursive: bool = True,
     window_chars: int = 2_000_000,
     window_docs: int = 2_000,
+    memory_limit_ids: int = DEFAULT_MEMORY_LIMIT_IDS,
     batch: BatchOptions | bool | None = None,
     mode: Literal["online", "batch"] | None = None,
     batch_state: str | os.PathLike[str] | None = None,
@@ -235,6 +244,7 @@ def ingest(
             recursive=recursive,
             window_chars=window_chars,
             window_docs=window_docs,
+            memory_limit_ids=memory_limit_ids,
             batch=options,
         )
     )
@@ -276,6 +286,19 @@ def _resolve_delete_missing(delete_missing: bool, sync: bool | None, *, stacklev
         stacklevel=stacklevel,
     )
     return delete_missing or sync
+
+
+def _check_memory_limit_ids(memory_limit_ids: object) -> None:
+    if isinstance(memory_limit_ids, bool) or not isinstance(memory_limit_ids, int):
+        raise ConfigurationError(
+            "memory_limit_ids must be a whole number of document ids (e.g. 1_000_000), "
+            f"got {memory_limit_ids!r}"
+        )
+    if memory_limit_ids < 1:
+        raise ConfigurationError(
+            f"memory_limit_ids must be at least 1 (document ids kept in memory; default "
+            f"1_000_000 = 8 MiB), got {memory_limit_ids}"
+        )
 
 
 def _store_folders(store: object) -> list[Path]:

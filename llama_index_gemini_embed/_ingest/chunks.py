@@ -31,7 +31,8 @@ from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._errors import ConfigurationError
 
 from .media import is_media, media_nodes
-from .plan import HASH_KEY, PlannedNode, SeenIds, fingerprint_hash, node_hash, node_id_for
+from .plan import HASH_KEY, PlannedNode, fingerprint_hash, node_hash, node_id_for
+from .seen import DEFAULT_MEMORY_LIMIT_IDS, SeenIds
 
 __all__ = ["Chunk", "Chunker"]
 
@@ -40,15 +41,27 @@ Chunk: TypeAlias = "tuple[BaseNode, TextSpec | None, PlannedNode]"
 
 
 class Chunker:
-    """Splits windows of documents into identified chunks; remembers the ids it has seen."""
+    """Splits windows of documents into identified chunks; remembers the ids it has seen.
+
+    ``memory_limit_ids``: document ids held in memory before they spill to disk
+    (:class:`SeenIds`); :meth:`close` removes the spill when the run ends.
+    """
 
     def __init__(
-        self, embed_model: GeminiEmbedding, transformations: Sequence[TransformComponent]
+        self,
+        embed_model: GeminiEmbedding,
+        transformations: Sequence[TransformComponent],
+        *,
+        memory_limit_ids: int = DEFAULT_MEMORY_LIMIT_IDS,
     ) -> None:
         self.embed_model = embed_model
         self.transformations = list(transformations)
         self.fp_hash = fingerprint_hash(embed_model.fingerprint)
-        self.seen_docs = SeenIds()
+        self.seen_docs = SeenIds(memory_limit_ids=memory_limit_ids)
+
+    def close(self) -> None:
+        """Forget the ids seen and remove their spill directory (at the end of the run)."""
+        self.seen_docs.close()
 
     def wire_spec(self, node: BaseNode, spec: TextSpec) -> TextSpec:
         """What to send for a chunk: a media chunk's bytes are read now, not when planned."""

@@ -4,8 +4,9 @@
     h = node_hash(spec, metadata, fp_hash)            # -> "<embed part>.<metadata part>"
     plan = plan_nodes(new_nodes, stored_index)        # embed / skip / reuse / empty / stale
 
-Nothing here does I/O. Ids are positional (``doc_id#chunk``) so they are stable across runs
-and readable in failure reports; whether a chunk must be paid for again is decided by its
+Nothing here does I/O (:class:`SeenIds`, which spills to disk, lives in :mod:`.seen`). Ids
+are positional (``doc_id#chunk``) so they are stable across runs and readable in failure
+reports; whether a chunk must be paid for again is decided by its
 hash, never by its id:
 
 * the **embed part** covers exactly what the API would see (text with EMBED metadata,
@@ -24,12 +25,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
-
 from llama_index_gemini_embed._models import ModelSpec
 from llama_index_gemini_embed._packing import Item, pack_batches
 from llama_index_gemini_embed._tasks import wire_text
 from llama_index_gemini_embed._tokens import estimate_tokens
+
+from .seen import SeenIds  # re-exported: it lived here (the one part of planning with I/O)
 
 __all__ = [
     "FP_KEY",
@@ -193,63 +194,6 @@ def markdown_title(text: str) -> str | None:
             return stripped[2:].strip() or None
         return None
     return None
-
-
-# ----------------------------------------------------------------------------- seen ids
-
-
-class SeenIds:
-    """The document ids a run has read, in 8 bytes each (a sorted array of 64-bit hashes).
-
-        seen = SeenIds()
-        seen.add(["a.md", "b.md"])      # -> None: no id was there before
-        seen.add(["c.md", "a.md"])      # -> "a.md": the first repeated id
-        "b.md" in seen                  # -> True
-
-    A ``set`` of the ids cost ~10 MiB per 100,000 documents; this costs 0.8 MB. Two
-    distinct ids share a hash with probability ~n²/2⁶⁵ (3e-8 for a million documents):
-    then the later one is reported as repeated, or a removed document is kept.
-    """
-
-    def __init__(self) -> None:
-        self._hashes = np.empty(0, dtype=np.uint64)
-
-    @staticmethod
-    def _hash(doc_id: str) -> int:
-        digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=8)
-        return int.from_bytes(digest.digest(), "little")
-
-    def add(self, doc_ids: Sequence[str]) -> str | None:
-        """Add ``doc_ids`` (in order); return the first one already seen, else None."""
-        hashes = np.fromiter((self._hash(d) for d in doc_ids), dtype=np.uint64, count=len(doc_ids))
-        known = self._hashes
-        repeated = np.ones(len(hashes), dtype=bool)
-        repeated[np.unique(hashes, return_index=True)[1]] = False  # later copies in doc_ids
-        if len(known):
-            index = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
-            repeated |= known[index] == hashes
-        if repeated.any():
-            return doc_ids[int(np.argmax(repeated))]
-        # Merge the window's few sorted hashes into the big sorted array: one O(n) copy,
-        # not a sort of everything per window (a million documents: ~2,000 windows).
-        hashes.sort()
-        self._hashes = np.insert(known, np.searchsorted(known, hashes), hashes)
-        return None
-
-    def __contains__(self, doc_id: object) -> bool:
-        if not isinstance(doc_id, str):
-            return False
-        value = np.uint64(self._hash(doc_id))
-        index = int(np.searchsorted(self._hashes, value))
-        return index < len(self._hashes) and bool(self._hashes[index] == value)
-
-    def __len__(self) -> int:
-        return len(self._hashes)
-
-    @property
-    def nbytes(self) -> int:
-        """Memory held by the hashes."""
-        return int(self._hashes.nbytes)
 
 
 # ----------------------------------------------------------------------------- planning

@@ -54,6 +54,7 @@ from .plan import (
     plan_nodes,
 )
 from .report import IngestReport, Progress, record_failures
+from .seen import DEFAULT_MEMORY_LIMIT_IDS
 from .sources import SourceInput
 from .writer import IngestStore, Pending, StoreWriter, Window, WriteQueue
 
@@ -81,6 +82,8 @@ class RunSettings:
     """Chunks planned ahead of the requests, at most (the producer waits beyond)."""
     write_capacity: int
     """Chunks that may be answered and not yet stored (``writer.write_capacity``)."""
+    memory_limit_ids: int = DEFAULT_MEMORY_LIMIT_IDS
+    """Document ids held in memory before they spill to disk (:class:`.seen.SeenIds`)."""
 
 
 class _FatalStop(Exception):
@@ -110,7 +113,9 @@ class IngestRun:
         self.store = store
         self.settings = settings
         self.report = IngestReport(dry_run=settings.dry_run)
-        self.chunker = Chunker(embed_model, transformations)
+        self.chunker = Chunker(
+            embed_model, transformations, memory_limit_ids=settings.memory_limit_ids
+        )
         self.model = model_spec(embed_model.model_name)
         self.ready: deque[Pending] = deque()
         self.ready_changed = asyncio.Event()
@@ -155,6 +160,7 @@ class IngestRun:
                 with contextlib.suppress(BaseException):
                     await producer
             self.progress.close()
+            self.chunker.close()  # the ids seen: memory and their spill directory
         media_skipped = self.source.media_skipped
         self.report.media_skipped = dict(media_skipped)
         self.report.files_skipped = len(self.source.skipped_files) - sum(media_skipped.values())
@@ -530,11 +536,13 @@ class IngestRun:
         # Nodes stored without a document ("" bucket) belong to no input: left alone. So do
         # files still in the input that could not be read this time (binary, unreadable).
         unread = set(self.source.skipped_files)
+        docs = list(index)
+        read = self.chunker.seen_docs.contains(docs).tolist()  # one lookup for all of them
         removed = {
-            doc: nodes
-            for doc, nodes in index.items()
+            doc: index[doc]
+            for doc, was_read in zip(docs, read, strict=True)
             if doc
-            and doc not in self.chunker.seen_docs
+            and not was_read
             and doc not in unread
             and doc.rpartition("#part")[0] not in unread
         }

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import tempfile
 from pathlib import Path
+
+import pytest
 
 from llama_index_gemini_embed._embedding.engine import TextSpec
 from llama_index_gemini_embed._ingest.plan import (
@@ -206,3 +210,118 @@ def test_seen_ids_find_repeats_and_cost_8_bytes_per_document() -> None:
     assert len(seen) == 100_002 and all(doc in seen for doc in ids[::997])
     assert "folder1/note100000.md" not in seen
     assert seen.nbytes == 8 * 100_002  # a set of the ids: ~10 MiB
+
+
+# ------------------------------------------------------------------- seen ids past a budget
+
+
+def _reference_add(reference: set[str], doc_ids: list[str]) -> str | None:
+    """What SeenIds.add must answer: the first id seen before (also earlier in the call)."""
+    window: set[str] = set()
+    for doc_id in doc_ids:
+        if doc_id in reference or doc_id in window:
+            return doc_id
+        window.add(doc_id)
+    reference |= window
+    return None
+
+
+@pytest.mark.parametrize(
+    ("calls", "answers"),
+    [
+        # repeat inside one call once the first ids have spilled
+        ([["a", "b", "c"], ["d", "e", "d"]], [None, "d"]),
+        # repeat of a spilled id, after others: the first repeat in input order
+        ([["a", "b", "c"], ["d", "e"], ["f", "b", "e"]], [None, None, "b"]),
+        # repeat of an in-memory id while older ids are on disk
+        ([["a", "b", "c"], ["d"], ["e", "d"]], [None, None, "d"]),
+        # one call larger than the budget goes to disk whole; still found afterwards
+        ([["a", "b", "c", "d", "e", "f", "g"], ["h", "g"]], [None, "g"]),
+        # a refused call adds nothing: "x" is still new afterwards
+        ([["a", "b", "c"], ["x", "a"], ["x"]], [None, "a", None]),
+    ],
+)
+def test_seen_ids_across_the_spill_boundary(
+    calls: list[list[str]], answers: list[str | None]
+) -> None:
+    with SeenIds(memory_limit_ids=2) as seen:
+        assert [seen.add(call) for call in calls] == answers
+        assert seen.spilled > 0
+        reference: set[str] = set()
+        for call in calls:
+            _reference_add(reference, call)
+        assert len(seen) == len(reference)
+        assert all(doc in seen for doc in reference) and "never" not in seen
+        probe = [*sorted(reference), "never"]
+        assert seen.contains(probe).tolist() == [True] * len(reference) + [False]
+
+
+def test_seen_ids_agree_with_a_set_for_many_windows_and_budgets() -> None:
+    rng = random.Random(14)
+    for budget in (1, 7, 100):
+        reference: set[str] = set()
+        with SeenIds(memory_limit_ids=budget) as seen:
+            for _ in range(300):
+                window = [f"doc{rng.randrange(3_000)}.md" for _ in range(rng.randrange(1, 12))]
+                assert seen.add(window) == _reference_add(reference, window)
+            assert len(seen) == len(reference) and seen.spilled >= len(reference) - budget
+            probe = [f"doc{i}.md" for i in range(3_000)]
+            assert seen.contains(probe).tolist() == [doc in reference for doc in probe]
+            assert [doc in seen for doc in probe[:400]] == [doc in reference for doc in probe[:400]]
+
+
+def test_seen_ids_memory_stops_growing_at_the_budget() -> None:
+    with SeenIds(memory_limit_ids=100) as seen:
+        for start in range(0, 5_000, 37):
+            assert seen.add([f"n{i}" for i in range(start, min(start + 37, 5_000))]) is None
+            assert seen.nbytes <= 8 * 100
+        assert len(seen) == 5_000 and seen.spilled >= 4_900
+        assert "n0" in seen and "n4999" in seen and "n5000" not in seen
+        assert seen.add(["n5000", "n17"]) == "n17"
+
+
+def test_seen_ids_remove_their_spill_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen = SeenIds(memory_limit_ids=3)
+    seen.add(["a", "b"])
+    assert seen.spill_dir is None and list(tmp_path.iterdir()) == []  # nothing on disk yet
+    seen.add(["c", "d"])
+    folder = seen.spill_dir
+    assert folder is not None and folder.parent == tmp_path and folder.is_dir()
+    assert folder.stat().st_mode & 0o077 == 0  # private to this user
+    seen.close()
+    assert not folder.exists() and list(tmp_path.iterdir()) == []
+    seen.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        seen.add(["e"])
+    with pytest.raises(ValueError, match="closed"):
+        _ = "a" in seen
+
+    with SeenIds(memory_limit_ids=1) as other:
+        other.add(["a", "b"])
+        assert other.spill_dir is not None
+    assert list(tmp_path.iterdir()) == []
+
+    with pytest.raises(KeyboardInterrupt), SeenIds(memory_limit_ids=1) as third:
+        third.add(["a", "b"])
+        assert third.spill_dir is not None
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_seen_ids_say_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=r"memory_limit_ids must be at least 1 .*got 0"):
+        SeenIds(memory_limit_ids=0)
+    with pytest.raises(TypeError, match="memory_limit_ids must be an int, got float"):
+        SeenIds(memory_limit_ids=1.5)  # type: ignore[arg-type]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_dir))
+    seen = SeenIds(memory_limit_ids=1)
+    with pytest.raises(OSError, match=r"^Cannot spill the document ids .* set TMPDIR") as info:
+        seen.add(["a", "b"])
+    assert str(not_a_dir) in str(info.value) and "\n" not in str(info.value)
+    assert len(seen) == 0 and "a" not in seen  # nothing half-added
+    seen.close()
