@@ -76,7 +76,7 @@ def test_rows_that_may_exist_have_their_stale_keys_removed_before_the_write() ->
 
 def test_when_rows_may_inherit_they_are_read_back_and_every_unwritten_key_removed() -> None:
     # "old" stays after the merge-upsert; "tags" stands for list metadata a new row inherits
-    stored = {"a#0": {"old": 1}, "b#0": {"tags": ["ghost"]}}
+    stored: dict[str, dict[str, Any]] = {"a#0": {"old": 1}, "b#0": {"tags": ["ghost"]}}
     calls = _drive(_nodes("a#0", "b#0", n=1), inherits=True, stored=stored)
     assert [c.method for c in calls] == ["inherits", "upsert", "get", "update"]
     fix = dict(zip(calls[3].kwargs["ids"], calls[3].kwargs["metadatas"], strict=True))
