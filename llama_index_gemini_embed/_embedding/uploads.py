@@ -99,8 +99,7 @@ class _Shared:
     users: int = 0
     uri: str = ""  # set once ACTIVE
     name: str = ""  # set once uploaded: deleted by the last user whatever happened next
-    error: str = ""  # why it is unusable (FAILED / never ACTIVE / gone)
-    gone: str = ""  # a caller's file the Files API no longer has: its files/ID name
+    failure: MediaError | None = None  # why it is unusable (FAILED / never ACTIVE / gone)
 
 
 class UploadLease:
@@ -212,8 +211,8 @@ class MediaUploads:
         async with entry.lock:
             if entry.uri:
                 return entry.uri
-            if entry.error:
-                raise MediaError(f"Item #{index}: {entry.error}")
+            if entry.failure is not None:
+                raise _for_item(entry.failure, index)
             client = self._client_provider()
             config = types.UploadFileConfig(
                 mime_type=mime_type,
@@ -234,9 +233,9 @@ class MediaUploads:
             what = f"{mime_type} upload {uploaded.name} ({len(data):,} bytes)"
             try:
                 await self.wait_until_active(client, uploaded, what)
-            except MediaError as error:
-                entry.error = str(error)
-                raise MediaError(f"Item #{index}: {error}") from None
+            except MediaError as error:  # also MediaFileUnavailableError: deleted meanwhile
+                entry.failure = error
+                raise _for_item(error, index) from None
             entry.uri = uploaded.uri
             return entry.uri
 
@@ -260,25 +259,17 @@ class MediaUploads:
         async with entry.lock:
             if entry.uri:
                 return
-            if entry.gone:
-                raise MediaFileUnavailableError(f"Item #{index}: {entry.error}", file_name=name)
-            if entry.error:
-                raise MediaError(f"Item #{index}: {entry.error}")
+            if entry.failure is not None:
+                raise _for_item(entry.failure, index)
             options = types.GetFileConfig(http_options=self._options())
             try:
                 file = await self.caller.call(
                     lambda: client.aio.files.get(name=name, config=options), items=0, tokens=0
                 )
-            except MediaFileUnavailableError as error:
-                entry.error, entry.gone = str(error), name
-                raise MediaFileUnavailableError(
-                    f"Item #{index}: {error}", file_name=name, code=error.code, status=error.status
-                ) from None
-            try:
                 await self.wait_until_active(client, file, f"{media.mime_type} file {name}")
-            except MediaError as error:
-                entry.error = str(error)
-                raise MediaError(f"Item #{index}: {error}") from None
+            except MediaError as error:  # MediaFileUnavailableError: the 403 for a gone file
+                entry.failure = error
+                raise _for_item(error, index) from None
             entry.uri = media.file_uri
 
     async def wait_until_active(self, client: genai.Client, file: types.File, what: str) -> None:
@@ -334,6 +325,18 @@ class MediaUploads:
 
     def _options(self) -> types.HttpOptions | None:
         return types.HttpOptions(api_version=self.api_version) if self.api_version else None
+
+
+def _for_item(error: MediaError, index: int) -> MediaError:
+    """The same error (same type, same file) with the item's number in front."""
+    if isinstance(error, MediaFileUnavailableError):
+        return MediaFileUnavailableError(
+            f"Item #{index}: {error}",
+            file_name=error.file_name,
+            code=error.code,
+            status=error.status,
+        )
+    return MediaError(f"Item #{index}: {error}")
 
 
 def _state_name(state: object) -> str | None:

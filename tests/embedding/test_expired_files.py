@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import io
+from pathlib import Path
 
 import pytest
 from google import genai
 from google.genai import types
 
 from llama_index_gemini_embed import (
+    ChromaStore,
     GeminiEmbedding,
     InvalidAPIKeyError,
     MediaError,
     MediaFileUnavailableError,
+    ingest,
 )
 from llama_index_gemini_embed._client import describe_failure
 from llama_index_gemini_embed._embedding.engine import BatchOutcome
 from llama_index_gemini_embed._retry import Failure
 from llama_index_gemini_embed._types import MediaPart, TextSpec
 from llama_index_gemini_embed.emulator import Emulator, embed_media
-from llama_index_gemini_embed.emulator.samples import png_with_description
+from llama_index_gemini_embed.emulator.samples import mp4_with_title, png_with_description
 from tests.embedding.support import embed_records, make, unit
 
 MODEL = "gemini-embedding-2"
@@ -189,3 +192,43 @@ def test_an_invalid_key_still_stops_a_run_that_names_a_file(emulator: Emulator) 
     specs = [image(good.uri), TextSpec("a sentence", "RETRIEVAL_DOCUMENT")]
     with pytest.raises(InvalidAPIKeyError, match="rejected the API key from api_key="):
         asyncio.run(outcomes(embed, specs))
+
+
+def test_an_ingest_goes_on_when_an_upload_disappears_before_it_is_active(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """ingest(): a video upload that is gone by the next ``files.get`` poll (deleted, as
+    after expiry) fails that item with the file error; the note and the picture are
+    embedded and stored, and the run is not stopped as a bad key."""
+    emulator.set_upload_behaviour(processing_polls=5)  # videos only (the default prefixes)
+    client = sdk_client(emulator)
+
+    async def sleep(_seconds: float) -> None:
+        """Between two polls of the PROCESSING video, the Files API loses it."""
+        for file in client.files.list():
+            if file.name and (file.mime_type or "").startswith("video/"):
+                client.files.delete(name=file.name)
+
+    folder = tmp_path / "media"
+    folder.mkdir()
+    (folder / "note.md").write_text("# Bikes\n\nA note about bicycles at night.\n")
+    (folder / "bike.png").write_bytes(png_with_description("a red bicycle at night"))
+    (folder / "ride.mp4").write_bytes(mp4_with_title("a night ride", 2.0))
+    embed = make(
+        emulator,
+        model_name=MODEL,
+        output_dimensionality=256,
+        max_inline_media_bytes=100,  # every medium goes through the Files API
+        sleep=sleep,
+    )
+    with ChromaStore("media", path=str(tmp_path / "chroma"), embed_model=embed) as store:
+        report = ingest(folder, embed_model=embed, store=store, show_progress=False)
+        rows = store.collection.get(include=["metadatas"])["metadatas"] or []
+        stored = {row["file_name"] for row in rows}
+    assert report.fatal_error is None, report.fatal_error
+    assert (report.embedded, report.written, report.failed) == (2, 2, 1)
+    assert stored == {"note.md", "bike.png"}
+    (failure,) = report.failures
+    assert failure.doc_id == "ride.mp4" and failure.error_type == "MediaFileUnavailableError"
+    assert failure.message.startswith("Item #") and "The Files API file files/" in failure.message
+    assert failure.message.endswith(ADVICE)
