@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from ._errors import (
     DailyQuotaExceededError,
     GeminiAPIError,
     InvalidAPIKeyError,
+    MediaFileUnavailableError,
     MissingAPIKeyError,
     QuotaBlockedError,
     QuotaExhaustedError,
@@ -52,6 +54,7 @@ __all__ = [
     "failure_from_exception",
     "find_api_key",
     "key_source",
+    "missing_file_name",
     "reported_prompt_tokens",
     "resolve_api_key",
     "vertex_embed_route",
@@ -398,6 +401,28 @@ def _describe_429(failure: Failure, *, model: str, what: str) -> GeminiAPIError:
     )
 
 
+_MISSING_FILE = re.compile(r"\bFile (?:files/)?([A-Za-z0-9][A-Za-z0-9_-]*)")
+
+
+def missing_file_name(message: str) -> str | None:
+    """The Files API file (``files/ID``) a 403 message says is missing, else None.
+
+        >>> missing_file_name("You do not have permission to access the File abc123 or it "
+        ...                   "may not exist.")
+        'files/abc123'
+        >>> missing_file_name("You do not have permission to access the File files/abc123 "
+        ...                   "or it may not exist.")
+        'files/abc123'
+        >>> missing_file_name("Method doesn't allow unregistered callers") is None
+        True
+
+    Google names the file with a capital "File" and either its bare ID or its resource
+    name (both spellings are reported; docs/gemini-api.md §5). A key 403 never names one.
+    """
+    found = _MISSING_FILE.search(message)
+    return f"files/{found.group(1)}" if found else None
+
+
 def describe_failure(
     failure: Failure, *, model: str, exhausted: bool, secret: str | None, what: str = "embedding"
 ) -> GeminiAPIError:
@@ -422,6 +447,16 @@ def describe_failure(
         )
     if code == 429:
         return _describe_429(failure, model=model, what=what)
+    file_name = missing_file_name(message) if code in (403, 404) else None
+    if file_name is not None:
+        return MediaFileUnavailableError(
+            f"The Files API file {file_name} is gone or not this project's (403 {status}: "
+            "expired, deleted, or uploaded with another key): re-upload it or pass the "
+            "bytes; Files API files expire after 48 hours.",
+            file_name=file_name,
+            code=code,
+            status=status,
+        )
     if code in (401, 403) or (
         code == 400 and ("API_KEY" in _reason(failure.details) or "API key" in message)
     ):

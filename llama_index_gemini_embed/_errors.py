@@ -18,6 +18,8 @@
     - RerankAnswerError: the judge's answer was invalid twice (``failure_policy="raise"``).
   x InputError (also ValueError): a text or document cannot be embedded as given.
     - MediaError: a medium breaks the model's documented limits (or the model is text-only).
+      · MediaFileUnavailableError (also GeminiAPIError): a Files API file a request names
+        is gone (403: expired after 48 h, deleted, or another project's); fails its item only.
     - EmptyTextError
     - TextTooLongError
   x StoreError: the vector store refused an operation.
@@ -53,6 +55,7 @@ __all__ = [
     "InputError",
     "InvalidAPIKeyError",
     "MediaError",
+    "MediaFileUnavailableError",
     "MissingAPIKeyError",
     "QuotaBlockedError",
     "QuotaExhaustedError",
@@ -227,6 +230,39 @@ class InputError(GeminiEmbedError, ValueError):
 class MediaError(InputError):
     """A media part cannot be embedded as given: wrong model, unsupported type, or over a
     per-item limit (raised before anything is sent)."""
+
+
+class MediaFileUnavailableError(GeminiAPIError, MediaError):
+    """A Files API file named by ``file_uri`` is gone: Google answers 403 "You do not have
+    permission to access the File X or it may not exist." for a file that expired (files
+    are kept 48 hours), was deleted, or belongs to another project.
+
+        except MediaFileUnavailableError as error:
+            error.file_name   # "files/abc123"
+
+    Not a key problem, so it fails the item that names the file, never the whole run.
+    Both a :class:`GeminiAPIError` (``code`` 403) and a :class:`MediaError`.
+    """
+
+    file_name: str
+    """The file's resource name, ``files/ID``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file_name: str = "",
+        code: int | None = 403,
+        status: str | None = "PERMISSION_DENIED",
+    ) -> None:
+        super().__init__(message, code=code, status=status)
+        self.file_name = file_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = functools.partial(
+            type(self), file_name=self.file_name, code=self.code, status=self.status
+        )
+        return (rebuild, (str(self),))
 
 
 class EmptyTextError(InputError):

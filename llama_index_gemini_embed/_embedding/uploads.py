@@ -22,6 +22,12 @@ best-effort try (files expire after ~48 h anyway). Google's File.state
 is PROCESSING ("cannot be used for inference yet"), ACTIVE or FAILED; an embedding request
 that names a file still PROCESSING fails 400 FAILED_PRECONDITION, and the SDK's
 ``files.upload`` does not wait (docs/gemini-api.md §5).
+
+A part that already names a Files API file (``MediaPart(file_uri=…)``, uploaded by the
+caller) is looked up once per run with ``files.get`` before its request is sent: a file that
+expired (Google keeps files 48 hours), was deleted or is another project's answers 403, and
+then that item alone fails (:class:`MediaFileUnavailableError`) instead of its whole request;
+one still PROCESSING is awaited like our own uploads. Such files are never deleted by us.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import dataclasses
 import hashlib
 import io
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,10 +46,20 @@ from google import genai
 from google.genai import types
 
 from llama_index_gemini_embed._calls import RetryingCaller
-from llama_index_gemini_embed._errors import GeminiAPIError, MediaError
+from llama_index_gemini_embed._errors import (
+    GeminiAPIError,
+    MediaError,
+    MediaFileUnavailableError,
+)
 from llama_index_gemini_embed._types import MediaPart
 
-__all__ = ["UPLOAD_POLL_FIRST_S", "UPLOAD_POLL_MAX_S", "MediaUploads", "UploadLease"]
+__all__ = [
+    "UPLOAD_POLL_FIRST_S",
+    "UPLOAD_POLL_MAX_S",
+    "MediaUploads",
+    "UploadLease",
+    "files_api_name",
+]
 
 logger = logging.getLogger("llama_index_gemini_embed")
 
@@ -51,6 +68,27 @@ UPLOAD_POLL_FIRST_S = 1.0
 UPLOAD_POLL_MAX_S = 10.0
 
 _Key = tuple[asyncio.AbstractEventLoop, str, str]  # (loop, MIME type, sha256 of the bytes)
+# A caller's own file: (loop, "file_uri", its files/ID name).
+
+_FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def files_api_name(uri: str) -> str | None:
+    """``files/ID`` for a Gemini Files API reference (``files/ID`` or ``https://…/files/ID``),
+    else None (e.g. ``gs://…`` on Vertex AI).
+
+        >>> files_api_name("https://generativelanguage.googleapis.com/v1beta/files/abc123")
+        'files/abc123'
+        >>> files_api_name("gs://bucket/clip.mp4") is None
+        True
+    """
+    if uri.startswith("files/"):
+        file_id = uri.removeprefix("files/")
+    elif uri.startswith(("https://", "http://")) and "/files/" in uri:
+        file_id = uri.split("?", 1)[0].rstrip("/").rsplit("/files/", 1)[1]
+    else:
+        return None
+    return f"files/{file_id}" if _FILE_ID.fullmatch(file_id) else None
 
 
 @dataclass
@@ -61,7 +99,7 @@ class _Shared:
     users: int = 0
     uri: str = ""  # set once ACTIVE
     name: str = ""  # set once uploaded: deleted by the last user whatever happened next
-    error: str = ""  # why it is unusable (FAILED / never ACTIVE)
+    failure: MediaError | None = None  # why it is unusable (FAILED / never ACTIVE / gone)
 
 
 class UploadLease:
@@ -132,8 +170,14 @@ class MediaUploads:
             and len(media.data) > self.max_inline_bytes
         )
 
+    @staticmethod
+    def is_named(media: MediaPart) -> bool:
+        """True when ``media`` names a Files API file the caller uploaded (checked before use)."""
+        return media.file_uri is not None and files_api_name(media.file_uri) is not None
+
     def needed(self, media: Sequence[MediaPart]) -> bool:
-        return any(self.is_large(part) for part in media)
+        """True when some part must be uploaded, or is a caller's file to look up first."""
+        return any(self.is_large(part) or self.is_named(part) for part in media)
 
     async def resolve(
         self, media: Sequence[MediaPart], index: int, lease: UploadLease
@@ -153,7 +197,11 @@ class MediaUploads:
         Raises:
             MediaError: the file turned FAILED, or was still PROCESSING after
                 ``timeout_s`` (the same bytes then fail at once while any run holds them).
+            MediaFileUnavailableError: a caller's ``file_uri`` names a file that is gone.
         """
+        if self.is_named(media):
+            await self.check_named(media, index, lease)
+            return None
         if not self.is_large(media):
             return None
         assert media.data is not None
@@ -163,8 +211,8 @@ class MediaUploads:
         async with entry.lock:
             if entry.uri:
                 return entry.uri
-            if entry.error:
-                raise MediaError(f"Item #{index}: {entry.error}")
+            if entry.failure is not None:
+                raise _for_item(entry.failure, index)
             client = self._client_provider()
             config = types.UploadFileConfig(
                 mime_type=mime_type,
@@ -185,11 +233,44 @@ class MediaUploads:
             what = f"{mime_type} upload {uploaded.name} ({len(data):,} bytes)"
             try:
                 await self.wait_until_active(client, uploaded, what)
-            except MediaError as error:
-                entry.error = str(error)
-                raise MediaError(f"Item #{index}: {error}") from None
+            except MediaError as error:  # also MediaFileUnavailableError: deleted meanwhile
+                entry.failure = error
+                raise _for_item(error, index) from None
             entry.uri = uploaded.uri
             return entry.uri
+
+    async def check_named(self, media: MediaPart, index: int, lease: UploadLease) -> None:
+        """Make sure the caller's file ``media.file_uri`` exists and is ACTIVE (once per run).
+
+        Skipped on Vertex AI (no Files API there). Other failures of the lookup (a bad key,
+        an unreachable API) propagate as they are: they are not this item's.
+
+        Raises:
+            MediaFileUnavailableError: the Files API answers 403 for it (expired after 48 h,
+                deleted, or another project's); later items naming it fail at once too.
+            MediaError: the file is FAILED, or still PROCESSING after ``timeout_s``.
+        """
+        assert media.file_uri is not None
+        name = files_api_name(media.file_uri)
+        client = self._client_provider()
+        if name is None or getattr(client, "vertexai", False) is True:
+            return
+        entry = lease._join((asyncio.get_running_loop(), "file_uri", name))
+        async with entry.lock:
+            if entry.uri:
+                return
+            if entry.failure is not None:
+                raise _for_item(entry.failure, index)
+            options = types.GetFileConfig(http_options=self._options())
+            try:
+                file = await self.caller.call(
+                    lambda: client.aio.files.get(name=name, config=options), items=0, tokens=0
+                )
+                await self.wait_until_active(client, file, f"{media.mime_type} file {name}")
+            except MediaError as error:  # MediaFileUnavailableError: the 403 for a gone file
+                entry.failure = error
+                raise _for_item(error, index) from None
+            entry.uri = media.file_uri
 
     async def wait_until_active(self, client: genai.Client, file: types.File, what: str) -> None:
         """Poll ``files.get`` (through the retry layer) until ``file`` is ACTIVE.
@@ -244,6 +325,18 @@ class MediaUploads:
 
     def _options(self) -> types.HttpOptions | None:
         return types.HttpOptions(api_version=self.api_version) if self.api_version else None
+
+
+def _for_item(error: MediaError, index: int) -> MediaError:
+    """The same error (same type, same file) with the item's number in front."""
+    if isinstance(error, MediaFileUnavailableError):
+        return MediaFileUnavailableError(
+            f"Item #{index}: {error}",
+            file_name=error.file_name,
+            code=error.code,
+            status=error.status,
+        )
+    return MediaError(f"Item #{index}: {error}")
 
 
 def _state_name(state: object) -> str | None:

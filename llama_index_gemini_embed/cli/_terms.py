@@ -68,6 +68,7 @@ _REWRITES: tuple[Rewrite, ...] = (
     (re.compile(r"\bembed_batch_size=?"), "--batch-size"),
     (re.compile(r"\bmax_retries=?"), "--max-retries"),
     (re.compile(r"\bmedia_upload_timeout= \(seconds\)"), "--media-upload-timeout SECONDS"),
+    (re.compile(r"\braise memory_limit_ids\b"), "raise --memory-limit-ids N"),
     (
         re.compile(r"extensions=\[([^\]]*)\]"),
         lambda m: "--ext " + " ".join(v.strip(" '\"") for v in m.group(1).split(",")),

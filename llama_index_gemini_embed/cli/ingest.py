@@ -80,6 +80,13 @@ def register(commands: Commands) -> None:
         metavar="SECONDS",
         help="wait at most this long for an uploaded video to leave PROCESSING (default 600)",
     )
+    options.add_argument(
+        "--memory-limit-ids",
+        type=int,
+        metavar="N",
+        help="document ids of this run kept in memory, 8 bytes each (default 1000000 = 8 MiB); "
+        "beyond it they spill to a temporary directory (TMPDIR), removed at the end",
+    )
     options.add_argument("--quiet", action="store_true", help="no progress bar")
     options.add_argument("--json", action="store_true", help="print the report as JSON")
     batch_options = ingest.add_argument_group("batch mode (Gemini Batch API, half price)")
@@ -115,11 +122,20 @@ def run(args: argparse.Namespace) -> int:
     from llama_index_gemini_embed._batch.options import BatchOptions
     from llama_index_gemini_embed._calls import retry_listener
     from llama_index_gemini_embed._ingest import aingest
+    from llama_index_gemini_embed._ingest.seen import DEFAULT_MEMORY_LIMIT_IDS
 
     for raw in args.paths:
         if not Path(raw).exists():
             raise UsageError(f"No such file or directory: {raw!r}")
-    for name in ("rpm", "tpm", "rpd", "concurrency", "batch_size", "chunk_size"):
+    for name in (
+        "rpm",
+        "tpm",
+        "rpd",
+        "concurrency",
+        "batch_size",
+        "chunk_size",
+        "memory_limit_ids",
+    ):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
@@ -173,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
                     raise_on_fatal=False,
                     show_progress=not args.quiet and sys.stderr.isatty(),
                     extensions=args.ext,
+                    memory_limit_ids=args.memory_limit_ids or DEFAULT_MEMORY_LIMIT_IDS,
                     batch=BatchOptions(
                         state_path=args.batch_state,
                         wait=not args.no_wait,
