@@ -56,7 +56,7 @@ from .plan import (
 from .report import IngestReport, Progress, record_failures
 from .seen import DEFAULT_MEMORY_LIMIT_IDS
 from .sources import SourceInput
-from .writer import IngestStore, Pending, StoreWriter, Window, WriteQueue
+from .writer import IngestStore, Pending, StoreWriter, Window, WriteQueue, set_vector
 
 __all__ = ["IngestRun", "RunSettings"]
 
@@ -435,7 +435,7 @@ class IngestRun:
                         else:
                             assert outcome.vectors is not None
                             for pending, vector in zip(batch, outcome.vectors, strict=True):
-                                pending.node.embedding = vector
+                                set_vector(pending.node, vector)
                         try:
                             await self._queue_write(writes, writer, batch)
                         except BaseException:
@@ -492,13 +492,13 @@ class IngestRun:
         async def on_vectors(pairs: list[tuple[str, list[float]]]) -> None:
             batch = [pending[key] for key, _ in pairs]
             for item, (_, vector) in zip(batch, pairs, strict=True):
-                item.node.embedding = vector
+                set_vector(item.node, vector)
             new_ids = {item.node.node_id for item in batch if item.new}
             await self.writer.write([item.node for item in batch], new_ids=new_ids)
             self.report.embedded += len(batch)
             self.progress.resolved(len(batch))
             for item in batch:
-                item.node.embedding = None
+                set_vector(item.node, None)
                 item.window.outstanding -= 1
                 if item.window.outstanding == 0:
                     await self.writer.window_done(item.window)

@@ -457,12 +457,16 @@ def _media_node(
     return Node(**{k: v for k, v in data.items() if k in Node.model_fields})
 
 
-def encode_node(node: BaseNode) -> Record:
-    """A LlamaIndex node -> the Chroma row that stores it (see the module docstring)."""
+def encode_node(node: BaseNode, *, embedding: Sequence[float] | None = None) -> Record:
+    """A LlamaIndex node -> the Chroma row that stores it (see the module docstring).
+
+    ``embedding``: the vector to store instead of ``node.embedding`` (a placeholder when
+    only checking that the node can be stored)."""
     node_id = node.node_id
     if not node_id:
         raise ValueError("Every node needs a non-empty id_ to be stored in Chroma.")
-    if node.embedding is None:
+    vector = node.embedding if embedding is None else embedding
+    if vector is None:
         raise ValueError(
             f"Node {node_id!r} has no embedding: embed nodes before adding them "
             "(ChromaStore never lets Chroma compute embeddings)."
@@ -491,7 +495,7 @@ def encode_node(node: BaseNode) -> Record:
         metadata[NODE_KEY] = _dumps(info, f"node {node_id!r}")
     return Record(
         id=node_id,
-        embedding=node.embedding,
+        embedding=vector,
         document=document,
         metadata=metadata or None,
     )

@@ -756,9 +756,7 @@ class ChromaStore(BasePydanticVectorStore):
         ``ingest()`` calls it before paying for a vector, so such a chunk fails alone
         instead of stopping the run after it was embedded.
         """
-        if node.embedding is None:
-            node = node.model_copy(update={"embedding": [0.0]})
-        record = encode_node(node)
+        record = encode_node(node, embedding=[0.0] if node.embedding is None else None)
         cap = self._limits.payload_cap
         if cap is not None:
             size = record_wire_bytes(record, self._dimension or 3072, self._limits.base64)

@@ -325,3 +325,23 @@ def test_seen_ids_say_what_is_wrong(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert str(not_a_dir) in str(info.value) and "\n" not in str(info.value)
     assert len(seen) == 0 and "a" not in seen  # nothing half-added
     seen.close()
+
+
+def test_set_vector_is_what_the_store_encodes_and_clears() -> None:
+    from llama_index.core.schema import TextNode
+
+    from llama_index_gemini_embed._ingest.writer import set_vector
+    from llama_index_gemini_embed._store.records import encode_node
+
+    node = TextNode(id_="d#0", text="hello")
+    set_vector(node, [0.6, 0.8])
+    assert node.embedding == [0.6, 0.8]
+    assert list(encode_node(node).embedding) == [0.6, 0.8]
+    assert node.model_dump()["embedding"] == [0.6, 0.8]
+    set_vector(node, None)
+    assert node.embedding is None
+    with pytest.raises(ValueError, match="has no embedding"):
+        encode_node(node)
+    # a placeholder for the storability check leaves the node as it was
+    assert list(encode_node(node, embedding=[0.0]).embedding) == [0.0]
+    assert node.embedding is None
