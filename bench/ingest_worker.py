@@ -230,11 +230,9 @@ async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _our_metadata(key: str) -> dict[str, Any]:
-    """Metadata shaped like what ChromaStore stores for one chunk (same keys and sizes).
-
-    As ingest writes a synthetic chunk since issue 14 (no per-row ``lige_fp``): 5 keys, one
-    of them a one-element list.
-    """
+    """Metadata shaped like what ChromaStore stores for one synthetic chunk (same keys and
+    sizes): 4 keys since issue 14 (no per-row ``lige_fp``; ``lige_keys`` lists user keys
+    only, and a synthetic chunk has none)."""
     digest = hashlib.sha256(key.encode()).hexdigest()
     node = {
         "xe": ["lige_hash"],
@@ -244,11 +242,10 @@ def _our_metadata(key: str) -> dict[str, Any]:
         "r": {"1": {"t": "4", "h": digest}},
     }
     return {
-        "document_id": key[:-2],
         "lige_node": json.dumps(node, separators=(",", ":")),
-        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
+        "document_id": key[:-2],
         "doc_id": key[:-2],
-        "lige_keys": ["lige_hash"],
+        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
     }
 
 
@@ -322,7 +319,7 @@ def main() -> None:
     ap.add_argument(
         "--our-records",
         action="store_true",
-        help="raw-chroma: metadata shaped like ChromaStore's records (5 keys) instead of 1 key",
+        help="raw-chroma: metadata shaped like ChromaStore's records (4 keys) instead of 1 key",
     )
     ap.add_argument(
         "--write-batch", type=int, default=100, help="raw-chroma: records per upsert call"

@@ -131,7 +131,7 @@ def main() -> None:
             # what is left of ours after the three parts any pipeline pays: the SDK calls,
             # Chroma's write and LlamaIndex's SentenceSplitter (the anchor runs it too)
             overhead = med["ours"] - med["raw-sdk"] - med["raw-chroma"] - med["raw-split"]
-            # the same, with Chroma writing records shaped like ours (5 metadata keys, not 1):
+            # the same, with Chroma writing records shaped like ours (4 metadata keys, not 1):
             # what is left is our Python code alone
             overhead_own = (
                 med["ours"] - med["raw-sdk"] - med["raw-chroma-our-records"] - med["raw-split"]

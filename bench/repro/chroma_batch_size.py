@@ -1,7 +1,7 @@
 """Chroma's CPU per row by upsert size, with records shaped like ChromaStore's (issue 14).
 
-5,000 unit vectors at 768-d, 40-word documents, the 5 metadata entries an ingested
-synthetic chunk has (document_id, lige_node, lige_hash, doc_id, lige_keys); upserted 100,
+5,000 unit vectors at 768-d, 40-word documents, the 4 metadata entries an ingested
+synthetic chunk has (document_id, lige_node, lige_hash, doc_id); upserted 100,
 250, 1,000 or 5,000 per call into a fresh PersistentClient; CPU of this process (all
 threads) per row, median of 3 interleaved repetitions.
 
