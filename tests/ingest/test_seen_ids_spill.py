@@ -40,6 +40,12 @@ def spills(tmp: Path) -> list[tuple[str, bool]]:
     return [(p.name, (p / "seen.sqlite3").is_file()) for p in tmp.iterdir()]
 
 
+def embed_128(emulator: Emulator) -> GeminiEmbedding:
+    return GeminiEmbedding(
+        api_key=emulator.api_key, base_url=emulator.base_url, output_dimensionality=128
+    )
+
+
 @pytest.fixture
 def spill_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where the run's temporary directories go (``tempfile``'s default, like TMPDIR)."""
@@ -52,9 +58,7 @@ def spill_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_delete_missing_is_exact_when_the_seen_ids_spill_to_disk(
     emulator: Emulator, tmp_path: Path, spill_tmp: Path
 ) -> None:
-    embed = GeminiEmbedding(
-        api_key=emulator.api_key, base_url=emulator.base_url, output_dimensionality=128
-    )
+    embed = embed_128(emulator)
     old = [f"old/{i:03d}.md" for i in range(300)]
     kept, removed, new = old[:200], old[200:], [f"new/{i:03d}.md" for i in range(100)]
     with ChromaStore("spill", path=str(tmp_path / "chroma")) as store:
@@ -85,9 +89,7 @@ def test_delete_missing_is_exact_when_the_seen_ids_spill_to_disk(
 def test_a_repeated_spilled_id_stops_the_run_and_removes_the_spill(
     emulator: Emulator, tmp_path: Path, spill_tmp: Path
 ) -> None:
-    embed = GeminiEmbedding(
-        api_key=emulator.api_key, base_url=emulator.base_url, output_dimensionality=128
-    )
+    embed = embed_128(emulator)
     ids = [f"n{i:03d}.md" for i in range(120)]
     with ChromaStore("spill", path=str(tmp_path / "chroma")) as store:
         ingest(docs(ids), embed_model=embed, store=store, show_progress=False)
@@ -109,9 +111,7 @@ async def test_a_cancelled_run_removes_the_spill(
     emulator: Emulator, tmp_path: Path, spill_tmp: Path
 ) -> None:
     """Ctrl-C under ``asyncio.run`` cancels the run: the spill must go with it."""
-    embed = GeminiEmbedding(
-        api_key=emulator.api_key, base_url=emulator.base_url, output_dimensionality=128
-    )
+    embed = embed_128(emulator)
     reached, release = threading.Event(), threading.Event()
 
     def source() -> Iterator[Document]:
