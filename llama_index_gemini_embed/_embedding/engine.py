@@ -47,6 +47,7 @@ from llama_index_gemini_embed._errors import (
     GeminiEmbedError,
     InvalidAPIKeyError,
     MediaError,
+    MediaFileUnavailableError,
     QuotaBlockedError,
     TextTooLongError,
     UnexpectedAnswerError,
@@ -403,6 +404,8 @@ class EmbedEngine:
         """
         outcome = await self._run_one(batch)
         error = outcome.error
+        if isinstance(error, MediaFileUnavailableError) and len(batch.items) > 1:
+            return await self._without_gone_file(batch, outcome, error)
         if not (
             isinstance(error, GeminiAPIError)
             and error.code == 400
@@ -420,6 +423,18 @@ class EmbedEngine:
             return [BatchOutcome(outcome.indices, None, error, outcome.tokens)]
         first, second = batch.split()
         return [*await self._run_checked(first), *await self._run_checked(second)]
+
+    async def _without_gone_file(
+        self, batch: Batch, outcome: BatchOutcome, error: MediaFileUnavailableError
+    ) -> list[BatchOutcome]:
+        """The items naming the Files API file the API says is gone fail; the rest are sent
+        again without them (the file went between our lookup and the request)."""
+        gone = [item for item in batch.items if _names_file(item, error.file_name)]
+        rest = tuple(item for item in batch.items if not _names_file(item, error.file_name))
+        if not gone or not rest:
+            return [outcome]
+        failed = BatchOutcome(tuple(item.index for item in gone), None, error, 0)
+        return [failed, *await self._run_checked(Batch(batch.task_type, batch.title, rest))]
 
     async def _run_one(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
@@ -527,6 +542,15 @@ class EmbedEngine:
                     )
                 )
         return parts
+
+
+def _names_file(item: Item, file_name: str) -> bool:
+    """Whether ``item`` refers to the Files API file ``file_name`` ("files/abc123")."""
+    return any(
+        part.file_uri is not None
+        and (part.file_uri == file_name or part.file_uri.endswith("/" + file_name))
+        for part in item.media
+    )
 
 
 def modality_split(

@@ -232,3 +232,28 @@ def test_an_ingest_goes_on_when_an_upload_disappears_before_it_is_active(
     assert failure.doc_id == "ride.mp4" and failure.error_type == "MediaFileUnavailableError"
     assert failure.message.startswith("Item #") and "The Files API file files/" in failure.message
     assert failure.message.endswith(ADVICE)
+
+
+def test_a_file_gone_after_the_lookup_fails_only_its_items_and_the_rest_are_sent_again(
+    emulator: Emulator,
+) -> None:
+    """The API's 403 for the request names the file: the items naming it fail, the others
+    of that request are sent again without them (not failed with it)."""
+    from llama_index_gemini_embed._packing import Batch, Item
+
+    client = sdk_client(emulator)
+    good, gone = upload_png(client, "a red kite"), expired_file(client)
+    assert good.uri and gone.uri and gone.name
+    embed = make(emulator, model_name=MODEL, output_dimensionality=256)
+    items = (
+        Item(0, "a note about kites", "RETRIEVAL_DOCUMENT"),
+        Item(1, "", "RETRIEVAL_DOCUMENT", media=(MediaPart("image/png", file_uri=gone.uri),)),
+        Item(2, "", "RETRIEVAL_DOCUMENT", media=(MediaPart("image/png", file_uri=good.uri),)),
+    )
+    results = asyncio.run(embed.engine._run_checked(Batch("RETRIEVAL_DOCUMENT", None, items)))
+    by_index = {i: r for r in results for i in r.indices}
+    assert isinstance(by_index[1].error, MediaFileUnavailableError)
+    assert by_index[1].error.file_name == gone.name
+    for index in (0, 2):
+        assert by_index[index].error is None and by_index[index].vectors is not None
+    assert [r.status for r in embed_records(emulator)] == [403, 200]  # one resend, without it
