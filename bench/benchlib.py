@@ -234,13 +234,19 @@ def shape_splitter(shape: str) -> Any:
 
 def shape_chunks(shape: str, n: int, words: int = 40) -> list[str]:
     """The chunk texts of a shape after :func:`shape_splitter` (what the API is sent)."""
+    return [text for text, _ in shape_chunk_records(shape, n, words)]
+
+
+def shape_chunk_records(shape: str, n: int, words: int = 40) -> list[tuple[str, dict[str, Any]]]:
+    """``(text, user metadata)`` of every chunk of a shape after :func:`shape_splitter`: what
+    any client must store for it (a small file's chunk keeps its ``file_name``)."""
     if shape == "synthetic":
-        return [synthetic_chunk(i, words) for i in range(n)]
+        return [(synthetic_chunk(i, words), {}) for i in range(n)]
     from llama_index.core.ingestion import run_transformations
 
     docs = list(shape_documents(shape, n, words))
     nodes = run_transformations(docs, [shape_splitter(shape)], in_place=False)
-    return [node.get_content() for node in nodes]
+    return [(node.get_content(), dict(node.metadata)) for node in nodes]
 
 
 @contextmanager

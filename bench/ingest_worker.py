@@ -230,9 +230,11 @@ async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _our_metadata(key: str) -> dict[str, Any]:
-    """Metadata shaped like what ChromaStore stores for one synthetic chunk (same keys and
-    sizes): 4 keys since issue 14 (no per-row ``lige_fp``; ``lige_keys`` lists user keys
-    only, and a synthetic chunk has none)."""
+    """The package keys ChromaStore stores for one chunk (same keys and sizes): 4 since
+    issue 14 (no per-row ``lige_fp``). The caller adds the chunk's user metadata. Not
+    written: the ``lige_keys`` list ours adds for chunks with user metadata (it answers
+    ``IS_EMPTY`` and negated filters, a feature the anchor lacks), so the floor stays the
+    least a client must write for the shape."""
     digest = hashlib.sha256(key.encode()).hexdigest()
     node = {
         "xe": ["lige_hash"],
@@ -250,8 +252,9 @@ def _our_metadata(key: str) -> dict[str, Any]:
 
 
 async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
-    """Baseline: Chroma's own write cost: collection.upsert of ready vectors and metadata,
-    ``--write-batch`` (default 100) per call."""
+    """Baseline: Chroma's own write cost: collection.upsert of ready vectors and metadata
+    (each chunk's user metadata, plus ours with ``--our-records``), ``--write-batch``
+    (default 100) per call."""
     import chromadb
     import numpy as np
     from chromadb.config import Settings
@@ -263,19 +266,23 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     def batches() -> Iterator[tuple[list[str], Any, list[str], list[dict[str, Any]]]]:
         """(ids, vectors, texts, metadatas) per write; lazy, so RSS is Chroma's own (unless
         --pregen, which also keeps building them out of the timed section)."""
-        chunks: Iterator[str] = (
-            (d.text for d in synthetic_documents(args.n, args.words))
+        chunks: Iterator[tuple[str, dict[str, Any]]] = (
+            ((d.text, {}) for d in synthetic_documents(args.n, args.words))
             if args.shape == "synthetic"
-            else iter(shape_chunks(args))
+            else iter(benchlib.shape_chunk_records(args.shape, args.n, args.words))
         )
         i = 0
-        while texts := list(itertools.islice(chunks, args.write_batch)):
-            size = len(texts)
+        while records := list(itertools.islice(chunks, args.write_batch)):
+            size = len(records)
+            texts = [text for text, _ in records]
             vecs = rng.standard_normal((size, args.dim)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
             ids = [f"doc-{j:07d}#0" for j in range(i, i + size)]
+            # Every client stores the chunk's own metadata (a small file's file_name): the
+            # floor writes it too, so it is the least any client must write for this shape.
             metadatas = [
-                _our_metadata(key) if args.our_records else {"doc_id": key[:-2]} for key in ids
+                {**user, **_our_metadata(key)} if args.our_records else {**user, "doc_id": key[:-2]}
+                for key, (_, user) in zip(ids, records, strict=True)
             ]
             yield ids, vecs, texts, metadatas
             i += size
