@@ -207,12 +207,11 @@ async def run_raw_sdk(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
-    """Baseline: LlamaIndex's SentenceSplitter alone (ours' default, the anchor's chunking)."""
+    """Baseline: the shape's SentenceSplitter alone (ours and the anchor split the same way)."""
     from llama_index.core.ingestion import run_transformations
-    from llama_index.core.node_parser import SentenceSplitter
 
-    splitter = SentenceSplitter(chunk_size=1024, chunk_overlap=100)
-    docs = list(synthetic_documents(args.n, args.words))
+    splitter = shape_splitter(args.shape)
+    docs = list(shape_documents(args.shape, args.n, args.words))
     rss0, c0, t0 = _rss_now_mib(), _cpu(), time.perf_counter()
     START[0] = time.time()
     nodes = 0
