@@ -56,7 +56,15 @@ from .plan import (
 from .report import IngestReport, Progress, record_failures
 from .seen import DEFAULT_MEMORY_LIMIT_IDS
 from .sources import SourceInput
-from .writer import IngestStore, Pending, StoreWriter, Window, WriteQueue, set_vector
+from .writer import (
+    IngestStore,
+    Pending,
+    StoreWriter,
+    Window,
+    WriteQueue,
+    new_node_ids,
+    set_vector,
+)
 
 __all__ = ["IngestRun", "RunSettings"]
 
@@ -493,8 +501,7 @@ class IngestRun:
             batch = [pending[key] for key, _ in pairs]
             for item, (_, vector) in zip(batch, pairs, strict=True):
                 set_vector(item.node, vector)
-            new_ids = {item.node.node_id for item in batch if item.new}
-            await self.writer.write([item.node for item in batch], new_ids=new_ids)
+            await self.writer.write([item.node for item in batch], new_ids=new_node_ids(batch))
             self.report.embedded += len(batch)
             self.progress.resolved(len(batch))
             for item in batch:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -42,6 +42,7 @@ __all__ = [
     "Window",
     "WriteQueue",
     "coalesce_limit",
+    "new_node_ids",
     "set_vector",
     "write_capacity",
     "write_lag",
@@ -118,6 +119,11 @@ class Pending:
     window: Window
     new: bool = False
     """True when the store's index had no row with this node's id (nothing to merge with)."""
+
+
+def new_node_ids(batch: Iterable[Pending]) -> frozenset[str]:
+    """Ids of ``batch``'s chunks the store has no row for: their writes merge with nothing."""
+    return frozenset(p.node.node_id for p in batch if p.new)
 
 
 class WriteQueue:
@@ -353,9 +359,8 @@ class StoreWriter:
         """One store write for ``batch``'s answered chunks; then its windows move on."""
         answered = [p.node for p in batch if p.node.embedding is not None]
         if answered:
-            new_ids = {p.node.node_id for p in batch if p.new}
             try:
-                await self.write(answered, new_ids=new_ids)
+                await self.write(answered, new_ids=new_node_ids(batch))
             except asyncio.CancelledError:
                 self.report.pending += len(answered)
                 raise
