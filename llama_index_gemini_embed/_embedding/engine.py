@@ -63,7 +63,7 @@ from llama_index_gemini_embed._types import TextSpec
 from llama_index_gemini_embed._usage import Usage, usage_for
 
 from .media import check_media, media_tokens, modality
-from .uploads import MediaUploads, UploadLease
+from .uploads import MediaUploads, UploadLease, files_api_name
 from .wire import (
     MAX_REQUEST_BYTES,
     SDK_HAS_EXTRA_BODY,
@@ -429,12 +429,18 @@ class EmbedEngine:
     ) -> list[BatchOutcome]:
         """The items naming the Files API file the API says is gone fail; the rest are sent
         again without them (the file went between our lookup and the request)."""
-        gone = [item for item in batch.items if _names_file(item, error.file_name)]
-        rest = tuple(item for item in batch.items if not _names_file(item, error.file_name))
+        gone: list[Item] = []
+        rest: list[Item] = []
+        for item in batch.items:
+            names_it = any(
+                part.file_uri is not None and files_api_name(part.file_uri) == error.file_name
+                for part in item.media
+            )
+            (gone if names_it else rest).append(item)
         if not gone or not rest:
             return [outcome]
         failed = BatchOutcome(tuple(item.index for item in gone), None, error, 0)
-        return [failed, *await self._run_checked(Batch(batch.task_type, batch.title, rest))]
+        return [failed, *await self._run_checked(Batch(batch.task_type, batch.title, tuple(rest)))]
 
     async def _run_one(self, batch: Batch) -> BatchOutcome:
         indices = tuple(item.index for item in batch.items)
@@ -542,15 +548,6 @@ class EmbedEngine:
                     )
                 )
         return parts
-
-
-def _names_file(item: Item, file_name: str) -> bool:
-    """Whether ``item`` refers to the Files API file ``file_name`` ("files/abc123")."""
-    return any(
-        part.file_uri is not None
-        and (part.file_uri == file_name or part.file_uri.endswith("/" + file_name))
-        for part in item.media
-    )
 
 
 def modality_split(
