@@ -237,6 +237,23 @@ def shape_chunks(shape: str, n: int, words: int = 40) -> list[str]:
     return [text for text, _ in shape_chunk_records(shape, n, words)]
 
 
+def package_metadata(chunk_id: str, doc_id: str) -> dict[str, Any]:
+    """The package keys ChromaStore stores for one chunk (same keys and sizes): 4 since
+    issue 14 (no per-row ``lige_fp``). Callers add the chunk's user metadata. Not written:
+    the ``lige_keys`` list ours adds for chunks with user metadata (it answers ``IS_EMPTY``
+    and negated filters, a feature the anchor lacks), so a floor built on it stays the
+    least a client must write for the shape."""
+    digest = hashlib.sha256(chunk_id.encode()).hexdigest()
+    node = {"xe": ["lige_hash"], "xl": ["lige_hash"], "s": 0, "e": 317}
+    node["r"] = {"1": {"t": "4", "h": digest}}
+    return {
+        "lige_node": json.dumps(node, separators=(",", ":")),
+        "document_id": doc_id,
+        "doc_id": doc_id,
+        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
+    }
+
+
 def shape_chunk_records(shape: str, n: int, words: int = 40) -> list[tuple[str, dict[str, Any]]]:
     """``(text, user metadata)`` of every chunk of a shape after :func:`shape_splitter`: what
     any client must store for it (a small file's chunk keeps its ``file_name``)."""

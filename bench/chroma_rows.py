@@ -31,34 +31,26 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchlib import LoadMonitor, median, summary, write_result
+from benchlib import LoadMonitor, median, package_metadata, summary, write_result
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 DIM = 768
 
 
-def _package_keys(key: str) -> dict[str, Any]:
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    node = {"xe": ["lige_hash"], "xl": ["lige_hash"], "s": 0, "e": 317}
-    node["r"] = {"1": {"t": "4", "h": digest}}
+def ours(key: str) -> dict[str, Any]:
     return {
-        "lige_node": json.dumps(node, separators=(",", ":")),
-        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
-        "doc_id": key,
-        "document_id": key,
+        "file_name": f"notes/{key}.txt",
+        "lige_keys": ["file_name"],
+        **package_metadata(key, key),
     }
 
 
-def ours(key: str) -> dict[str, Any]:
-    return {"file_name": f"notes/{key}.txt", "lige_keys": ["file_name"], **_package_keys(key)}
-
-
 def ours_without_list(key: str) -> dict[str, Any]:
-    return {"file_name": f"notes/{key}.txt", **_package_keys(key)}
+    return {"file_name": f"notes/{key}.txt", **package_metadata(key, key)}
 
 
 def ours_synthetic(key: str) -> dict[str, Any]:
-    return _package_keys(key)
+    return package_metadata(key, key)
 
 
 def anchor(key: str) -> dict[str, Any]:

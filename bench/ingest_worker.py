@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import itertools
 import json
 import os
@@ -32,7 +31,14 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib
-from benchlib import SHAPES, peak_rss_mib, shape_documents, shape_splitter, synthetic_documents
+from benchlib import (
+    SHAPES,
+    package_metadata,
+    peak_rss_mib,
+    shape_documents,
+    shape_splitter,
+    synthetic_documents,
+)
 
 
 def _opt_int(value: str) -> int | None:
@@ -228,28 +234,6 @@ async def run_raw_split(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _our_metadata(key: str) -> dict[str, Any]:
-    """The package keys ChromaStore stores for one chunk (same keys and sizes): 4 since
-    issue 14 (no per-row ``lige_fp``). The caller adds the chunk's user metadata. Not
-    written: the ``lige_keys`` list ours adds for chunks with user metadata (it answers
-    ``IS_EMPTY`` and negated filters, a feature the anchor lacks), so the floor stays the
-    least a client must write for the shape."""
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    node = {
-        "xe": ["lige_hash"],
-        "xl": ["lige_hash"],
-        "s": 0,
-        "e": 317,
-        "r": {"1": {"t": "4", "h": digest}},
-    }
-    return {
-        "lige_node": json.dumps(node, separators=(",", ":")),
-        "document_id": key[:-2],
-        "doc_id": key[:-2],
-        "lige_hash": f"{digest[:32]}.{digest[32:48]}",
-    }
-
-
 async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
     """Baseline: Chroma's own write cost: collection.upsert of ready vectors and metadata
     (each chunk's user metadata, plus ours with ``--our-records``), ``--write-batch``
@@ -280,7 +264,9 @@ async def run_raw_chroma(args: argparse.Namespace) -> dict[str, Any]:
             # Every client stores the chunk's own metadata (a small file's file_name): the
             # floor writes it too, so it is the least any client must write for this shape.
             metadatas = [
-                {**user, **_our_metadata(key)} if args.our_records else {**user, "doc_id": key[:-2]}
+                {**user, **package_metadata(key, key[:-2])}
+                if args.our_records
+                else {**user, "doc_id": key[:-2]}
                 for key, (_, user) in zip(ids, records, strict=True)
             ]
             yield ids, vecs, texts, metadatas
